@@ -1,0 +1,106 @@
+// sparseinfer/kernels/scalar.hpp - the scalar reference kernels on the row format.
+//
+// Every SIMD kernel is tested against these. Kernels know nothing of the
+// classes: they take a RowLayout, the first row's bytes and plain pointers, so
+// they run unchanged on owned storage and on views over mapped files. They do
+// not allocate, do not throw and only write their outputs, so several threads
+// may call them at once on disjoint outputs.
+//
+// Row addressing: row r starts at base + r * layout.row_bytes. A `rows` list of
+// nullptr means rows 0, 1, ..., n-1 (the dense case).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "../detail/row_format.hpp"
+
+namespace sparseinfer::kernels::scalar {
+
+using detail::RowLayout;
+
+/// Decoded scale and min of group g of a row.
+inline void group_params(const RowLayout& l, const std::uint8_t* row, std::size_t g, float& d,
+                         float& m) noexcept {
+    d = detail::load_f32(row) * static_cast<float>(row[l.scales_offset() + g]);
+    m = detail::load_f32(row + 4) * static_cast<float>(static_cast<std::int8_t>(row[l.mins_offset() + g]));
+}
+
+/// out[0..cols) = the decoded row.
+inline void dequantize_row(const RowLayout& l, const std::uint8_t* row, float* out) noexcept {
+    const std::uint8_t* codes = row + l.codes_offset();
+    const std::size_t bb = detail::block_bytes(l.bits), bpg = l.blocks_per_group();
+    for (std::size_t g = 0; g < l.groups; ++g) {
+        float d, m;
+        group_params(l, row, g, d, m);
+        for (std::size_t b = 0; b < bpg; ++b) {
+            const std::size_t block = g * bpg + b, first = block * detail::block_values;
+            if (first >= l.cols) break;
+            std::uint8_t q[detail::block_values];
+            detail::unpack_block(l.bits, codes + block * bb, q);
+            const std::size_t n = l.cols - first < detail::block_values ? l.cols - first : detail::block_values;
+            for (std::size_t j = 0; j < n; ++j) out[first + j] = d * static_cast<float>(q[j]) + m;
+        }
+    }
+}
+
+/// Returns row . x, x of length cols. Per group: d * sum(q * x) + m * sum(x),
+/// so the min term costs one multiply-add per group.
+inline float dot_row(const RowLayout& l, const std::uint8_t* row, const float* x) noexcept {
+    const std::uint8_t* codes = row + l.codes_offset();
+    const std::size_t bb = detail::block_bytes(l.bits), bpg = l.blocks_per_group();
+    float acc = 0;
+    for (std::size_t g = 0; g < l.groups; ++g) {
+        float d, m;
+        group_params(l, row, g, d, m);
+        float sqx = 0, sx = 0;
+        for (std::size_t b = 0; b < bpg; ++b) {
+            const std::size_t block = g * bpg + b, first = block * detail::block_values;
+            if (first >= l.cols) break;
+            std::uint8_t q[detail::block_values];
+            detail::unpack_block(l.bits, codes + block * bb, q);
+            const std::size_t n = l.cols - first < detail::block_values ? l.cols - first : detail::block_values;
+            for (std::size_t j = 0; j < n; ++j) {
+                sqx += static_cast<float>(q[j]) * x[first + j];
+                sx += x[first + j];
+            }
+        }
+        acc += d * sqx + m * sx;
+    }
+    return acc;
+}
+
+/// y[i] = row(rows[i]) . x for i in [0, n); rows == nullptr means row i.
+inline void gemv_rows(const RowLayout& l, const std::uint8_t* base, const std::uint32_t* rows,
+                      std::size_t n, const float* x, float* y) noexcept {
+    for (std::size_t i = 0; i < n; ++i) {
+        const std::size_t r = rows ? rows[i] : i;
+        y[i] = dot_row(l, base + r * l.row_bytes, x);
+    }
+}
+
+/// y[0..cols) += sum_i a[i] * row(rows[i]); rows == nullptr means row i.
+inline void axpy_rows(const RowLayout& l, const std::uint8_t* base, const std::uint32_t* rows,
+                      std::size_t n, const float* a, float* y) noexcept {
+    const std::size_t bb = detail::block_bytes(l.bits), bpg = l.blocks_per_group();
+    for (std::size_t i = 0; i < n; ++i) {
+        const std::uint8_t* row = base + (rows ? rows[i] : i) * l.row_bytes;
+        const std::uint8_t* codes = row + l.codes_offset();
+        for (std::size_t g = 0; g < l.groups; ++g) {
+            float d, m;
+            group_params(l, row, g, d, m);
+            const float ad = a[i] * d, am = a[i] * m;
+            for (std::size_t b = 0; b < bpg; ++b) {
+                const std::size_t block = g * bpg + b, first = block * detail::block_values;
+                if (first >= l.cols) break;
+                std::uint8_t q[detail::block_values];
+                detail::unpack_block(l.bits, codes + block * bb, q);
+                const std::size_t n_valid =
+                    l.cols - first < detail::block_values ? l.cols - first : detail::block_values;
+                for (std::size_t j = 0; j < n_valid; ++j) y[first + j] += ad * static_cast<float>(q[j]) + am;
+            }
+        }
+    }
+}
+
+}  // namespace sparseinfer::kernels::scalar
