@@ -9,6 +9,8 @@
 //   offset 8 + groups     int8     min code of each group        [groups]
 //   offset 8 + 2*groups   packed codes, one block of 32 values after another
 //
+// Row r of a matrix starts at base + r * row_stride (row_stride == row_bytes
+// unless rows of several matrices are bundled).
 // Group g decodes as  w = (scale_unit * scale_code[g]) * q + (min_unit * min_code[g])
 // with q in [0, 2^Bits). A group of group_size values spans group_size/32 blocks.
 // Within a block of 32 values, codes are packed so that unpacking is shifts and
@@ -58,6 +60,9 @@ struct RowLayout {
     std::size_t groups = 0;       ///< groups per row, ceil(cols / group_size)
     std::size_t blocks = 0;       ///< packed 32-value blocks per row
     std::size_t row_bytes = 0;    ///< bytes of one whole row
+    /// Distance between consecutive rows; row_bytes for a plain matrix, larger
+    /// when rows of several matrices are bundled (e.g. a neuron's gate, up and down).
+    std::size_t row_stride = 0;
 
     std::size_t scales_offset() const noexcept { return row_header_bytes; }
     std::size_t mins_offset() const noexcept { return row_header_bytes + groups; }
@@ -101,6 +106,7 @@ inline RowLayout make_row_layout(int bits, std::size_t cols, std::size_t group_s
         !checked_add(code_bytes, param_bytes, total) ||
         !checked_add(total, row_header_bytes, l.row_bytes))
         throw error("cols " + std::to_string(cols) + " makes the row size overflow");
+    l.row_stride = l.row_bytes;
     return l;
 }
 

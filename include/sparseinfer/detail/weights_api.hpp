@@ -13,7 +13,8 @@
 #include <vector>
 
 #include "../error.hpp"
-#include "../kernels/scalar.hpp"
+#include "../kernels/dispatch.hpp"
+#include "../quantized_activations.hpp"
 #include "row_format.hpp"
 
 namespace sparseinfer::detail {
@@ -40,13 +41,13 @@ public:
     /// The raw bytes of one row (row_bytes() of them), e.g. to prefetch or copy a neuron.
     const std::uint8_t* row_data(std::size_t row) const {
         check_row(row, "row");
-        return self().data() + row * row_bytes();
+        return self().data() + row * self().layout().row_stride;
     }
 
     /// out[0..cols) = decoded row.
     void dequantize_row(std::size_t row, float* out) const {
         check_ptr(out, "out");
-        kernels::scalar::dequantize_row(self().layout(), row_data(row), out);
+        kernels::dequantize_row(self().layout(), row_data(row), out);
     }
 
     /// out[i * cols + j] = decoded value j of row rows[i], for i in [0, n).
@@ -56,28 +57,34 @@ public:
         check_ptr(out, "out");
         check_row_list(rows, n);
         for (std::size_t i = 0; i < n; ++i)
-            kernels::scalar::dequantize_row(self().layout(), raw_row(rows[i]), out + i * cols());
+            kernels::dequantize_row(self().layout(), raw_row(rows[i]), out + i * cols());
     }
 
     /// The whole matrix decoded, row-major.
     std::vector<float> to_f32() const {
         std::vector<float> out(self().rows() * cols());
         for (std::size_t r = 0; r < self().rows(); ++r)
-            kernels::scalar::dequantize_row(self().layout(), raw_row(r), out.data() + r * cols());
+            kernels::dequantize_row(self().layout(), raw_row(r), out.data() + r * cols());
         return out;
     }
 
     /// Returns row . x; x holds cols() floats.
     float dot_row(std::size_t row, const float* x) const {
         check_ptr(x, "x");
-        return kernels::scalar::dot_row(self().layout(), row_data(row), x);
+        return kernels::dot_row(self().layout(), row_data(row), x);
+    }
+
+    /// Returns row . x for activations quantized with quantize_activations (size cols()).
+    float dot_row(std::size_t row, const QuantizedActivations& x) const {
+        check_activations(x);
+        return kernels::dot_row(self().layout(), row_data(row), x);
     }
 
     /// y[r] = row(r) . x for every row; x holds cols() floats, y rows() floats.
     void gemv(const float* x, float* y) const {
         check_ptr(x, "x");
         check_ptr(y, "y");
-        kernels::scalar::gemv_rows(self().layout(), self().data(), nullptr, self().rows(), x, y);
+        kernels::gemv_rows(self().layout(), self().data(), nullptr, self().rows(), x, y);
     }
 
     /// y[i] = row(rows[i]) . x for i in [0, n).
@@ -87,7 +94,24 @@ public:
         check_ptr(x, "x");
         check_ptr(y, "y");
         check_row_list(rows, n);
-        kernels::scalar::gemv_rows(self().layout(), self().data(), rows, n, x, y);
+        kernels::gemv_rows(self().layout(), self().data(), rows, n, x, y);
+    }
+
+    /// gemv for int8-quantized activations.
+    void gemv(const QuantizedActivations& x, float* y) const {
+        check_activations(x);
+        check_ptr(y, "y");
+        kernels::gemv_rows(self().layout(), self().data(), nullptr, self().rows(), x, y);
+    }
+
+    /// gemv_rows for int8-quantized activations.
+    void gemv_rows(const std::uint32_t* rows, std::size_t n, const QuantizedActivations& x, float* y) const {
+        if (n == 0) return;
+        check_ptr(rows, "rows");
+        check_activations(x);
+        check_ptr(y, "y");
+        check_row_list(rows, n);
+        kernels::gemv_rows(self().layout(), self().data(), rows, n, x, y);
     }
 
     /// y[0..cols) += sum_i a[i] * row(rows[i]): the transposed (down) projection.
@@ -97,12 +121,12 @@ public:
         check_ptr(a, "a");
         check_ptr(y, "y");
         check_row_list(rows, n);
-        kernels::scalar::axpy_rows(self().layout(), self().data(), rows, n, a, y);
+        kernels::axpy_rows(self().layout(), self().data(), rows, n, a, y);
     }
 
 protected:
     const Derived& self() const noexcept { return static_cast<const Derived&>(*this); }
-    const std::uint8_t* raw_row(std::size_t row) const noexcept { return self().data() + row * row_bytes(); }
+    const std::uint8_t* raw_row(std::size_t row) const noexcept { return self().data() + row * self().layout().row_stride; }
 
     static void check_ptr(const void* p, const char* name) {
         if (p == nullptr) throw error(std::string("argument '") + name + "' is a null pointer");
@@ -111,6 +135,12 @@ protected:
         if (row >= self().rows())
             throw error(std::string(name) + " index " + std::to_string(row) + " is out of range (rows = " +
                         std::to_string(self().rows()) + ")");
+    }
+    void check_activations(const QuantizedActivations& x) const {
+        if (x.size != cols() || x.blocks() != (cols() + block_values - 1) / block_values ||
+            x.values.size() != x.blocks() * block_values || x.sums.size() != x.blocks())
+            throw error("quantized activations have size " + std::to_string(x.size) + "; the matrix has " +
+                        std::to_string(cols()) + " columns");
     }
     void check_row_list(const std::uint32_t* rows, std::size_t n) const {
         for (std::size_t i = 0; i < n; ++i)

@@ -6,7 +6,7 @@
 // not allocate, do not throw and only write their outputs, so several threads
 // may call them at once on disjoint outputs.
 //
-// Row addressing: row r starts at base + r * layout.row_bytes. A `rows` list of
+// Row addressing: row r starts at base + r * layout.row_stride. A `rows` list of
 // nullptr means rows 0, 1, ..., n-1 (the dense case).
 #pragma once
 
@@ -70,12 +70,51 @@ inline float dot_row(const RowLayout& l, const std::uint8_t* row, const float* x
     return acc;
 }
 
+/// Returns row . x for activations quantized to int8 per block of 32: xq holds
+/// the padded int8 values, xscale and xsum each block's scale and scale * sum(q).
+/// Per block the codes times xq are an exact integer sum; per group the min
+/// term is one multiply-add with the blocks' sums.
+inline float dot_row_q8(const RowLayout& l, const std::uint8_t* row, const std::int8_t* xq, const float* xscale,
+                        const float* xsum) noexcept {
+    const std::uint8_t* codes = row + l.codes_offset();
+    const std::size_t bb = detail::block_bytes(l.bits), bpg = l.blocks_per_group();
+    const std::size_t valid_blocks = (l.cols + detail::block_values - 1) / detail::block_values;
+    float acc = 0;
+    for (std::size_t g = 0; g < l.groups; ++g) {
+        float d, m;
+        group_params(l, row, g, d, m);
+        float sqx = 0, sx = 0;
+        for (std::size_t b = 0; b < bpg; ++b) {
+            const std::size_t block = g * bpg + b;
+            if (block >= valid_blocks) break;
+            std::uint8_t q[detail::block_values];
+            detail::unpack_block(l.bits, codes + block * bb, q);
+            std::int32_t isum = 0;
+            for (std::size_t j = 0; j < detail::block_values; ++j)
+                isum += static_cast<std::int32_t>(q[j]) * xq[block * detail::block_values + j];
+            sqx += xscale[block] * static_cast<float>(isum);
+            sx += xsum[block];
+        }
+        acc += d * sqx + m * sx;
+    }
+    return acc;
+}
+
 /// y[i] = row(rows[i]) . x for i in [0, n); rows == nullptr means row i.
 inline void gemv_rows(const RowLayout& l, const std::uint8_t* base, const std::uint32_t* rows,
                       std::size_t n, const float* x, float* y) noexcept {
     for (std::size_t i = 0; i < n; ++i) {
         const std::size_t r = rows ? rows[i] : i;
-        y[i] = dot_row(l, base + r * l.row_bytes, x);
+        y[i] = dot_row(l, base + r * l.row_stride, x);
+    }
+}
+
+/// gemv_rows for int8-quantized activations (see dot_row_q8).
+inline void gemv_rows_q8(const RowLayout& l, const std::uint8_t* base, const std::uint32_t* rows, std::size_t n,
+                         const std::int8_t* xq, const float* xscale, const float* xsum, float* y) noexcept {
+    for (std::size_t i = 0; i < n; ++i) {
+        const std::size_t r = rows ? rows[i] : i;
+        y[i] = dot_row_q8(l, base + r * l.row_stride, xq, xscale, xsum);
     }
 }
 
@@ -84,7 +123,7 @@ inline void axpy_rows(const RowLayout& l, const std::uint8_t* base, const std::u
                       std::size_t n, const float* a, float* y) noexcept {
     const std::size_t bb = detail::block_bytes(l.bits), bpg = l.blocks_per_group();
     for (std::size_t i = 0; i < n; ++i) {
-        const std::uint8_t* row = base + (rows ? rows[i] : i) * l.row_bytes;
+        const std::uint8_t* row = base + (rows ? rows[i] : i) * l.row_stride;
         const std::uint8_t* codes = row + l.codes_offset();
         for (std::size_t g = 0; g < l.groups; ++g) {
             float d, m;
