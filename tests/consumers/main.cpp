@@ -121,8 +121,8 @@ void check_sparse_ffn_step() {
 #if __has_include(<sparseinfer/sparse_ffn.hpp>)
     // The FFN layer: forward_sparse over every neuron must equal forward_dense.
     // gate/up/down are given as the layer takes them (see sparse_ffn.hpp).
-    sparseinfer::SparseFfn<4> ffn(gate.data(), up.data(), down.data(), d_model, hidden,
-                                  sparseinfer::Activation::silu, sparseinfer::QuantOptions{});
+    sparseinfer::SparseFfn<4> ffn(gate.data(), up.data(), down.data(), d_model, hidden, sparseinfer::Activation::silu,
+                                  sparseinfer::QuantOptions{});
     ffn.forward_dense(x.data(), y_dense.data());
     ffn.forward_sparse(x.data(), all.data(), all.size(), y_sparse.data());
     const char* how = "SparseFfn<4>";
@@ -158,8 +158,8 @@ void check_sparse_ffn_step() {
     }
     const double rel = std::sqrt(err2 / ref2);
     check(rel < 0.2, "sparse FFN relative RMSE vs float FFN", rel, 0.0, 0.2);
-    std::printf("sparse FFN step (%s, d_model %zu, hidden %zu): relative RMSE %.4f vs float: %s\n", how,
-                d_model, hidden, rel, failures == before ? "ok" : "FAILED");
+    std::printf("sparse FFN step (%s, d_model %zu, hidden %zu): relative RMSE %.4f vs float: %s\n", how, d_model,
+                hidden, rel, failures == before ? "ok" : "FAILED");
 }
 
 }  // namespace
