@@ -29,7 +29,7 @@ run_consumer() {  # name build-dir -> runs the program, output in $tmp/<name>.ou
 }
 
 echo "--- find_package: install into an empty prefix"
-cmake -S "$src" -B "$tmp/lib" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
+cmake -S "$src" -B "$tmp/lib" ${generator[@]+"${generator[@]}"} -DCMAKE_BUILD_TYPE=Release \
       -DSPARSEINFER_BUILD_TESTS=OFF -DSPARSEINFER_BUILD_EXAMPLES=OFF \
       -DSPARSEINFER_BUILD_BENCHMARKS=OFF -DSPARSEINFER_HEADER_CHECK=OFF >/dev/null
 cmake --build "$tmp/lib" -j"$jobs" >/dev/null
@@ -37,12 +37,13 @@ cmake --install "$tmp/lib" --prefix "$tmp/prefix" >/dev/null
 test -f "$tmp/prefix/include/sparseinfer/sparseinfer.hpp" || {
     echo "FAIL: the install has no umbrella header sparseinfer/sparseinfer.hpp" >&2; exit 1; }
 # Only the prefix may satisfy find_package: no package registry, no source tree.
-cmake -S tests/consumers/find_package -B "$tmp/fp" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
+cmake -S tests/consumers/find_package -B "$tmp/fp" ${generator[@]+"${generator[@]}"} -DCMAKE_BUILD_TYPE=Release \
       -DCMAKE_PREFIX_PATH="$tmp/prefix" -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF \
       -DCMAKE_FIND_USE_SYSTEM_PACKAGE_REGISTRY=OFF | grep 'sparseinfer '
 found=$(sed -n 's/^sparseinfer_DIR:PATH=//p' "$tmp/fp/CMakeCache.txt")
+prefix_real=$(cd "$tmp/prefix" && pwd -P)  # /tmp may be a symlink (macOS)
 case "$found" in
-    "$tmp/prefix"/*) ;;
+    "$tmp/prefix"/* | "$prefix_real"/*) ;;
     *) echo "FAIL: find_package found sparseinfer in '$found', not in the fresh prefix" >&2; exit 1 ;;
 esac
 cmake --build "$tmp/fp" -j"$jobs"
@@ -50,7 +51,7 @@ run_consumer find_package "$tmp/fp"
 
 echo "--- FetchContent: vendor this source tree"
 mkdir -p "$tmp/fc/.cmake/api/v1/query" && touch "$tmp/fc/.cmake/api/v1/query/codemodel-v2"
-cmake -S tests/consumers/fetchcontent -B "$tmp/fc" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
+cmake -S tests/consumers/fetchcontent -B "$tmp/fc" ${generator[@]+"${generator[@]}"} -DCMAKE_BUILD_TYPE=Release \
       -DSPARSEINFER_SOURCE_DIR="$src" >/dev/null
 cmake --build "$tmp/fc" -j"$jobs"
 run_consumer fetchcontent "$tmp/fc"
