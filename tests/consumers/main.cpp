@@ -77,7 +77,7 @@ void check_quantized_gemv() {
 
     // A sparse read of three rows equals the same rows of the dense result.
     const std::uint32_t picked[] = {0, 17, 47};
-    float ys[3];
+    float ys[3];  // left uninitialized, as output buffers usually are: it must not warn
     q.gemv_rows(picked, 3, x.data(), ys);
     for (int i = 0; i < 3; ++i) check(ys[i] == y[picked[i]], "gemv_rows vs gemv", ys[i], y[picked[i]], 0.0);
 
@@ -85,81 +85,80 @@ void check_quantized_gemv() {
                 q.bits_per_weight(), rel, failures == before ? "ok" : "FAILED");
 }
 
-// One SwiGLU FFN step, y = down^T (silu(gate x) * (up x)), in double from float weights.
-// gate and up are hidden x d_model (a row per neuron); down is hidden x d_model too
-// (row n is neuron n's output direction), as the sparse FFN reads it.
+// A SwiGLU FFN over the listed neurons, in double from float weights laid out as
+// in checkpoints: gate and up [hidden][d_model], down [d_model][hidden].
+// y = sum over listed n of down[:, n] * silu(gate[n] . x) * (up[n] . x).
 std::vector<double> ffn_reference(const std::vector<float>& gate, const std::vector<float>& up,
                                   const std::vector<float>& down, std::size_t d_model, std::size_t hidden,
-                                  const float* x, std::vector<double>& mag) {
+                                  const float* x, const std::vector<std::uint32_t>& active, std::vector<double>& mag) {
     std::vector<double> g, u, unused;
     matvec(gate, hidden, d_model, x, g, unused);
     matvec(up, hidden, d_model, x, u, unused);
     std::vector<double> y(d_model, 0.0);
     mag.assign(d_model, 0.0);
-    for (std::size_t n = 0; n < hidden; ++n) {
+    for (const std::uint32_t n : active) {
         const double a = g[n] / (1.0 + std::exp(-g[n])) * u[n];
         for (std::size_t c = 0; c < d_model; ++c) {
-            y[c] += a * down[n * d_model + c];
-            mag[c] += std::fabs(a * down[n * d_model + c]);
+            y[c] += a * down[c * hidden + n];
+            mag[c] += std::fabs(a * down[c * hidden + n]);
         }
     }
     return y;
 }
 
+double relative_rmse(const std::vector<float>& got, const std::vector<double>& want) {
+    double err2 = 0.0, ref2 = 0.0;
+    for (std::size_t i = 0; i < want.size(); ++i) {
+        err2 += (got[i] - want[i]) * (got[i] - want[i]);
+        ref2 += want[i] * want[i];
+    }
+    return std::sqrt(err2 / ref2);
+}
+
+// A 4-bit SwiGLU layer: the sparse pass over every neuron equals the dense pass,
+// and the sparse pass over a quarter of the neurons matches the float layer
+// restricted to them, within the 4-bit quantization error.
 void check_sparse_ffn_step() {
     const int before = failures;
     const std::size_t d_model = 64, hidden = 160;
     const float sigma = 1.0f / 8.0f;  // 1/sqrt(d_model): activations stay O(1)
     const auto gate = normal_values(hidden * d_model, 3, sigma);
     const auto up = normal_values(hidden * d_model, 4, sigma);
-    const auto down = normal_values(hidden * d_model, 5, sigma);
+    const auto down = normal_values(d_model * hidden, 5, sigma);
     const auto x = normal_values(d_model, 6);
-    std::vector<std::uint32_t> all(hidden);
-    for (std::size_t n = 0; n < hidden; ++n) all[n] = static_cast<std::uint32_t>(n);
 
-    std::vector<float> y_sparse(d_model), y_dense(d_model);
-#if __has_include(<sparseinfer/sparse_ffn.hpp>)
-    // The FFN layer: forward_sparse over every neuron must equal forward_dense.
-    // gate/up/down are given as the layer takes them (see sparse_ffn.hpp).
     sparseinfer::SparseFfn<4> ffn(gate.data(), up.data(), down.data(), d_model, hidden, sparseinfer::Activation::silu,
                                   sparseinfer::QuantOptions{});
+    std::vector<std::uint32_t> all(hidden), quarter;
+    for (std::size_t n = 0; n < hidden; ++n) {
+        all[n] = static_cast<std::uint32_t>(n);
+        if (n % 4 == 1) quarter.push_back(static_cast<std::uint32_t>(n));
+    }
+    std::vector<float> y_dense(d_model), y_all(d_model), y_quarter(d_model);
     ffn.forward_dense(x.data(), y_dense.data());
-    ffn.forward_sparse(x.data(), all.data(), all.size(), y_sparse.data());
-    const char* how = "SparseFfn<4>";
-#else
-    // Without the FFN layer header, the same step from the kernels it is built on.
-    const auto qg = sparseinfer::QuantizedWeights<4>::from_f32(gate.data(), hidden, d_model);
-    const auto qu = sparseinfer::QuantizedWeights<4>::from_f32(up.data(), hidden, d_model);
-    const auto qd = sparseinfer::QuantizedWeights<4>::from_f32(down.data(), hidden, d_model);
-    std::vector<float> g(hidden), u(hidden), a(hidden);
-    qg.gemv_rows(all.data(), hidden, x.data(), g.data());
-    qu.gemv_rows(all.data(), hidden, x.data(), u.data());
-    for (std::size_t n = 0; n < hidden; ++n) a[n] = g[n] / (1.0f + std::exp(-g[n])) * u[n];
-    qd.axpy_rows(all.data(), hidden, a.data(), y_sparse.data());
-    qg.gemv(x.data(), g.data());
-    qu.gemv(x.data(), u.data());
-    for (std::size_t n = 0; n < hidden; ++n) a[n] = g[n] / (1.0f + std::exp(-g[n])) * u[n];
-    qd.axpy_rows(all.data(), hidden, a.data(), y_dense.data());
-    const char* how = "kernels";
-#endif
+    ffn.forward_sparse(x.data(), all.data(), all.size(), y_all.data());
+    ffn.forward_sparse(x.data(), quarter.data(), quarter.size(), y_quarter.data());
 
-    // Sparse over every neuron vs dense: the same arithmetic up to summation order.
+    // Every neuron, sparse vs dense: the same arithmetic up to summation order.
     std::vector<double> mag;
-    const auto want = ffn_reference(gate, up, down, d_model, hidden, x.data(), mag);
+    const auto want_all = ffn_reference(gate, up, down, d_model, hidden, x.data(), all, mag);
     for (std::size_t c = 0; c < d_model; ++c) {
         const double tol = 1e-4 * mag[c] + 1e-6;
-        check(std::fabs(y_sparse[c] - y_dense[c]) <= tol, "sparse FFN vs dense FFN", y_sparse[c], y_dense[c], tol);
+        check(std::fabs(y_all[c] - y_dense[c]) <= tol, "forward_sparse(all) vs forward_dense", y_all[c], y_dense[c],
+              tol);
     }
-    // Against the float FFN: 4-bit weights in three matrices; 20% relative RMSE is generous.
-    double err2 = 0.0, ref2 = 0.0;
-    for (std::size_t c = 0; c < d_model; ++c) {
-        err2 += (y_sparse[c] - want[c]) * (y_sparse[c] - want[c]);
-        ref2 += want[c] * want[c];
-    }
-    const double rel = std::sqrt(err2 / ref2);
-    check(rel < 0.2, "sparse FFN relative RMSE vs float FFN", rel, 0.0, 0.2);
-    std::printf("sparse FFN step (%s, d_model %zu, hidden %zu): relative RMSE %.4f vs float: %s\n", how, d_model,
-                hidden, rel, failures == before ? "ok" : "FAILED");
+    // Against the float layer: 4-bit weights in three matrices, about 7% error
+    // each on N(0, sigma) weights; 20% relative RMSE is a generous bound.
+    const double rel_all = relative_rmse(y_dense, want_all);
+    check(rel_all < 0.2, "dense FFN relative RMSE vs float FFN", rel_all, 0.0, 0.2);
+    const auto want_quarter = ffn_reference(gate, up, down, d_model, hidden, x.data(), quarter, mag);
+    const double rel_quarter = relative_rmse(y_quarter, want_quarter);
+    check(rel_quarter < 0.2, "sparse FFN (1/4 of neurons) relative RMSE vs float FFN", rel_quarter, 0.0, 0.2);
+
+    std::printf(
+        "sparse FFN step (SparseFfn<4>, d_model %zu, hidden %zu): relative RMSE vs float %.4f (every neuron), "
+        "%.4f (%zu neurons): %s\n",
+        d_model, hidden, rel_all, rel_quarter, quarter.size(), failures == before ? "ok" : "FAILED");
 }
 
 }  // namespace
