@@ -26,11 +26,11 @@ import os
 import platform
 import sys
 
-BENCHES = ["bench_kernels", "bench_cache", "bench_ffn", "bench_view"]
+BENCHES = ["bench_quantize", "bench_kernels", "bench_ffn", "bench_cache", "bench_view"]
 
 # Numeric fields worth charting, best first (matched as substrings of the key).
 METRIC_PREFERENCE = [
-    "miss_rate", "hit_rate", "fraction_of_bandwidth", "bandwidth_fraction", "of_bandwidth", "speedup",
+    "miss_rate", "hit_rate", "relative_rmse", "rmse", "fraction_of_bandwidth", "bandwidth_fraction", "of_bandwidth", "speedup",
     "ratio", "gb_s", "gbps", "bandwidth", "tokens_per_s", "ms", "us", "ns", "seconds", "time",
 ]
 
@@ -258,7 +258,43 @@ def plot_generic(plt, name, rows, cols, machine, path):
     return True
 
 
-SPECIFIC = {"bench_cache": plot_cache}
+# llama.cpp's formats on N(0,1) weights: (bits per weight, relative RMSE), as
+# measured with llama.cpp's own quantizers (docs/design.md cites them).
+LLAMA_CPP_FORMATS = {"Q8_0": (8.5, 0.0054), "Q4_K": (4.5, 0.0713), "Q4_1": (5.0, 0.0782),
+                     "Q4_0": (4.5, 0.0859), "Q3_K": (3.44, 0.151), "Q2_K": (2.63, 0.297)}
+
+
+def plot_quantize(plt, data, machine, path):
+    """bench_quantize: relative RMSE against bits per weight, one line per data set and method."""
+    rows = [r for r in data.get("results", []) if isinstance(r, dict)]
+    rows = [r for r in rows if numeric(r.get("bits_per_weight")) and numeric(r.get("relative_rmse"))]
+    if not rows:
+        return False
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    lines = []
+    for r in rows:
+        key = (r.get("data", ""), r.get("method", ""))
+        if key not in lines:
+            lines.append(key)
+    for key in lines:
+        pts = sorted((r["bits_per_weight"], r["relative_rmse"]) for r in rows
+                     if (r.get("data", ""), r.get("method", "")) == key)
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=f"{key[0]}, {key[1]}")
+    ref = [(n, b, e) for n, (b, e) in LLAMA_CPP_FORMATS.items() if e is not None]
+    ax.scatter([b for _, b, _ in ref], [e for _, _, e in ref], marker="x", color="gray",
+               label="llama.cpp formats, N(0,1)")
+    for n, b, e in ref:
+        ax.annotate(n, (b, e), textcoords="offset points", xytext=(4, 4), fontsize=7, color="gray")
+    ax.set_yscale("log")
+    ax.set_xlabel("bits per weight (codes + group parameters + row units)")
+    ax.set_ylabel("relative RMSE of the weights (log)")
+    ax.legend(fontsize=7)
+    finish(fig, ax, "Quantization error against storage", machine, path)
+    plt.close(fig)
+    return True
+
+
+SPECIFIC = {"bench_cache": plot_cache, "bench_quantize": plot_quantize}
 
 
 # ---------------------------------------------------------------------------
