@@ -29,27 +29,36 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 # A header must compile when it is the first and only include of a translation
-# unit, and twice (include guards / #pragma once).
-failures=0
+# unit, and twice (include guards / #pragma once). Two compilations at a time:
+# the machine has two cores.
 for cxx in "${compilers[@]}"; do
     command -v "$cxx" >/dev/null || { echo "$cxx not found" >&2; exit 1; }
+done
+for h in "${headers[@]}"; do
+    name=${h#include/}
+    printf '#include <%s>\n#include <%s>\n' "$name" "$name" >"$tmp/$(echo "$name" | tr '/.' '__').cpp"
+done
+export tmp
+check_one() {  # compiler standard flags... header; prints a report and fails on any error or warning
+    local cxx=$1 std=$2 name=${*: -1} out
+    name=${name#include/}
+    if ! out=$("$cxx" -std="$std" "${@:3:$#-3}" "$tmp/$(echo "$name" | tr '/.' '__').cpp" 2>&1); then
+        printf 'FAIL: %s -std=%s %s\n%s\n' "$cxx" "$std" "$name" "$(echo "$out" | head -n 30)"
+        return 1
+    fi
+}
+export -f check_one
+status=0
+for cxx in "${compilers[@]}"; do
     for std in "${standards[@]}"; do
-        for h in "${headers[@]}"; do
-            name=${h#include/}
-            src="$tmp/$(echo "$name" | tr '/.' '__').cpp"
-            printf '#include <%s>\n#include <%s>\n' "$name" "$name" >"$src"
-            if ! out=$("$cxx" -std="$std" "${flags[@]}" "$src" 2>&1); then
-                echo "FAIL: $cxx -std=$std $name"
-                echo "$out" | head -n 30
-                failures=$((failures + 1))
-            fi
-        done
+        printf '%s\0' "${headers[@]}" |
+            xargs -0 -n 1 -P 2 bash -c 'check_one "$@"' _ "$cxx" "$std" "${flags[@]}" 2>&1 || status=1
         echo "$("$cxx" --version | head -n 1) -std=$std: ${#headers[@]} headers checked"
     done
 done
 
-if [ "$failures" -gt 0 ]; then
-    echo "$failures header compilations failed" >&2
+if [ "$status" -ne 0 ]; then
+    echo "some header compilations failed (above)" >&2
     exit 1
 fi
 echo "every public header compiles alone and warning-free (${compilers[*]} x ${standards[*]})"
