@@ -23,9 +23,10 @@ case "$(uname -m)" in
         ;;
     aarch64 | arm64)
         echo neon
-        if [ -r /proc/cpuinfo ]; then
+        if [ -r /proc/cpuinfo ]; then  # Linux: HWCAP_ASIMDDP, as the library reads it
             grep -m1 '^Features' /proc/cpuinfo | grep -qw asimddp && echo neon_dotprod
-        elif [ "$(sysctl -n hw.optional.arm.FEAT_DotProd 2>/dev/null)" = 1 ]; then
+        elif echo | "${CXX:-c++}" -dM -E -x c++ - 2>/dev/null | grep -q __ARM_FEATURE_DOTPROD; then
+            # macOS: no runtime query in the library, so the compiler's target decides.
             echo neon_dotprod
         fi
         ;;
