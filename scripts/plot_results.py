@@ -294,7 +294,54 @@ def plot_quantize(plt, data, machine, path):
     return True
 
 
-SPECIFIC = {"bench_cache": plot_cache, "bench_quantize": plot_quantize}
+def plot_kernels(plt, data, machine, path):
+    """bench_kernels: effective bandwidth / read bandwidth against the share of rows touched,
+    one panel per code width, one line per kernel and activation type."""
+    rows = [r for r in data.get("results", []) if isinstance(r, dict)]
+    rows = [r for r in rows if numeric(r.get("fraction")) and numeric(r.get("ratio_to_probe"))]
+    if not rows:
+        return False
+    widths = sorted({r.get("bits") for r in rows if numeric(r.get("bits"))})
+    if not widths:
+        return False
+    cols = min(2, len(widths))
+    nrows = (len(widths) + cols - 1) // cols
+    fig, axes = plt.subplots(nrows, cols, figsize=(5.5 * cols, 3.8 * nrows), squeeze=False, sharey=True)
+    for k, bits in enumerate(widths):
+        ax = axes[k // cols][k % cols]
+        mine = [r for r in rows if r.get("bits") == bits]
+        series = []
+        for r in mine:
+            key = (r.get("op", "?"), r.get("activations", ""))
+            if key not in series:
+                series.append(key)
+        for key in series:
+            pts = sorted((r["fraction"], r["ratio_to_probe"]) for r in mine
+                         if (r.get("op", "?"), r.get("activations", "")) == key)
+            style = "s" if len(pts) == 1 else "o-"
+            ax.plot([p[0] * 100 for p in pts], [p[1] for p in pts], style, label=f"{key[0]} ({key[1]})")
+        ax.axhline(1.0, color="gray", linestyle=":", linewidth=1)
+        ax.set_title(f"{bits}-bit rows", fontsize=9)
+        ax.set_xlabel("rows touched (%)")
+        ax.grid(alpha=0.3)
+        if k % cols == 0:
+            ax.set_ylabel("effective / read bandwidth")
+        ax.legend(fontsize=7)
+    for k in range(len(widths), nrows * cols):
+        axes[k // cols][k % cols].axis("off")
+    isa = data.get("isa")
+    probe = data.get("probe_gbps")
+    extra = ", ".join(x for x in (f"kernels {isa}" if isa else "",
+                                   f"read bandwidth {probe:.1f} GB/s" if numeric(probe) else "") if x)
+    fig.suptitle(f"Kernel bandwidth against the machine's read bandwidth (1.0, dotted)\n{machine}"
+                 + (f"; {extra}" if extra else ""), fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+SPECIFIC = {"bench_cache": plot_cache, "bench_quantize": plot_quantize, "bench_kernels": plot_kernels}
 
 
 # ---------------------------------------------------------------------------
