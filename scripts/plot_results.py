@@ -3,9 +3,9 @@
 
     /usr/bin/python3 scripts/plot_results.py [--json-dir DIR] [--out docs]
 
-Reads bench_kernels.json, bench_cache.json, bench_ffn.json and bench_view.json
-from --json-dir (default: the current directory, where the benchmarks write
-them) and writes, for each file found:
+Reads every bench_*.json in --json-dir (default: the current directory, where
+the benchmarks write them; scripts/run_benchmarks.sh keeps them in docs/data)
+or the files given, and writes, for each one:
     <out>/plots/<bench>.png   a chart; its title names the machine
     <out>/results.md          one section per benchmark: the machine, a table of
                               every record and the chart
@@ -361,7 +361,12 @@ def main(argv=None):
     except ImportError:
         sys.exit("matplotlib is needed: apt-get install python3-matplotlib (and run /usr/bin/python3)")
 
-    paths = args.files or [os.path.join(args.json_dir, f"{b}.json") for b in BENCHES]
+    if args.files:
+        paths = args.files
+    else:  # the known benchmarks in a fixed order, then any other bench_*.json
+        found = sorted(f for f in os.listdir(args.json_dir) if f.startswith("bench_") and f.endswith(".json"))
+        known = [f"{b}.json" for b in BENCHES]
+        paths = [os.path.join(args.json_dir, f) for f in known + [f for f in found if f not in known]]
     plot_dir = os.path.join(args.out, "plots")
     os.makedirs(plot_dir, exist_ok=True)
     sections, written = [], 0
