@@ -141,9 +141,12 @@ def pick_metric(rows, cols):
 
 def fmt(v):
     if isinstance(v, float):
-        if v == 0 or 1e-3 <= abs(v) < 1e6:
-            return f"{v:.4g}"
-        return f"{v:.3e}"
+        a = abs(v)
+        if a == 0:
+            return "0"
+        if a >= 1e7 or a < 1e-4:
+            return f"{v:.3e}"
+        return f"{v:.0f}" if a >= 100 else f"{v:.4g}"
     return "" if v is None else str(v)
 
 
