@@ -261,8 +261,8 @@ def plot_generic(plt, name, rows, cols, machine, path):
     return True
 
 
-# llama.cpp's formats on N(0,1) weights: (bits per weight, relative RMSE), as
-# measured with llama.cpp's own quantizers (docs/design.md cites them).
+# llama.cpp's formats on N(0,1) weights: (bits per weight, relative RMSE),
+# measured with llama.cpp's own quantizers; drawn for reference only.
 LLAMA_CPP_FORMATS = {"Q8_0": (8.5, 0.0054), "Q4_K": (4.5, 0.0713), "Q4_1": (5.0, 0.0782),
                      "Q4_0": (4.5, 0.0859), "Q3_K": (3.44, 0.151), "Q2_K": (2.63, 0.297)}
 
