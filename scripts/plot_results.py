@@ -174,6 +174,14 @@ def finish(fig, ax, title, machine, path):
     fig.savefig(path, dpi=110)
 
 
+def series_points(rows, keys, x, y):
+    """{values of the key fields: sorted (x, y) points}, in order of first appearance."""
+    out = {}
+    for r in rows:
+        out.setdefault(tuple(r.get(k, "") for k in keys), []).append((r[x], r[y]))
+    return {k: sorted(v) for k, v in out.items()}
+
+
 def grouped_bars(ax, groups, series, values, ylabel):
     """values[(group, series)] -> bar height; one cluster per group."""
     width = 0.8 / max(1, len(series))
@@ -274,14 +282,7 @@ def plot_quantize(plt, data, machine, path):
     if not rows:
         return False
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
-    lines = []
-    for r in rows:
-        key = (r.get("data", ""), r.get("method", ""))
-        if key not in lines:
-            lines.append(key)
-    for key in lines:
-        pts = sorted((r["bits_per_weight"], r["relative_rmse"]) for r in rows
-                     if (r.get("data", ""), r.get("method", "")) == key)
+    for key, pts in series_points(rows, ("data", "method"), "bits_per_weight", "relative_rmse").items():
         ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=f"{key[0]}, {key[1]}")
     ref = [(n, b, e) for n, (b, e) in LLAMA_CPP_FORMATS.items() if e is not None]
     ax.scatter([b for _, b, _ in ref], [e for _, _, e in ref], marker="x", color="gray",
@@ -313,14 +314,7 @@ def plot_kernels(plt, data, machine, path):
     for k, bits in enumerate(widths):
         ax = axes[k // cols][k % cols]
         mine = [r for r in rows if r.get("bits") == bits]
-        series = []
-        for r in mine:
-            key = (r.get("op", "?"), r.get("activations", ""))
-            if key not in series:
-                series.append(key)
-        for key in series:
-            pts = sorted((r["fraction"], r["ratio_to_probe"]) for r in mine
-                         if (r.get("op", "?"), r.get("activations", "")) == key)
+        for key, pts in series_points(mine, ("op", "activations"), "fraction", "ratio_to_probe").items():
             style = "s" if len(pts) == 1 else "o-"
             ax.plot([p[0] * 100 for p in pts], [p[1] for p in pts], style, label=f"{key[0]} ({key[1]})")
         ax.axhline(1.0, color="gray", linestyle=":", linewidth=1)
