@@ -338,7 +338,71 @@ def plot_kernels(plt, data, machine, path):
     return True
 
 
-SPECIFIC = {"bench_cache": plot_cache, "bench_quantize": plot_quantize, "bench_kernels": plot_kernels}
+def plot_ffn(plt, data, machine, path):
+    """bench_ffn: time per token against the share of neurons computed, one line per
+    selector; the dense layers (float, 8-bit, 4-bit) as horizontal lines."""
+    rows = [r for r in data.get("results", []) if isinstance(r, dict) and numeric(r.get("ms_per_token"))]
+    if not rows:
+        return False
+    sparse = [r for r in rows if str(r.get("name", "")).split()[:1] == ["sparse"] and numeric(r.get("active"))]
+    dense = [r for r in rows if r not in sparse]
+    fig, ax = plt.subplots(figsize=(8, 4.8))
+    for r in sparse:  # "sparse 4-bit 10% predictor" -> series "sparse 4-bit predictor"
+        r["_series"] = " ".join(w for w in str(r["name"]).split() if not w.endswith("%"))
+    for key, pts in series_points(sparse, ("_series",), "active", "ms_per_token").items():
+        ax.plot([p[0] * 100 for p in pts], [p[1] for p in pts], "o-", label=key[0])
+    styles = ["--", "-.", ":"]
+    for i, r in enumerate(dense):
+        ax.axhline(r["ms_per_token"], color="gray", linestyle=styles[i % len(styles)], linewidth=1,
+                   label=f"{r.get('name', 'dense')} ({r['ms_per_token']:.2f} ms)")
+    ax.set_yscale("log")
+    ax.set_xlabel("neurons computed (% of hidden)")
+    ax.set_ylabel("ms per token, one thread (log)")
+    ax.legend(fontsize=7)
+    shape = ""
+    if numeric(data.get("d_model")) and numeric(data.get("hidden")):
+        shape = f" (d_model {data['d_model']}, hidden {data['hidden']})"
+    finish(fig, ax, f"SwiGLU FFN layer{shape}: time per token", machine, path)
+    plt.close(fig)
+    return True
+
+
+def plot_view(plt, data, machine, path):
+    """bench_view: kernel time on a view over mapped bytes (aligned and not) over an owned matrix."""
+    rows = [r for r in data.get("kernels", []) if isinstance(r, dict)]
+    values = {}
+    for r in rows:
+        for field, label in (("view_over_owned", "view / owned"), ("unaligned_over_owned", "unaligned view / owned")):
+            if numeric(r.get(field)):
+                values[(r.get("name", "?"), label)] = r[field]
+    if not values:
+        return False
+    groups = [r.get("name", "?") for r in rows]
+    fig, ax = new_figure(plt, 3 * len(groups))
+    grouped_bars(ax, groups, ["view / owned", "unaligned view / owned"], values, "time ratio (1.0 = owned matrix)")
+    ax.axhline(1.0, color="gray", linestyle=":", linewidth=1)
+    finish(fig, ax, "Kernels on a zero-copy view against an owned matrix", machine, path)
+    plt.close(fig)
+    return True
+
+
+SPECIFIC = {"bench_cache": plot_cache, "bench_quantize": plot_quantize, "bench_kernels": plot_kernels,
+            "bench_ffn": plot_ffn, "bench_view": plot_view}
+
+
+def run_parameters(data):
+    """The top-level scalars (and those of top-level objects) of a benchmark file, as one line."""
+    parts = []
+    if not isinstance(data, dict):
+        return ""
+    for k, v in data.items():
+        if k in ("machine", "benchmark"):
+            continue
+        if is_scalar(v) and v is not None:
+            parts.append(f"{k} = {fmt(v)}")
+        elif isinstance(v, dict):
+            parts += [f"{k}.{kk} = {fmt(vv)}" for kk, vv in v.items() if is_scalar(vv) and vv is not None]
+    return ", ".join(parts)
 
 
 # ---------------------------------------------------------------------------
@@ -382,6 +446,9 @@ def main(argv=None):
         if not recorded:
             machine += " (named at plot time)"
         section = [f"## {name}", "", f"Machine: {machine}", ""]
+        params = run_parameters(data)
+        if params:
+            section += [f"Run: {params}", ""]
         png = os.path.join(plot_dir, f"{name}.png")
         plotted = False
         if name in SPECIFIC:
@@ -394,7 +461,7 @@ def main(argv=None):
             section += [f"### {path}", "", markdown_table(rows, cols), ""]
         if plotted:
             written += 1
-            section.insert(4, f"![{name}](plots/{name}.png)\n")
+            section.insert(6 if params else 4, f"![{name}](plots/{name}.png)\n")
             print(f"{png}: written")
         sections.append("\n".join(section))
 
