@@ -17,6 +17,26 @@ if [ -z "$cmake_version" ] || [ "$cmake_version" != "$header_version" ] || [ "$(
 fi
 echo "version $cmake_version (CMakeLists.txt and $header agree)"
 
+# The umbrella header includes every top-level public header but the two that
+# need Eigen, and compiles without Eigen on the include path.
+umbrella=include/sparseinfer/sparseinfer.hpp
+eigen_only=(eigen.hpp predictor.hpp)
+[ -f "$umbrella" ] || { echo "missing $umbrella (the umbrella header)" >&2; exit 1; }
+for h in include/sparseinfer/*.hpp; do
+    name=${h#include/sparseinfer/}
+    [ "$name" = sparseinfer.hpp ] && continue
+    if [[ " ${eigen_only[*]} " == *" $name "* ]]; then
+        grep -q "^#include \"$name\"" "$umbrella" &&
+            { echo "$umbrella includes $name, which needs Eigen" >&2; exit 1; }
+    else
+        grep -q "^#include \"$name\"" "$umbrella" ||
+            { echo "$umbrella does not include $name" >&2; exit 1; }
+    fi
+done
+echo '#include <sparseinfer/sparseinfer.hpp>' | g++ -std=c++17 -fsyntax-only -Wall -Wextra -Werror -Iinclude -x c++ - ||
+    { echo "$umbrella does not compile without Eigen" >&2; exit 1; }
+echo "umbrella header: includes every public header but ${eigen_only[*]}; needs no Eigen"
+
 eigen_dir=/usr/include/eigen3
 compilers=(g++ clang++)
 standards=(c++17 c++20)
