@@ -243,8 +243,9 @@ protected:
     void evict_oldest(Ctx& ctx) {
         while (!queue_.empty()) {
             const auto e = queue_.front();
+            const bool live = queue_.front_live();
             queue_.pop_front();
-            if (queue_.last_use(e.neuron) == e.token && ctx.resident(e.neuron) && !ctx.pinned(e.neuron)) {
+            if (live && ctx.resident(e.neuron) && !ctx.pinned(e.neuron)) {
                 queue_.forget(e.neuron);
                 ctx.evict(e.neuron);
                 return;
@@ -277,8 +278,9 @@ public:
         const std::uint64_t oldest_kept = t - window_ + 1;
         while (!queue_.empty() && queue_.front().token < oldest_kept) {
             const auto e = queue_.front();
+            const bool live = queue_.front_live();
             queue_.pop_front();
-            if (queue_.last_use(e.neuron) == e.token && ctx.resident(e.neuron) && !ctx.pinned(e.neuron)) {
+            if (live && ctx.resident(e.neuron) && !ctx.pinned(e.neuron)) {
                 queue_.forget(e.neuron);
                 ctx.evict(e.neuron);
             }
@@ -292,11 +294,7 @@ private:
 class Adaptive::state {
 public:
     state(const Adaptive& c, std::size_t num_neurons)
-        : capacity_(c.capacity),
-          weight_(num_neurons, 0.0),
-          last_(num_neurons, 0),
-          heap_key_(num_neurons, 0.0),
-          heap_(num_neurons) {
+        : capacity_(c.capacity), weight_(num_neurons, 0.0), last_(num_neurons, 0), queue_(num_neurons) {
         detail::require(c.capacity >= 1, "policy::Adaptive: capacity is 0");
         detail::require(std::isfinite(c.half_life) && c.half_life > 0,
                         "policy::Adaptive: half_life (" + detail::str(c.half_life) + ") must be a positive number");
@@ -305,7 +303,7 @@ public:
     std::size_t capacity() const noexcept { return capacity_; }
     /// The learned persistence r (share of active neurons still active next token beyond their rate).
     double persistence() const noexcept { return persistence_; }
-    /// Decayed activation rate of a neuron.
+    /// Decayed activation rate of a neuron, in [0, 1].
     double rate(std::uint32_t n) const noexcept { return mass_ > 0 ? weight_[n] / mass_ : 0.0; }
 
     template <class Ctx>
@@ -313,38 +311,39 @@ public:
         const std::uint64_t t = ctx.tokens();
         increment_ *= growth_;
         mass_ += increment_;
-        // Pass 1: rates, and how many of the previous token's neurons came back.
+        // Pass 1: weights, and how many of the previous token's neurons came back.
         std::size_t returned = 0;
-        double rate_sum = 0;
+        double weight_sum = 0;
         for (std::size_t k = 0; k < n; ++k) {
             const std::uint32_t x = active[k];
             returned += last_[x] + 1 == t;
             last_[x] = t;
-            weight_[x] += increment_;
-            rate_sum += weight_[x];
+            weight_sum += weight_[x] += increment_;
         }
-        learn_persistence(returned, n, rate_sum / mass_);
+        learn_persistence(returned, n, weight_sum / mass_);
         // Pass 2: admissions against the least valuable unprotected resident.
-        const bool can_admit = ctx.pinned_count() < capacity_;
-        for (std::size_t k = 0; k < n && can_admit; ++k) {
-            const std::uint32_t x = active[k];
-            if (ctx.resident(x)) continue;
-            if (ctx.resident_count() < capacity_) {
-                admit(ctx, x);
-                continue;
-            }
-            const std::uint32_t v = victim(t);
-            if (v == npos) continue;  // every resident is active now
-            const double qx = rate(x);
-            if (persistence_ + (1 - persistence_) * qx > rate(v)) {
-                heap_.pop(heap_key_.data());
-                ctx.evict(v);
-                admit(ctx, x);
+        if (ctx.pinned_count() < capacity_) {
+            const double boost = persistence_;
+            for (std::size_t k = 0; k < n; ++k) {
+                const std::uint32_t x = active[k];
+                if (ctx.resident(x)) continue;
+                if (ctx.resident_count() < capacity_) {
+                    admit(ctx, x);
+                    continue;
+                }
+                const std::uint32_t v = victim(t);
+                if (v == npos) break;  // every resident is active now
+                // x is active now: next token it is active with chance r + (1 - r) q_x.
+                if (boost * mass_ + (1 - boost) * weight_[x] > weight_[v]) {
+                    queue_.remove(v);
+                    ctx.evict(v);
+                    admit(ctx, x);
+                }
             }
         }
-        for (std::uint32_t v : deferred_) push(v);
+        for (std::uint32_t v : deferred_) queue_.insert(v, weight_[v]);
         deferred_.clear();
-        if (increment_ > 1e200) renormalise();
+        if (increment_ > 1e200) renormalise(ctx);
     }
 
     template <class Ctx>
@@ -352,11 +351,11 @@ public:
 
     template <class Ctx>
     void on_pin(Ctx& ctx, std::uint32_t neuron) {
-        heap_.remove(neuron, heap_key_.data());
+        queue_.remove(neuron);
         if (ctx.resident(neuron) || ctx.resident_count() < capacity_) return;
-        const std::uint32_t v = victim(std::numeric_limits<std::uint64_t>::max());
+        const std::uint32_t v = victim(0);
         if (v == npos) return;
-        heap_.pop(heap_key_.data());
+        queue_.remove(v);
         ctx.evict(v);
     }
 
@@ -366,31 +365,28 @@ private:
     template <class Ctx>
     void admit(Ctx& ctx, std::uint32_t x) {
         ctx.admit(x);
-        push(x);
-    }
-    void push(std::uint32_t x) {
-        heap_key_[x] = weight_[x];
-        heap_.push(x, heap_key_.data());
+        queue_.insert(x, weight_[x]);
     }
 
-    /// The resident with the lowest decayed rate that was not active at token t; it stays at the
-    /// heap top. Stale keys (weights only grow) are refreshed on the way.
+    /// A resident of (near-)lowest weight that was not active at token t. Weights only grow, so a
+    /// neuron filed too low is refiled on the way; protected ones wait in deferred_ until the
+    /// token ends.
     std::uint32_t victim(std::uint64_t t) {
-        while (!heap_.empty()) {
-            const std::uint32_t v = heap_.top();
-            if (heap_key_[v] != weight_[v]) {
-                heap_key_[v] = weight_[v];
-                heap_.update(v, heap_key_.data());
+        for (;;) {
+            const std::uint32_t v = queue_.peek_min();
+            if (v == npos) return npos;
+            if (queue_.clamp(sparseinfer::detail::LogBucketQueue::bucket(weight_[v])) > queue_.filed_bucket(v)) {
+                queue_.remove(v);
+                queue_.insert(v, weight_[v]);
                 continue;
             }
-            if (last_[v] == t) {  // protected this token: set aside, back after the token
-                heap_.pop(heap_key_.data());
+            if (last_[v] == t) {
+                queue_.remove(v);
                 deferred_.push_back(v);
                 continue;
             }
             return v;
         }
-        return npos;
     }
 
     void learn_persistence(std::size_t returned, std::size_t n, double rate_sum_now) {
@@ -405,12 +401,16 @@ private:
         prev_rate_mean_ = n > 0 ? rate_sum_now / static_cast<double>(n) : 0.0;
     }
 
-    void renormalise() {
+    template <class Ctx>
+    void renormalise(Ctx& ctx) {
         const double s = 1e-200;
         for (double& w : weight_) w *= s;
-        for (double& k : heap_key_) k *= s;
         increment_ *= s;
         mass_ *= s;
+        queue_.clear();  // buckets depend on the scale: refile every resident
+        const auto n = static_cast<std::uint32_t>(weight_.size());
+        for (std::uint32_t i = 0; i < n; ++i)
+            if (ctx.resident(i) && !ctx.pinned(i)) queue_.insert(i, weight_[i]);
     }
 
     std::size_t capacity_;
@@ -422,8 +422,7 @@ private:
     double prev_rate_mean_ = 0;
     std::vector<double> weight_;
     std::vector<std::uint64_t> last_;
-    std::vector<double> heap_key_;
-    sparseinfer::detail::KeyedHeap<double> heap_;
+    sparseinfer::detail::LogBucketQueue queue_;
     std::vector<std::uint32_t> deferred_;
 };
 
