@@ -207,7 +207,7 @@ private:
 
 class Lru::state {
 public:
-    state(const Lru& c, std::size_t num_neurons) : capacity_(c.capacity), queue_(num_neurons) {
+    state(const Lru& c, std::size_t num_neurons) : capacity_(c.capacity), list_(num_neurons) {
         detail::require(c.capacity >= 1, "policy::Lru: capacity is 0");
     }
     std::size_t capacity() const noexcept { return capacity_; }
@@ -215,17 +215,15 @@ public:
     template <class Ctx>
     void on_token(Ctx& ctx, const std::uint32_t* active, std::size_t n) {
         const std::uint64_t t = ctx.tokens();
-        const bool can_admit = ctx.pinned_count() < capacity_;
+        if (ctx.pinned_count() >= capacity_) return;  // no room left beside the pins
         for (std::size_t k = 0; k < n; ++k) {
             const std::uint32_t x = active[k];
             if (!ctx.resident(x)) {
-                if (!can_admit) continue;
                 if (ctx.resident_count() >= capacity_) evict_oldest(ctx);
                 ctx.admit(x);
             }
-            queue_.touch(x, t);
+            list_.touch(x, t);
         }
-        queue_.compact_if_large(capacity_, [&](std::uint32_t x) { return ctx.resident(x); });
     }
 
     template <class Ctx>
@@ -233,28 +231,22 @@ public:
 
     template <class Ctx>
     void on_pin(Ctx& ctx, std::uint32_t neuron) {
-        queue_.forget(neuron);
+        list_.remove(neuron);  // pinned neurons leave the recency order
         if (!ctx.resident(neuron) && ctx.resident_count() >= capacity_) evict_oldest(ctx);
     }
 
 protected:
-    /// Evicts the least recently active resident, unpinned neuron (pinned ones are forgotten).
+    /// Evicts the least recently active unpinned resident (pinned ones are not listed).
     template <class Ctx>
     void evict_oldest(Ctx& ctx) {
-        while (!queue_.empty()) {
-            const auto e = queue_.front();
-            const bool live = queue_.front_live();
-            queue_.pop_front();
-            if (live && ctx.resident(e.neuron) && !ctx.pinned(e.neuron)) {
-                queue_.forget(e.neuron);
-                ctx.evict(e.neuron);
-                return;
-            }
-        }
+        const std::uint32_t v = list_.oldest();
+        if (v == sparseinfer::detail::RecencyList::npos) return;
+        list_.remove(v);
+        ctx.evict(v);
     }
 
     std::size_t capacity_;
-    sparseinfer::detail::RecencyQueue queue_;
+    sparseinfer::detail::RecencyList list_;
 };
 
 class SlidingWindow::state : private Lru::state {
@@ -276,14 +268,10 @@ public:
         const std::uint64_t t = ctx.tokens();
         if (t < window_) return;
         const std::uint64_t oldest_kept = t - window_ + 1;
-        while (!queue_.empty() && queue_.front().token < oldest_kept) {
-            const auto e = queue_.front();
-            const bool live = queue_.front_live();
-            queue_.pop_front();
-            if (live && ctx.resident(e.neuron) && !ctx.pinned(e.neuron)) {
-                queue_.forget(e.neuron);
-                ctx.evict(e.neuron);
-            }
+        for (std::uint32_t v = list_.oldest(); v != sparseinfer::detail::RecencyList::npos && list_.last_use(v) < oldest_kept;
+             v = list_.oldest()) {
+            list_.remove(v);
+            ctx.evict(v);
         }
     }
 
@@ -294,56 +282,69 @@ private:
 class Adaptive::state {
 public:
     state(const Adaptive& c, std::size_t num_neurons)
-        : capacity_(c.capacity), weight_(num_neurons, 0.0), last_(num_neurons, 0), queue_(num_neurons) {
+        : capacity_(c.capacity), node_(num_neurons), queue_(node_.data()) {
         detail::require(c.capacity >= 1, "policy::Adaptive: capacity is 0");
         detail::require(std::isfinite(c.half_life) && c.half_life > 0,
                         "policy::Adaptive: half_life (" + detail::str(c.half_life) + ") must be a positive number");
         growth_ = std::exp2(1.0 / c.half_life);
     }
+    // The queue points into node_: moving keeps the buffer, copying would not.
+    state(state&&) noexcept = default;
+    state& operator=(state&&) noexcept = default;
+    state(const state&) = delete;
+    state& operator=(const state&) = delete;
     std::size_t capacity() const noexcept { return capacity_; }
     /// The learned persistence r (share of active neurons still active next token beyond their rate).
     double persistence() const noexcept { return persistence_; }
     /// Decayed activation rate of a neuron, in [0, 1].
-    double rate(std::uint32_t n) const noexcept { return mass_ > 0 ? weight_[n] / mass_ : 0.0; }
+    double rate(std::uint32_t n) const noexcept { return mass_ > 0 ? static_cast<double>(node_[n].weight) / mass_ : 0.0; }
 
     template <class Ctx>
     void on_token(Ctx& ctx, const std::uint32_t* active, std::size_t n) {
-        const std::uint64_t t = ctx.tokens();
-        increment_ *= growth_;
+        const auto t = static_cast<std::uint32_t>(ctx.tokens());  // wraps harmlessly: stamps only mark
+        increment_ *= growth_;                                      // the current and previous token
         mass_ += increment_;
-        // Pass 1: weights, and how many of the previous token's neurons came back.
-        std::size_t returned = 0;
-        double weight_sum = 0;
+        const auto inc = static_cast<float>(increment_);
+        // Pass 1: weights, recency stamps, the misses, and (sampled) how many of the previous
+        // token's neurons came back.
+        misses_.resize(n);
+        std::size_t m = 0, returned = 0;
         for (std::size_t k = 0; k < n; ++k) {
             const std::uint32_t x = active[k];
-            returned += last_[x] + 1 == t;
-            last_[x] = t;
-            weight_sum += weight_[x] += increment_;
+            Node& nx = node_[x];
+            returned += nx.last + 1 == t;
+            nx.last = t;
+            nx.weight += inc;
+            misses_[m] = x;
+            m += !ctx.resident(x);
         }
-        learn_persistence(returned, n, weight_sum / mass_);
-        // Pass 2: admissions against the least valuable unprotected resident.
+        learn_persistence(t, returned, active, n);
+        // Pass 2: admissions against the least valuable unprotected resident. Admitted neurons
+        // are protected for the rest of the token and filed when it ends.
         if (ctx.pinned_count() < capacity_) {
-            const double boost = persistence_;
-            for (std::size_t k = 0; k < n; ++k) {
-                const std::uint32_t x = active[k];
-                if (ctx.resident(x)) continue;
+            const auto boost_mass = static_cast<float>(persistence_ * mass_);
+            const auto keep = static_cast<float>(1 - persistence_);
+            for (std::size_t k = 0; k < m; ++k) {
+                const std::uint32_t x = misses_[k];
                 if (ctx.resident_count() < capacity_) {
-                    admit(ctx, x);
+                    ctx.admit(x);
+                    deferred_.push_back(x);
                     continue;
                 }
                 const std::uint32_t v = victim(t);
                 if (v == npos) break;  // every resident is active now
                 // x is active now: next token it is active with chance r + (1 - r) q_x.
-                if (boost * mass_ + (1 - boost) * weight_[x] > weight_[v]) {
+                if (boost_mass + keep * node_[x].weight > node_[v].weight) {
                     queue_.remove(v);
                     ctx.evict(v);
-                    admit(ctx, x);
+                    ctx.admit(x);
+                    deferred_.push_back(x);
                 }
             }
         }
-        for (std::uint32_t v : deferred_) queue_.insert(v, weight_[v]);
+        for (std::uint32_t v : deferred_) queue_.insert(v, node_[v].weight);
         deferred_.clear();
-        if (increment_ > 1e200) renormalise(ctx);
+        if (increment_ > 1e30) renormalise(ctx);
     }
 
     template <class Ctx>
@@ -353,7 +354,7 @@ public:
     void on_pin(Ctx& ctx, std::uint32_t neuron) {
         queue_.remove(neuron);
         if (ctx.resident(neuron) || ctx.resident_count() < capacity_) return;
-        const std::uint32_t v = victim(0);
+        const std::uint32_t v = victim(~static_cast<std::uint32_t>(ctx.tokens()));
         if (v == npos) return;
         queue_.remove(v);
         ctx.evict(v);
@@ -362,25 +363,20 @@ public:
 private:
     static constexpr std::uint32_t npos = 0xFFFFFFFFu;
 
-    template <class Ctx>
-    void admit(Ctx& ctx, std::uint32_t x) {
-        ctx.admit(x);
-        queue_.insert(x, weight_[x]);
-    }
-
     /// A resident of (near-)lowest weight that was not active at token t. Weights only grow, so a
     /// neuron filed too low is refiled on the way; protected ones wait in deferred_ until the
     /// token ends.
-    std::uint32_t victim(std::uint64_t t) {
+    std::uint32_t victim(std::uint32_t t) {
         for (;;) {
             const std::uint32_t v = queue_.peek_min();
             if (v == npos) return npos;
-            if (queue_.clamp(sparseinfer::detail::LogBucketQueue::bucket(weight_[v])) > queue_.filed_bucket(v)) {
+            const Node& nv = node_[v];
+            if (queue_.filed_low(v, nv.weight)) {
                 queue_.remove(v);
-                queue_.insert(v, weight_[v]);
+                queue_.insert(v, nv.weight);
                 continue;
             }
-            if (last_[v] == t) {
+            if (nv.last == t) {
                 queue_.remove(v);
                 deferred_.push_back(v);
                 continue;
@@ -389,28 +385,33 @@ private:
         }
     }
 
-    void learn_persistence(std::size_t returned, std::size_t n, double rate_sum_now) {
-        if (prev_n_ > 0) {
+    /// r = (share of the previous token's neurons active again - their mean rate) / (1 - mean rate),
+    /// smoothed; measured on every fourth pair of tokens to keep the per-token cost low.
+    void learn_persistence(std::uint32_t t, std::size_t returned, const std::uint32_t* active, std::size_t n) {
+        if ((t & 3) == 1 && prev_n_ > 0) {
             const double came_back = static_cast<double>(returned) / static_cast<double>(prev_n_);
             const double expected = std::min(prev_rate_mean_, 0.999);
-            double r = (came_back - expected) / (1 - expected);
-            r = std::min(1.0, std::max(0.0, r));
-            persistence_ += 0.05 * (r - persistence_);
+            const double r = std::min(1.0, std::max(0.0, (came_back - expected) / (1 - expected)));
+            persistence_ += 0.1 * (r - persistence_);
         }
-        prev_n_ = n;
-        prev_rate_mean_ = n > 0 ? rate_sum_now / static_cast<double>(n) : 0.0;
+        if ((t & 3) == 0) {
+            double sum = 0;
+            for (std::size_t k = 0; k < n; ++k) sum += static_cast<double>(node_[active[k]].weight);
+            prev_n_ = n;
+            prev_rate_mean_ = n > 0 ? sum / mass_ / static_cast<double>(n) : 0.0;
+        }
     }
 
     template <class Ctx>
     void renormalise(Ctx& ctx) {
-        const double s = 1e-200;
-        for (double& w : weight_) w *= s;
+        const double s = 1e-30;
+        for (Node& nd : node_) nd.weight *= static_cast<float>(s);
         increment_ *= s;
         mass_ *= s;
         queue_.clear();  // buckets depend on the scale: refile every resident
-        const auto n = static_cast<std::uint32_t>(weight_.size());
+        const auto n = static_cast<std::uint32_t>(node_.size());
         for (std::uint32_t i = 0; i < n; ++i)
-            if (ctx.resident(i) && !ctx.pinned(i)) queue_.insert(i, weight_[i]);
+            if (ctx.resident(i) && !ctx.pinned(i)) queue_.insert(i, node_[i].weight);
     }
 
     std::size_t capacity_;
@@ -420,10 +421,15 @@ private:
     double persistence_ = 0;
     std::size_t prev_n_ = 0;
     double prev_rate_mean_ = 0;
-    std::vector<double> weight_;
-    std::vector<std::uint64_t> last_;
-    sparseinfer::detail::LogBucketQueue queue_;
-    std::vector<std::uint32_t> deferred_;
+    struct Node {                   // 16 bytes: one cache line holds 4 neurons
+        float weight = 0;           // decayed count, in units that grow by growth_ per token
+        std::uint32_t last = 0;     // token (mod 2^32) of the last activation
+        std::int32_t bucket = -1;   // LogBucketQueue bookkeeping
+        std::uint32_t pos = 0;
+    };
+    std::vector<Node> node_;
+    sparseinfer::detail::LogBucketQueue<Node> queue_;
+    std::vector<std::uint32_t> deferred_, misses_;
 };
 
 }  // namespace sparseinfer::policy

@@ -1,13 +1,11 @@
 // sparseinfer/detail/cache_queues.hpp - the ordered containers behind the cache policies.
 //
-// RecencyQueue: neurons in order of last use, as a FIFO of (neuron, token) entries
-// with lazy deletion: touching a neuron appends an entry and makes its older
-// entry stale; the front is popped past stale entries. Every push is popped or
-// compacted away once, so each operation is O(1) amortised and the memory is
-// sequential (no linked-list pointer chasing on the per-token path).
+// RecencyList: neurons in order of last use, an intrusive doubly-linked list over
+// index arrays (no allocation after construction): touch, remove and oldest are O(1)
+// with no data-dependent loop.
 //
 // LogBucketQueue: neuron ids bucketed by the logarithm of a positive weight (8 buckets per
-// doubling, read straight from the double's exponent and top mantissa bits), for finding a
+// doubling, read straight from the float's exponent and top mantissa bits), for finding a
 // near-minimum-weight neuron in O(1) amortised; weights within 9% of each other tie.
 //
 // KeyedHeap: an indexed binary min-heap of neuron ids ordered by a key array
@@ -22,125 +20,106 @@
 
 namespace sparseinfer::detail {
 
-class RecencyQueue {
-public:
-    struct Entry {
-        std::uint32_t neuron;
-        std::uint64_t token;
-    };
-
-    explicit RecencyQueue(std::size_t num_neurons = 0) : last_(num_neurons, 0) {}
-
-    /// Records that `neuron` was used at `token` (tokens start at 1 and never decrease).
-    void touch(std::uint32_t neuron, std::uint64_t token) {
-        if (token - base_ >= limit) rebase(token);
-        const auto rel = static_cast<std::uint32_t>(token - base_);
-        last_[neuron] = rel;
-        entries_.push_back((std::uint64_t{rel} << 32) | neuron);  // one 8-byte store
-    }
-    /// Token of the last use, 0 when never used (or forgotten).
-    std::uint64_t last_use(std::uint32_t neuron) const noexcept {
-        return last_[neuron] == 0 ? 0 : base_ + last_[neuron];
-    }
-    /// Drops `neuron` from the order (its entries become stale).
-    void forget(std::uint32_t neuron) noexcept { last_[neuron] = 0; }
-
-    bool empty() const noexcept { return head_ == entries_.size(); }
-    /// The oldest entry; `live` when it is the neuron's latest use.
-    Entry front() const noexcept {
-        const std::uint64_t e = entries_[head_];
-        return {static_cast<std::uint32_t>(e), base_ + (e >> 32)};
-    }
-    bool front_live() const noexcept {
-        const std::uint64_t e = entries_[head_];
-        return last_[static_cast<std::uint32_t>(e)] == (e >> 32);
-    }
-    void pop_front() noexcept { ++head_; }
-
-    /// Keeps memory proportional to the live entries: call once per token. `keep(neuron)`
-    /// says whether a live entry still matters to the owner.
-    template <class Keep>
-    void compact_if_large(std::size_t live_bound, Keep keep) {
-        if (entries_.size() <= 4 * live_bound + 4096) return;  // rare enough to stay O(1) per push
-        std::size_t out = 0;
-        for (std::size_t i = head_; i < entries_.size(); ++i) {
-            const std::uint64_t e = entries_[i];
-            const auto n = static_cast<std::uint32_t>(e);
-            if (last_[n] == (e >> 32) && keep(n)) entries_[out++] = e;
-        }
-        entries_.resize(out);
-        head_ = 0;
-    }
-
-    void clear() {
-        entries_.clear();
-        head_ = 0;
-        base_ = 0;
-        for (auto& t : last_) t = 0;
-    }
-
-private:
-    static constexpr std::uint64_t limit = 0xFFFFFFF0u;
-
-    /// Every 2^32 tokens: shift the relative stamps down, clamping the oldest to 1 (order kept).
-    void rebase(std::uint64_t token) {
-        const std::uint64_t new_base = token - (limit / 2);
-        const std::uint64_t shift = new_base - base_;
-        auto move = [shift](std::uint64_t rel) -> std::uint64_t { return rel == 0 ? 0 : rel > shift ? rel - shift : 1; };
-        for (auto& t : last_) t = static_cast<std::uint32_t>(move(t));
-        for (std::size_t i = head_; i < entries_.size(); ++i)
-            entries_[i] = (move(entries_[i] >> 32) << 32) | (entries_[i] & 0xFFFFFFFFu);
-        base_ = new_base;
-    }
-
-    std::vector<std::uint32_t> last_;    // token - base_ of the last use, 0 = none
-    std::vector<std::uint64_t> entries_;  // (token - base_) << 32 | neuron
-    std::size_t head_ = 0;
-    std::uint64_t base_ = 0;
-};
-
-class LogBucketQueue {
+class RecencyList {
 public:
     static constexpr std::uint32_t npos = 0xFFFFFFFFu;
 
-    explicit LogBucketQueue(std::size_t num_neurons = 0) : bucket_of_(num_neurons, none), pos_(num_neurons, 0) {}
+    explicit RecencyList(std::size_t num_neurons = 0)
+        : node_(num_neurons + 1), end_(static_cast<std::uint32_t>(num_neurons)) {
+        node_[end_].prev = node_[end_].next = end_;
+    }
 
-    /// Monotone in w for w >= 0.
-    static std::int64_t bucket(double w) noexcept {
-        std::uint64_t bits;
+    bool contains(std::uint32_t x) const noexcept { return node_[x].prev != npos; }
+    bool empty() const noexcept { return node_[end_].next == end_; }
+    /// The least recently used neuron (npos when empty).
+    std::uint32_t oldest() const noexcept { return empty() ? npos : node_[end_].next; }
+    /// Token of the last touch of a listed neuron.
+    std::uint64_t last_use(std::uint32_t x) const noexcept { return node_[x].last; }
+
+    /// Makes x the most recent (listing it when it was not).
+    void touch(std::uint32_t x, std::uint64_t token) noexcept {
+        Node& nx = node_[x];
+        if (nx.prev != npos) {  // unlink
+            node_[nx.prev].next = nx.next;
+            node_[nx.next].prev = nx.prev;
+        }
+        nx.last = token;
+        const std::uint32_t tail = node_[end_].prev;
+        nx.prev = tail;
+        nx.next = end_;
+        node_[tail].next = x;
+        node_[end_].prev = x;
+    }
+    void remove(std::uint32_t x) noexcept {
+        Node& nx = node_[x];
+        if (nx.prev == npos) return;
+        node_[nx.prev].next = nx.next;
+        node_[nx.next].prev = nx.prev;
+        nx.prev = nx.next = npos;
+    }
+    void clear() noexcept {
+        for (std::uint32_t x = node_[end_].next; x != end_;) {
+            const std::uint32_t n = node_[x].next;
+            node_[x].prev = node_[x].next = npos;
+            x = n;
+        }
+        node_[end_].prev = node_[end_].next = end_;
+    }
+
+private:
+    struct Node {  // one cache-line access per touch
+        std::uint32_t prev = npos, next = npos;
+        std::uint64_t last = 0;
+    };
+    std::vector<Node> node_;  // index num_neurons is the sentinel
+    std::uint32_t end_;
+};
+
+/// `Node` has members `std::int32_t bucket` (LogBucketQueue::none when not queued) and
+/// `std::uint32_t pos`; the owner keeps one Node per neuron (alongside its own per-neuron data, so
+/// a lookup touches one cache line) and passes the array, which must not move, to the constructor.
+template <class Node>
+class LogBucketQueue {
+public:
+    static constexpr std::uint32_t npos = 0xFFFFFFFFu;
+    static constexpr std::int32_t none = -1;
+
+    explicit LogBucketQueue(Node* nodes = nullptr) : node_(nodes) {}
+
+    /// Monotone in w for w >= 0 (8 buckets per doubling).
+    static std::int32_t bucket(float w) noexcept {
+        std::uint32_t bits;
         std::memcpy(&bits, &w, sizeof bits);
-        return static_cast<std::int64_t>(bits >> 49);
+        return static_cast<std::int32_t>(bits >> 20);
     }
 
     bool empty() const noexcept { return size_ == 0; }
     std::size_t size() const noexcept { return size_; }
-    bool contains(std::uint32_t x) const noexcept { return bucket_of_[x] != none; }
-    /// The bucket x is filed under (below its true bucket when its weight grew since).
-    std::int64_t filed_bucket(std::uint32_t x) const noexcept { return bucket_of_[x]; }
-    /// Bucket of w as this queue files it (weights far below the largest are lumped together).
-    std::int64_t clamp(std::int64_t b) const noexcept { return b < lo_ ? lo_ : b; }
+    bool contains(std::uint32_t x) const noexcept { return node_[x].bucket != none; }
+    /// True when x is filed below the bucket of weight w (its weight grew since it was filed).
+    bool filed_low(std::uint32_t x, float w) const noexcept { return clamp(bucket(w)) > node_[x].bucket; }
 
-    void insert(std::uint32_t x, double w) {
-        std::int64_t b = bucket(w);
-        if (size_ == 0 && lo_ == unset) lo_ = b - ring + 1 > 0 ? b - ring + 1 : 0;
-        if (b >= lo_ + static_cast<std::int64_t>(ring)) advance(b - static_cast<std::int64_t>(ring) + 1);
+    void insert(std::uint32_t x, float w) {
+        std::int32_t b = bucket(w);
+        if (lo_ == unset) lo_ = b - ring + 1 > 0 ? b - ring + 1 : 0;
+        if (b >= lo_ + ring) advance(b - ring + 1);
         if (b < lo_) b = lo_;
         auto& v = buckets_[index(b)];
-        bucket_of_[x] = b;
-        pos_[x] = static_cast<std::uint32_t>(v.size());
+        node_[x].bucket = b;
+        node_[x].pos = static_cast<std::uint32_t>(v.size());
         v.push_back(x);
         if (b < min_) min_ = b;
         ++size_;
     }
     void remove(std::uint32_t x) noexcept {
-        const std::int64_t b = bucket_of_[x];
-        if (b == none) return;
-        auto& v = buckets_[index(b)];
+        Node& nx = node_[x];
+        if (nx.bucket == none) return;
+        auto& v = buckets_[index(nx.bucket)];
         const std::uint32_t moved = v.back();
-        v[pos_[x]] = moved;
-        pos_[moved] = pos_[x];
+        v[nx.pos] = moved;
+        node_[moved].pos = nx.pos;
         v.pop_back();
-        bucket_of_[x] = none;
+        nx.bucket = none;
         --size_;
     }
     /// A neuron of the lowest non-empty bucket; npos when empty.
@@ -151,7 +130,7 @@ public:
     }
     void clear() noexcept {
         for (auto& v : buckets_) {
-            for (std::uint32_t x : v) bucket_of_[x] = none;
+            for (std::uint32_t x : v) node_[x].bucket = none;
             v.clear();
         }
         size_ = 0;
@@ -160,44 +139,37 @@ public:
     }
 
 private:
-    static constexpr std::size_t ring = 512;  // 64 doublings of weight
-    static constexpr std::int64_t none = -1;
-    static constexpr std::int64_t unset = -2;
-    static constexpr std::int64_t max_bucket = std::int64_t(1) << 40;
-    static std::size_t index(std::int64_t b) noexcept { return static_cast<std::size_t>(b) & (ring - 1); }
+    static constexpr std::int32_t ring = 512;  // 64 doublings of weight
+    static constexpr std::int32_t unset = -2;
+    static constexpr std::int32_t max_bucket = 0x7FFFFFFF - ring;
+    static std::size_t index(std::int32_t b) noexcept { return static_cast<std::size_t>(b) & (ring - 1); }
+    std::int32_t clamp(std::int32_t b) const noexcept { return b < lo_ ? lo_ : b; }
 
-    /// Moves the window up so its top is new_lo + ring - 1; lower buckets merge into new_lo.
-    void advance(std::int64_t new_lo) {
-        const std::int64_t stop = new_lo < lo_ + static_cast<std::int64_t>(ring) ? new_lo : lo_ + static_cast<std::int64_t>(ring);
-        std::vector<std::uint32_t> lumped;
-        for (std::int64_t b = lo_; b < stop; ++b) {
+    /// Moves the window up so its bottom is new_lo; lower buckets merge into new_lo.
+    void advance(std::int32_t new_lo) {
+        const std::int32_t stop = new_lo < lo_ + ring ? new_lo : lo_ + ring;
+        lumped_.clear();
+        for (std::int32_t b = lo_; b < stop; ++b) {
             auto& v = buckets_[index(b)];
-            lumped.insert(lumped.end(), v.begin(), v.end());
+            lumped_.insert(lumped_.end(), v.begin(), v.end());
             v.clear();
-        }
-        if (stop < new_lo) {  // jumped past everything
-            for (std::int64_t b = stop; b < lo_ + static_cast<std::int64_t>(ring); ++b) {
-                auto& v = buckets_[index(b)];
-                lumped.insert(lumped.end(), v.begin(), v.end());
-                v.clear();
-            }
         }
         lo_ = new_lo;
         auto& dst = buckets_[index(lo_)];
-        for (std::uint32_t x : lumped) {
-            bucket_of_[x] = lo_;
-            pos_[x] = static_cast<std::uint32_t>(dst.size());
+        for (std::uint32_t x : lumped_) {
+            node_[x].bucket = lo_;
+            node_[x].pos = static_cast<std::uint32_t>(dst.size());
             dst.push_back(x);
         }
         if (min_ < lo_) min_ = lo_;
     }
 
+    Node* node_;
     std::vector<std::vector<std::uint32_t>> buckets_ = std::vector<std::vector<std::uint32_t>>(ring);
-    std::vector<std::int64_t> bucket_of_;
-    std::vector<std::uint32_t> pos_;
+    std::vector<std::uint32_t> lumped_;
     std::size_t size_ = 0;
-    std::int64_t lo_ = unset;
-    std::int64_t min_ = max_bucket;
+    std::int32_t lo_ = unset;
+    std::int32_t min_ = max_bucket;
 };
 
 /// Indexed min-heap of neuron ids; the key of neuron n is key[n] in an array the owner keeps and
