@@ -93,7 +93,7 @@ struct SlidingWindow {
 /// plus the most frequent rest. See docs/cache.md.
 struct Adaptive {
     std::size_t capacity = 0;  ///< >= 1
-    double half_life = 256;    ///< tokens for a past activation to weigh half, > 0
+    double half_life = 128;    ///< tokens for a past activation to weigh half, > 0
     class state;
 };
 
