@@ -126,7 +126,11 @@ public:
     std::uint32_t peek_min() noexcept {
         if (size_ == 0) return npos;
         while (buckets_[index(min_)].empty()) ++min_;
-        return buckets_[index(min_)].back();
+        const auto& v = buckets_[index(min_)];
+#if defined(__GNUC__)
+        if (v.size() > 1) __builtin_prefetch(&node_[v[v.size() - 2]]);  // the likely next victim
+#endif
+        return v.back();
     }
     void clear() noexcept {
         for (auto& v : buckets_) {
