@@ -321,6 +321,7 @@ public:
         learn_persistence(t, returned, active, n);
         // Pass 2: admissions against the least valuable unprotected resident. Admitted neurons
         // are protected for the rest of the token and filed when it ends.
+        queue_.begin_scan();
         if (ctx.pinned_count() < capacity_) {
             const auto boost_mass = static_cast<float>(persistence_ * mass_);
             const auto keep = static_cast<float>(1 - persistence_);
@@ -335,14 +336,14 @@ public:
                 if (v == npos) break;  // every resident is active now
                 // x is active now: next token it is active with chance r + (1 - r) q_x.
                 if (boost_mass + keep * node_[x].weight > node_[v].weight) {
-                    queue_.remove(v);
+                    queue_.remove_scanned();
                     ctx.evict(v);
                     ctx.admit(x);
                     deferred_.push_back(x);
                 }
             }
         }
-        for (std::uint32_t v : deferred_) queue_.insert(v, node_[v].weight);
+        for (std::uint32_t v : deferred_) queue_.insert(v, node_[v].weight);  // admitted this token
         deferred_.clear();
         if (increment_ > 1e30) renormalise(ctx);
     }
@@ -354,35 +355,29 @@ public:
     void on_pin(Ctx& ctx, std::uint32_t neuron) {
         queue_.remove(neuron);
         if (ctx.resident(neuron) || ctx.resident_count() < capacity_) return;
+        queue_.begin_scan();
         const std::uint32_t v = victim(~static_cast<std::uint32_t>(ctx.tokens()));
         if (v == npos) return;
-        queue_.remove(v);
+        queue_.remove_scanned();
         ctx.evict(v);
     }
 
 private:
     static constexpr std::uint32_t npos = 0xFFFFFFFFu;
 
-    /// A resident of (near-)lowest weight that was not active at token t. Weights only grow, so a
-    /// neuron filed too low is refiled on the way; protected ones wait in deferred_ until the
-    /// token ends.
+    /// A resident of (near-)lowest weight that was not active at token t (scan begun by the caller).
+    /// Weights only grow, so a neuron filed too low is refiled on the way; neurons active at t are
+    /// passed over in place.
     std::uint32_t victim(std::uint32_t t) {
-        for (;;) {
-            const std::uint32_t v = queue_.peek_min();
-            if (v == npos) return npos;
-            const Node& nv = node_[v];
-            if (queue_.filed_low(v, nv.weight)) {
-                queue_.remove(v);
-                queue_.insert(v, nv.weight);
-                continue;
-            }
-            if (nv.last == t) {
-                queue_.remove(v);
-                deferred_.push_back(v);
-                continue;
-            }
-            return v;
-        }
+        using Verdict = typename sparseinfer::detail::LogBucketQueue<Node>::Verdict;
+        return queue_.scan(
+            [&](std::uint32_t v) {
+                const Node& nv = node_[v];
+                if (nv.last == t) return Verdict::skip;
+                if (queue_.filed_low(v, nv.weight)) return Verdict::refile;
+                return Verdict::take;
+            },
+            [&](std::uint32_t v) { return node_[v].weight; });
     }
 
     /// r = (share of the previous token's neurons active again - their mean rate) / (1 - mean rate),

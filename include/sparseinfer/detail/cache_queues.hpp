@@ -132,7 +132,52 @@ public:
 #endif
         return v.back();
     }
+    /// Scanning upward from the lowest bucket: `judge(x)` says whether x is the one (take), is passed
+    /// over for the rest of this scan (skip: left in place, no writes), or was filed too low (refile:
+    /// the queue moves it to the bucket of `weight(x)`). begin_scan() starts a scan; remove_scanned()
+    /// removes the neuron scan() returned. Returns npos when every neuron was passed over.
+    enum class Verdict { take, skip, refile };
+    void begin_scan() noexcept { scan_pos_ = npos; }
+    template <class Judge, class Weight>
+    std::uint32_t scan(Judge judge, Weight weight) {
+        if (size_ == 0) return npos;
+        if (scan_pos_ == npos) {
+            while (buckets_[index(min_)].empty()) ++min_;
+            scan_bucket_ = min_;
+            scan_pos_ = static_cast<std::uint32_t>(buckets_[index(min_)].size());
+        }
+        for (;;) {
+            auto& v = buckets_[index(scan_bucket_)];
+            while (scan_pos_ > 0) {
+                const std::uint32_t x = v[scan_pos_ - 1];
+                const Verdict verdict = judge(x);
+                if (verdict == Verdict::take) return x;
+                if (verdict == Verdict::skip) {
+                    --scan_pos_;
+                    continue;
+                }
+                remove_scanned();
+                insert(x, weight(x));  // a higher bucket; may restart the scan (advance)
+                if (scan_pos_ == npos) return scan(judge, weight);
+            }
+            do {
+                ++scan_bucket_;
+            } while (scan_bucket_ < lo_ + ring && buckets_[index(scan_bucket_)].empty());
+            if (scan_bucket_ >= lo_ + ring) return npos;
+            scan_pos_ = static_cast<std::uint32_t>(buckets_[index(scan_bucket_)].size());
+        }
+    }
+    /// Removes the neuron scan() just returned (everything above it in its bucket was skipped, so the
+    /// element that moves into its place is one already passed over).
+    void remove_scanned() noexcept {
+        auto& v = buckets_[index(scan_bucket_)];
+        const std::uint32_t x = v[scan_pos_ - 1];
+        remove(x);
+        --scan_pos_;
+    }
+
     void clear() noexcept {
+        scan_pos_ = npos;
         for (auto& v : buckets_) {
             for (std::uint32_t x : v) node_[x].bucket = none;
             v.clear();
@@ -159,6 +204,7 @@ private:
             v.clear();
         }
         lo_ = new_lo;
+        scan_pos_ = npos;  // buckets merged: a running scan restarts
         auto& dst = buckets_[index(lo_)];
         for (std::uint32_t x : lumped_) {
             node_[x].bucket = lo_;
@@ -174,6 +220,8 @@ private:
     std::size_t size_ = 0;
     std::int32_t lo_ = unset;
     std::int32_t min_ = max_bucket;
+    std::int32_t scan_bucket_ = 0;
+    std::uint32_t scan_pos_ = npos;
 };
 
 /// Indexed min-heap of neuron ids; the key of neuron n is key[n] in an array the owner keeps and
