@@ -34,6 +34,10 @@ TEST_CASE("policies reject nonsensical values at construction") {
     CHECK_THROWS_AS(si::NeuronCache<policy::Adaptive>(8, {4, -3.0}), si::error);
     CHECK_THROWS_AS(si::NeuronCache<policy::Adaptive>(8, {4, inf}), si::error);
     CHECK_THROWS_AS(si::NeuronCache<policy::Adaptive>(8, {4, nan}), si::error);
+    CHECK_THROWS_AS(si::NeuronCache<policy::Adaptive>(8, {4, 0.5}), si::error);
+    CHECK_THROWS_AS(si::NeuronCache<policy::Adaptive>(8, {4, 2e6}), si::error);
+    CHECK_NOTHROW(si::NeuronCache<policy::Adaptive>(8, {4, 1.0}));
+    CHECK_NOTHROW(si::NeuronCache<policy::Adaptive>(8, {4, 1e6}));
     CHECK_NOTHROW(si::NeuronCache<policy::FrequencyThreshold>(8, {1.0, 1}));
     CHECK_NOTHROW(si::NeuronCache<policy::Lru>(8, {100}));  // capacity above the neuron count is fine
 }
@@ -255,4 +259,21 @@ TEST_CASE("no policy beats Belady's optimum") {
         CHECK(floor <= misses(policy::Adaptive{40}));
         CHECK(floor < misses(policy::Lru{40}));  // LRU is not optimal on this trace
     }
+}
+
+TEST_CASE("Adaptive stays consistent across weight renormalisations (short half-life, long run)") {
+    // half_life 1 doubles the increment every token: renormalisation every ~100 tokens.
+    si::NeuronCache<policy::Adaptive> c(30, {5, 1.0});
+    std::mt19937 rng(4);
+    Ids active;
+    for (int t = 0; t < 2000; ++t) {
+        active.clear();
+        active.push_back(0);  // always active: must stay resident once admitted
+        for (int k = 0; k < 3; ++k) active.push_back(static_cast<std::uint32_t>(1 + rng() % 29));
+        c.record_activations(active);
+        REQUIRE(c.stats().num_hot <= 5);
+        if (t > 0) REQUIRE(c.is_hot(0));
+        REQUIRE(std::isfinite(c.policy_state().rate(0)));
+    }
+    CHECK(c.stats().misses > 0);
 }

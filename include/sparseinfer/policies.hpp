@@ -93,7 +93,7 @@ struct SlidingWindow {
 /// plus the most frequent rest. See docs/cache.md.
 struct Adaptive {
     std::size_t capacity = 0;  ///< >= 1
-    double half_life = 128;    ///< tokens for a past activation to weigh half, > 0
+    double half_life = 128;    ///< tokens for a past activation to weigh half, in [1, 1e6]
     class state;
 };
 
@@ -284,8 +284,9 @@ public:
     state(const Adaptive& c, std::size_t num_neurons)
         : capacity_(c.capacity), node_(num_neurons), queue_(node_.data()) {
         detail::require(c.capacity >= 1, "policy::Adaptive: capacity is 0");
-        detail::require(std::isfinite(c.half_life) && c.half_life > 0,
-                        "policy::Adaptive: half_life (" + detail::str(c.half_life) + ") must be a positive number");
+        // Bounds keep the float weights finite between renormalisations.
+        detail::require(c.half_life >= 1 && c.half_life <= 1e6,
+                        "policy::Adaptive: half_life (" + detail::str(c.half_life) + ") must be in [1, 1e6] tokens");
         growth_ = std::exp2(1.0 / c.half_life);
     }
     // The queue points into node_: moving keeps the buffer, copying would not.
