@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <random>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -320,4 +321,24 @@ TEST_CASE("attach_store loads the current hot set, pins first") {
     CHECK(calls == 4);
     c.detach_store();
     CHECK(c.store() == nullptr);
+}
+
+TEST_CASE("a throwing loader leaves the neuron cold and the cache consistent") {
+    si::NeuronCache<policy::Lru> c(8, {2});
+    bool fail = false;
+    c.attach_store(4, 8, [&](std::uint32_t n, std::uint8_t* dst, std::size_t bytes) {
+        if (fail) throw std::runtime_error("read failed");
+        for (std::size_t i = 0; i < bytes; ++i) dst[i] = static_cast<std::uint8_t>(n);
+    });
+    c.record_activations(Ids{0, 1});
+    fail = true;
+    CHECK_THROWS_AS(c.record_activations(Ids{2}), std::runtime_error);
+    CHECK_FALSE(c.is_hot(2));
+    CHECK(c.stats().num_hot <= 2);
+    CHECK(c.store()->size() == c.stats().num_hot);
+    for (std::uint32_t n = 0; n < 8; ++n) CHECK((c.resident_data(n) != nullptr) == c.is_hot(n));
+    fail = false;
+    c.record_activations(Ids{2});
+    CHECK(c.is_hot(2));
+    CHECK(c.resident_data(2)[0] == 2);
 }

@@ -30,6 +30,8 @@
 //   FrequencyThreshold it holds the hot neurons that fit: pins first, then at each
 //   classification the newly hot neurons in descending count while slots remain; a hot neuron
 //   that did not fit has resident_data() == nullptr until a later classification frees a slot.
+//   A loader that throws propagates out of the call that admitted the neuron; that neuron stays
+//   cold, the token's counts and hits are recorded, and the resident set stays within capacity.
 // - Profiles: save_profile/load_profile write and read per-neuron counts in the little-endian
 //   file described at save_profile (docs/cache.md); every malformed file throws
 //   sparseinfer::format_error naming what was wrong and its byte offset.
