@@ -34,9 +34,9 @@ TEST_CASE("policies reject nonsensical values at construction") {
     CHECK_THROWS_AS(si::NeuronCache<policy::Adaptive>(8, {4, -3.0}), si::error);
     CHECK_THROWS_AS(si::NeuronCache<policy::Adaptive>(8, {4, inf}), si::error);
     CHECK_THROWS_AS(si::NeuronCache<policy::Adaptive>(8, {4, nan}), si::error);
-    CHECK_THROWS_AS(si::NeuronCache<policy::Adaptive>(8, {4, 0.5}), si::error);
+    CHECK_THROWS_AS(si::NeuronCache<policy::Adaptive>(8, {4, 3.9}), si::error);
     CHECK_THROWS_AS(si::NeuronCache<policy::Adaptive>(8, {4, 2e6}), si::error);
-    CHECK_NOTHROW(si::NeuronCache<policy::Adaptive>(8, {4, 1.0}));
+    CHECK_NOTHROW(si::NeuronCache<policy::Adaptive>(8, {4, 4.0}));
     CHECK_NOTHROW(si::NeuronCache<policy::Adaptive>(8, {4, 1e6}));
     CHECK_NOTHROW(si::NeuronCache<policy::FrequencyThreshold>(8, {1.0, 1}));
     CHECK_NOTHROW(si::NeuronCache<policy::Lru>(8, {100}));  // capacity above the neuron count is fine
@@ -159,7 +159,7 @@ TEST_CASE("Adaptive keeps a neuron active in every token and the current working
 
 TEST_CASE("Adaptive without persistence converges to the most frequent neurons") {
     // Neurons 0..3 are active with probability 0.6, the others 0.02, independently per token.
-    si::NeuronCache<policy::Adaptive> c(40, {4, 64});
+    si::NeuronCache<policy::Adaptive> c(40, {4, 64.0});
     std::mt19937 rng(9);
     std::uniform_real_distribution<double> u(0, 1);
     Ids active;
@@ -207,6 +207,7 @@ TEST_CASE("every capacity policy keeps the resident set within capacity and resp
     check_capacity_and_pins(policy::StaticProfile{8, 50}, 8);
     check_capacity_and_pins(policy::Adaptive{8}, 8);
     check_capacity_and_pins(policy::Adaptive{8, 4.0}, 8);
+    check_capacity_and_pins(policy::Adaptive{8, 1e6}, 8);
 }
 
 TEST_CASE("pins fill the capacity: nothing else is admitted, pins still hit") {
@@ -262,8 +263,9 @@ TEST_CASE("no policy beats Belady's optimum") {
 }
 
 TEST_CASE("Adaptive stays consistent across weight renormalisations (short half-life, long run)") {
-    // half_life 1 doubles the increment every token: renormalisation every ~100 tokens.
-    si::NeuronCache<policy::Adaptive> c(30, {5, 1.0});
+    // half_life 4: the challenger's half-life is 1, doubling its increment every token, so
+    // renormalisation runs every ~100 tokens.
+    si::NeuronCache<policy::Adaptive> c(30, {5, 4.0});
     std::mt19937 rng(4);
     Ids active;
     for (int t = 0; t < 2000; ++t) {
@@ -276,4 +278,30 @@ TEST_CASE("Adaptive stays consistent across weight renormalisations (short half-
         REQUIRE(std::isfinite(c.policy_state().rate(0)));
     }
     CHECK(c.stats().misses > 0);
+}
+
+TEST_CASE("Adaptive follows a popularity change with the shorter half-life, then returns") {
+    // Phase 1: neurons 0..4 popular; phase 2: neurons 20..24; each active with chance 0.5,
+    // the rest with 0.01, independently (no persistence).
+    si::NeuronCache<policy::Adaptive> c(60, {5, 256.0});
+    std::mt19937 rng(8);
+    std::uniform_real_distribution<double> u(0, 1);
+    Ids active;
+    auto run = [&](std::uint32_t first_popular, int tokens) {
+        for (int t = 0; t < tokens; ++t) {
+            active.clear();
+            for (std::uint32_t i = 0; i < 60; ++i)
+                if (u(rng) < (i >= first_popular && i < first_popular + 5 ? 0.5 : 0.01)) active.push_back(i);
+            c.record_activations(active);
+        }
+    };
+    run(0, 1500);
+    CHECK(c.policy_state().half_life() == 256.0);  // stationary: the long half-life predicts better
+    run(20, 300);
+    CHECK(c.policy_state().half_life() == 64.0);  // just after the change the short one does
+    int popular = 0;
+    for (std::uint32_t i = 20; i < 25; ++i) popular += c.is_hot(i);
+    CHECK(popular >= 3);
+    run(20, 3000);
+    CHECK(c.policy_state().half_life() == 256.0);
 }

@@ -88,12 +88,14 @@ struct SlidingWindow {
 ///   r + (1 - r) q, beats the decayed rate of the least valuable unprotected resident
 ///   (then evicted), where r, the share of a token's active neurons still active in the next
 ///   token beyond what their rates predict, is learned online.
+/// - two rate estimators (half-lives half_life and half_life / 4) are scored every 16 tokens by
+///   the Brier score of their predictions; the better one drives the decisions.
 /// Without persistence (r = 0) it converges to the frequency-optimal static set and follows
 /// drift at the speed of the half-life; with persistence it keeps the current working set
 /// plus the most frequent rest. See docs/cache.md.
 struct Adaptive {
     std::size_t capacity = 0;  ///< >= 1
-    double half_life = 128;    ///< tokens for a past activation to weigh half, in [1, 1e6]
+    double half_life = 256;    ///< tokens for a past activation to weigh half, in [4, 1e6]
     class state;
 };
 
@@ -285,9 +287,12 @@ public:
         : capacity_(c.capacity), node_(num_neurons), queue_(node_.data()) {
         detail::require(c.capacity >= 1, "policy::Adaptive: capacity is 0");
         // Bounds keep the float weights finite between renormalisations.
-        detail::require(c.half_life >= 1 && c.half_life <= 1e6,
-                        "policy::Adaptive: half_life (" + detail::str(c.half_life) + ") must be in [1, 1e6] tokens");
-        growth_ = std::exp2(1.0 / c.half_life);
+        detail::require(c.half_life >= 4 && c.half_life <= 1e6,
+                        "policy::Adaptive: half_life (" + detail::str(c.half_life) + ") must be in [4, 1e6] tokens");
+        est_[0].growth = std::exp2(1.0 / c.half_life);
+        est_[1].growth = std::exp2(4.0 / c.half_life);
+        half_life_[0] = c.half_life;
+        half_life_[1] = c.half_life / 4;
     }
     // The queue points into node_: moving keeps the buffer, copying would not.
     state(state&&) noexcept = default;
@@ -297,15 +302,23 @@ public:
     std::size_t capacity() const noexcept { return capacity_; }
     /// The learned persistence r (share of active neurons still active next token beyond their rate).
     double persistence() const noexcept { return persistence_; }
+    /// The half-life the rates currently use (half_life, or half_life / 4 while that predicts better).
+    double half_life() const noexcept { return half_life_[0]; }
     /// Decayed activation rate of a neuron, in [0, 1].
-    double rate(std::uint32_t n) const noexcept { return mass_ > 0 ? static_cast<double>(node_[n].weight) / mass_ : 0.0; }
+    double rate(std::uint32_t n) const noexcept {
+        return est_[0].mass > 0 ? static_cast<double>(node_[n].weight) / est_[0].mass : 0.0;
+    }
 
     template <class Ctx>
     void on_token(Ctx& ctx, const std::uint32_t* active, std::size_t n) {
         const auto t = static_cast<std::uint32_t>(ctx.tokens());  // wraps harmlessly: stamps only mark
-        increment_ *= growth_;                                      // the current and previous token
-        mass_ += increment_;
-        const auto inc = static_cast<float>(increment_);
+        const bool evaluate = (t & 15) == 0 && ctx.tokens() > 64;   // the current and previous token
+        if (evaluate) score_estimators(t, active, n);
+        for (Estimator& e : est_) {
+            e.increment *= e.growth;
+            e.mass += e.increment;
+        }
+        const auto inc = static_cast<float>(est_[0].increment), inc_other = static_cast<float>(est_[1].increment);
         // Pass 1: weights, recency stamps, the misses, and (sampled) how many of the previous
         // token's neurons came back.
         misses_.resize(n);
@@ -316,6 +329,7 @@ public:
             returned += nx.last + 1 == t;
             nx.last = t;
             nx.weight += inc;
+            nx.other += inc_other;
             misses_[m] = x;
             m += !ctx.resident(x);
         }
@@ -324,7 +338,7 @@ public:
         // are protected for the rest of the token and filed when it ends.
         queue_.begin_scan();
         if (ctx.pinned_count() < capacity_) {
-            const auto boost_mass = static_cast<float>(persistence_ * mass_);
+            const auto boost_mass = static_cast<float>(persistence_ * est_[0].mass);
             const auto keep = static_cast<float>(1 - persistence_);
             for (std::size_t k = 0; k < m; ++k) {
                 const std::uint32_t x = misses_[k];
@@ -346,7 +360,7 @@ public:
         }
         for (std::uint32_t v : deferred_) queue_.insert(v, node_[v].weight);  // admitted this token
         deferred_.clear();
-        if (increment_ > 1e30) renormalise(ctx);
+        if (est_[0].increment > 1e30 || est_[1].increment > 1e30 || switch_pending_) refile(ctx);
     }
 
     template <class Ctx>
@@ -366,6 +380,19 @@ public:
 private:
     static constexpr std::uint32_t npos = 0xFFFFFFFFu;
 
+    struct Estimator {
+        double growth = 1;     // per-token growth of the increment: 2^(1 / half-life)
+        double increment = 1;  // weight of an activation now
+        double mass = 0;       // sum of the increments so far: rate = weight / mass
+    };
+    struct Node {                  // 20 bytes
+        float weight = 0;          // decayed count under est_[0] (drives every decision)
+        float other = 0;           // the same under est_[1], the challenger half-life
+        std::uint32_t last = 0;    // token (mod 2^32) of the last activation
+        std::int32_t bucket = -1;  // LogBucketQueue bookkeeping
+        std::uint32_t pos = 0;
+    };
+
     /// A resident of (near-)lowest weight that was not active at token t (scan begun by the caller).
     /// Weights only grow, so a neuron filed too low is refiled on the way; neurons active at t are
     /// passed over in place.
@@ -381,8 +408,35 @@ private:
             [&](std::uint32_t v) { return node_[v].weight; });
     }
 
-    /// r = (share of the previous token's neurons active again - their mean rate) / (1 - mean rate),
-    /// smoothed; measured on every fourth pair of tokens to keep the per-token cost low.
+    /// Brier score of each estimator's rates as a prediction of this token (lower is better) over
+    /// the neurons not active in the previous token (those the rate alone must predict): sum of
+    /// rate^2, minus twice the rates of the active ones. Every 16th token,
+    /// O(num_neurons). When the challenger has been better for a while, the two swap roles.
+    void score_estimators(std::uint32_t t, const std::uint32_t* active, std::size_t n) {
+        if (n == 0 || est_[0].mass <= 0) return;
+        const double m0 = est_[0].mass, m1 = est_[1].mass;
+        double sq0 = 0, sq1 = 0, act0 = 0, act1 = 0;
+        for (const Node& nd : node_) {
+            if (nd.last + 1 == t) continue;  // persistence, not the rate, predicts these
+            sq0 += static_cast<double>(nd.weight) * nd.weight;
+            sq1 += static_cast<double>(nd.other) * nd.other;
+        }
+        for (std::size_t k = 0; k < n; ++k) {
+            const Node& nd = node_[active[k]];
+            if (nd.last + 1 == t) continue;
+            act0 += nd.weight;
+            act1 += nd.other;
+        }
+        const double brier0 = sq0 / (m0 * m0) - 2 * act0 / m0, brier1 = sq1 / (m1 * m1) - 2 * act1 / m1;
+        // Exponential mean and variance of the gap (about 10 evaluations); swap when the mean
+        // exceeds three standard errors of such a mean, so noise alone does not flip the roles.
+        const double gap = (brier0 - brier1) / static_cast<double>(n), a = 0.1;
+        const double delta = gap - gap_mean_;
+        gap_mean_ += a * delta;
+        gap_var_ = (1 - a) * (gap_var_ + a * delta * delta);
+        if (++evaluations_ >= 5 && gap_mean_ > 2 * std::sqrt(gap_var_ * a / (2 - a))) switch_pending_ = true;
+    }
+
     void learn_persistence(std::uint32_t t, std::size_t returned, const std::uint32_t* active, std::size_t n) {
         if ((t & 3) == 1 && prev_n_ > 0) {
             const double came_back = static_cast<double>(returned) / static_cast<double>(prev_n_);
@@ -394,35 +448,44 @@ private:
             double sum = 0;
             for (std::size_t k = 0; k < n; ++k) sum += static_cast<double>(node_[active[k]].weight);
             prev_n_ = n;
-            prev_rate_mean_ = n > 0 ? sum / mass_ / static_cast<double>(n) : 0.0;
+            prev_rate_mean_ = n > 0 ? sum / est_[0].mass / static_cast<double>(n) : 0.0;
         }
     }
 
+    /// Rescales weights that grew large, swaps the estimators when a switch is pending, and refiles
+    /// every resident (buckets depend on the scale). O(num_neurons), rare.
     template <class Ctx>
-    void renormalise(Ctx& ctx) {
-        const double s = 1e-30;
-        for (Node& nd : node_) nd.weight *= static_cast<float>(s);
-        increment_ *= s;
-        mass_ *= s;
-        queue_.clear();  // buckets depend on the scale: refile every resident
+    void refile(Ctx& ctx) {
+        for (int e = 0; e < 2; ++e) {
+            if (est_[e].increment <= 1e30) continue;
+            const double s = 1e-30;
+            for (Node& nd : node_) (e == 0 ? nd.weight : nd.other) *= static_cast<float>(s);
+            est_[e].increment *= s;
+            est_[e].mass *= s;
+        }
+        if (switch_pending_) {
+            for (Node& nd : node_) std::swap(nd.weight, nd.other);
+            std::swap(est_[0], est_[1]);
+            std::swap(half_life_[0], half_life_[1]);
+            switch_pending_ = false;
+            gap_mean_ = gap_var_ = 0;
+            evaluations_ = 0;
+        }
+        queue_.clear();
         const auto n = static_cast<std::uint32_t>(node_.size());
         for (std::uint32_t i = 0; i < n; ++i)
             if (ctx.resident(i) && !ctx.pinned(i)) queue_.insert(i, node_[i].weight);
     }
 
     std::size_t capacity_;
-    double growth_ = 1;
-    double increment_ = 1;  // weight of an activation now; grows by growth_ per token
-    double mass_ = 0;       // sum of the increments so far: rate = weight / mass
+    Estimator est_[2];
+    double half_life_[2] = {0, 0};
+    double gap_mean_ = 0, gap_var_ = 0;  // Brier(primary) - Brier(challenger) per active neuron
+    int evaluations_ = 0;
+    bool switch_pending_ = false;
     double persistence_ = 0;
     std::size_t prev_n_ = 0;
     double prev_rate_mean_ = 0;
-    struct Node {                   // 16 bytes: one cache line holds 4 neurons
-        float weight = 0;           // decayed count, in units that grow by growth_ per token
-        std::uint32_t last = 0;     // token (mod 2^32) of the last activation
-        std::int32_t bucket = -1;   // LogBucketQueue bookkeeping
-        std::uint32_t pos = 0;
-    };
     std::vector<Node> node_;
     sparseinfer::detail::LogBucketQueue<Node> queue_;
     std::vector<std::uint32_t> deferred_, misses_;
