@@ -12,6 +12,8 @@
 //    ascending), both activation paths (float, int8), and axpy_rows at the same
 //    fractions; effective bandwidth = rows touched * row_bytes / time, and its
 //    ratio to the probe;
+//  - read_rows: a plain sum over the same selected rows' bytes (no kernel work),
+//    the ceiling this machine gives the scattered-row access pattern;
 //  - Eigen's float GEMV (MatrixXf * VectorXf) on the same shape, compiled with
 //    the same flags as this file (a plain build: baseline x86-64, SSE2);
 //  - cache resident: 1024 x 1024, 4-bit, int8 activations, dense gemv, in cycles
@@ -136,6 +138,24 @@ double probe_bandwidth(std::size_t bytes, int passes) {
     return best;
 }
 
+/// Reads every byte of the selected rows (a plain sum, no kernel work): what the
+/// memory system gives this access pattern, the ceiling of gemv_rows/axpy_rows.
+std::uint64_t read_rows(const std::uint8_t* base, const std::uint32_t* rows, std::size_t n, std::size_t stride,
+                        std::size_t bytes) {
+    std::uint64_t s0 = 0, s1 = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        const std::uint8_t* r = base + rows[i] * stride;
+        for (std::size_t o = 0; o + 16 <= bytes; o += 16) {
+            std::uint64_t a, b;
+            std::memcpy(&a, r + o, 8);
+            std::memcpy(&b, r + o + 8, 8);
+            s0 += a;
+            s1 += b;
+        }
+    }
+    return s0 + s1;
+}
+
 struct Result {
     int bits;
     std::string op;    // gemv / gemv_rows / axpy_rows
@@ -211,6 +231,8 @@ void bench_bits(std::size_t rows, std::size_t cols, double probe, std::size_t ll
         std::shuffle(all.begin(), all.end(), rng);
         std::vector<std::uint32_t> sel(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(k));
         std::sort(sel.begin(), sel.end());
+        volatile std::uint64_t sink = 0;
+        add("read_rows", "-", frac, run([&](const std::uint8_t* b) { sink = sink + read_rows(b, sel.data(), k, l.row_stride, l.row_bytes); }, k));
         add("gemv_rows", "f32", frac,
             run([&](const std::uint8_t* b) { sk::gemv_rows(l, b, sel.data(), k, x.data(), y.data()); }, k));
         add("gemv_rows", "int8", frac,

@@ -259,32 +259,16 @@ inline const std::uint8_t* next_row(const RowLayout& l, const std::uint8_t* base
     return base + (rows ? rows[i] : i) * l.row_stride;
 }
 
-/// Rows ahead whose bytes gemv prefetches (see kernels/detail/avx512_body.inc).
-constexpr std::size_t prefetch_rows_ahead = 2;
-
-inline void prefetch_ahead(const RowLayout& l, const std::uint8_t* base, const std::uint32_t* rows, std::size_t i,
-                           std::size_t n) noexcept {
-    if (i == 0)
-        for (std::size_t k = 1; k < prefetch_rows_ahead && k < n; ++k) prefetch_row(next_row(l, base, rows, k), l.row_bytes);
-    if (i + prefetch_rows_ahead < n) prefetch_row(next_row(l, base, rows, i + prefetch_rows_ahead), l.row_bytes);
-}
-
 template <int Bits>
 inline void gemv_rows(const RowLayout& l, const std::uint8_t* base, const std::uint32_t* rows, std::size_t n,
                       const float* x, float* y) noexcept {
-    for (std::size_t i = 0; i < n; ++i) {
-        prefetch_ahead(l, base, rows, i, n);
-        y[i] = dot_row<Bits>(l, next_row(l, base, rows, i), x);
-    }
+    for (std::size_t i = 0; i < n; ++i) y[i] = dot_row<Bits>(l, next_row(l, base, rows, i), x);
 }
 
 template <int Bits>
 inline void gemv_rows_q8(const RowLayout& l, const std::uint8_t* base, const std::uint32_t* rows, std::size_t n,
                          const std::int8_t* xq, const float* xscale, const float* xsum, float* y) noexcept {
-    for (std::size_t i = 0; i < n; ++i) {
-        prefetch_ahead(l, base, rows, i, n);
-        y[i] = dot_row_q8<Bits>(l, next_row(l, base, rows, i), xq, xscale, xsum);
-    }
+    for (std::size_t i = 0; i < n; ++i) y[i] = dot_row_q8<Bits>(l, next_row(l, base, rows, i), xq, xscale, xsum);
 }
 
 template <int Bits>
