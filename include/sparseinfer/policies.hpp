@@ -218,13 +218,38 @@ public:
     void on_token(Ctx& ctx, const std::uint32_t* active, std::size_t n) {
         const std::uint64_t t = ctx.tokens();
         if (ctx.pinned_count() >= capacity_) return;  // no room left beside the pins
+        if (n > capacity_ - ctx.pinned_count()) {
+            // More active neurons than room: the token evicts its own earlier neurons, in order.
+            for (std::size_t k = 0; k < n; ++k) {
+                const std::uint32_t x = active[k];
+                if (!ctx.resident(x)) {
+                    if (ctx.resident_count() >= capacity_) evict_oldest(ctx);
+                    ctx.admit(x);
+                }
+                list_.touch(x, t);
+            }
+            return;
+        }
+        // The token fits: every eviction takes a neuron older than the token, so touching all
+        // first, then admitting the misses, leaves the same set, without a branch on hit or miss
+        // in the first pass.
+        misses_.resize(n);
+        std::size_t m = 0;
         for (std::size_t k = 0; k < n; ++k) {
             const std::uint32_t x = active[k];
-            if (!ctx.resident(x)) {
-                if (ctx.resident_count() >= capacity_) evict_oldest(ctx);
-                ctx.admit(x);
-            }
             list_.touch(x, t);
+            misses_[m] = x;
+            m += !ctx.resident(x);
+        }
+        std::size_t k = 0;
+        try {
+            for (; k < m; ++k) {
+                if (ctx.resident_count() >= capacity_) evict_oldest(ctx);
+                ctx.admit(misses_[k]);
+            }
+        } catch (...) {
+            for (; k < m; ++k) list_.remove(misses_[k]);  // not admitted: not in the order either
+            throw;
         }
     }
 
@@ -241,14 +266,13 @@ protected:
     /// Evicts the least recently active unpinned resident (pinned ones are not listed).
     template <class Ctx>
     void evict_oldest(Ctx& ctx) {
-        const std::uint32_t v = list_.oldest();
-        if (v == sparseinfer::detail::RecencyList::npos) return;
-        list_.remove(v);
-        ctx.evict(v);
+        const std::uint32_t v = list_.pop_oldest();
+        if (v != sparseinfer::detail::RecencyList::npos) ctx.evict(v);
     }
 
     std::size_t capacity_;
     sparseinfer::detail::RecencyList list_;
+    std::vector<std::uint32_t> misses_;
 };
 
 class SlidingWindow::state : private Lru::state {
@@ -272,7 +296,7 @@ public:
         const std::uint64_t oldest_kept = t - window_ + 1;
         for (std::uint32_t v = list_.oldest(); v != sparseinfer::detail::RecencyList::npos && list_.last_use(v) < oldest_kept;
              v = list_.oldest()) {
-            list_.remove(v);
+            list_.pop_oldest();
             ctx.evict(v);
         }
     }

@@ -1,8 +1,10 @@
 // sparseinfer/detail/cache_queues.hpp - the ordered containers behind the cache policies.
 //
-// RecencyList: neurons in order of last use, an intrusive doubly-linked list over
-// index arrays (no allocation after construction): touch, remove and oldest are O(1)
-// with no data-dependent loop.
+// RecencyList: neurons in order of last use, kept lazily: a touch stamps the neuron and appends
+// (neuron, stamp) to a ring; entries whose stamp is no longer the neuron's are stale and dropped,
+// a batch at a time without branches, when they reach the front. touch and remove are O(1) with
+// sequential writes and no pointer chasing; oldest is O(1) amortised (each entry is looked at
+// once or twice). No allocation after construction.
 //
 // LogBucketQueue: neuron ids bucketed by the logarithm of a positive weight (8 buckets per
 // doubling, read straight from the float's exponent and top mantissa bits), for finding a
@@ -13,6 +15,7 @@
 // key change.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -25,54 +28,87 @@ public:
     static constexpr std::uint32_t npos = 0xFFFFFFFFu;
 
     explicit RecencyList(std::size_t num_neurons = 0)
-        : node_(num_neurons + 1), end_(static_cast<std::uint32_t>(num_neurons)) {
-        node_[end_].prev = node_[end_].next = end_;
-    }
+        : stamp_(num_neurons, unlisted), last_(num_neurons), ring_(2 * num_neurons + 2 * batch) {}
 
-    bool contains(std::uint32_t x) const noexcept { return node_[x].prev != npos; }
-    bool empty() const noexcept { return node_[end_].next == end_; }
-    /// The least recently used neuron (npos when empty).
-    std::uint32_t oldest() const noexcept { return empty() ? npos : node_[end_].next; }
+    bool contains(std::uint32_t x) const noexcept { return stamp_[x] != unlisted; }
+    /// The least recently used neuron (npos when none is listed). Drops stale entries on the way.
+    std::uint32_t oldest() noexcept {
+        for (;;) {
+            while (next_ < ready_) {
+                const Entry e = front_[next_];
+                if (stamp_[e.neuron] == e.stamp) return e.neuron;
+                ++next_;  // touched or removed since it was moved to the front batch
+            }
+            if (head_ == tail_) return npos;
+            refill();
+        }
+    }
+    /// Removes and returns the least recently used neuron (npos when none is listed).
+    std::uint32_t pop_oldest() noexcept {
+        const std::uint32_t x = oldest();
+        if (x != npos) {
+            stamp_[x] = unlisted;
+            ++next_;
+        }
+        return x;
+    }
     /// Token of the last touch of a listed neuron.
-    std::uint64_t last_use(std::uint32_t x) const noexcept { return node_[x].last; }
+    std::uint64_t last_use(std::uint32_t x) const noexcept { return last_[x]; }
 
     /// Makes x the most recent (listing it when it was not).
     void touch(std::uint32_t x, std::uint64_t token) noexcept {
-        Node& nx = node_[x];
-        if (nx.prev != npos) {  // unlink
-            node_[nx.prev].next = nx.next;
-            node_[nx.next].prev = nx.prev;
-        }
-        nx.last = token;
-        const std::uint32_t tail = node_[end_].prev;
-        nx.prev = tail;
-        nx.next = end_;
-        node_[tail].next = x;
-        node_[end_].prev = x;
+        if (tail_ == ring_.size()) compact();
+        if (++seq_ == unlisted) seq_ = 1;
+        stamp_[x] = seq_;
+        last_[x] = token;
+        ring_[tail_++] = Entry{x, seq_};
     }
-    void remove(std::uint32_t x) noexcept {
-        Node& nx = node_[x];
-        if (nx.prev == npos) return;
-        node_[nx.prev].next = nx.next;
-        node_[nx.next].prev = nx.prev;
-        nx.prev = nx.next = npos;
-    }
+    void remove(std::uint32_t x) noexcept { stamp_[x] = unlisted; }
     void clear() noexcept {
-        for (std::uint32_t x = node_[end_].next; x != end_;) {
-            const std::uint32_t n = node_[x].next;
-            node_[x].prev = node_[x].next = npos;
-            x = n;
-        }
-        node_[end_].prev = node_[end_].next = end_;
+        std::fill(stamp_.begin(), stamp_.end(), unlisted);
+        head_ = tail_ = next_ = ready_ = 0;
     }
 
 private:
-    struct Node {  // one cache-line access per touch
-        std::uint32_t prev = npos, next = npos;
-        std::uint64_t last = 0;
+    static constexpr std::uint32_t unlisted = 0;
+    static constexpr std::size_t batch = 64;
+    struct Entry {
+        std::uint32_t neuron, stamp;
     };
-    std::vector<Node> node_;  // index num_neurons is the sentinel
-    std::uint32_t end_;
+    /// Moves the next live entries of the ring, up to `batch` of them checked, to the front batch.
+    /// Branch-free: the stale entries (most of them, when neurons are touched again and again) cost
+    /// no mispredicted branch, and the stamp loads overlap.
+    void refill() noexcept {
+        const std::size_t n = tail_ - head_ < batch ? tail_ - head_ : batch;
+        std::size_t k = 0;
+        for (std::size_t i = 0; i < n; ++i) {
+            const Entry e = ring_[head_ + i];
+            front_[k] = e;
+            k += stamp_[e.neuron] == e.stamp;
+        }
+        head_ += n;
+        next_ = 0;
+        ready_ = k;
+    }
+    /// Keeps the live entries (at most one per neuron), in order, at the front. The ring holds
+    /// 2N + 128 entries, so at least N + 64 touches separate two compactions: O(1) amortised. A stale
+    /// entry never survives a compaction, so a 32-bit stamp cannot wrap onto a live one.
+    void compact() noexcept {
+        std::size_t out = 0;
+        for (std::size_t i = head_; i < tail_; ++i) {
+            ring_[out] = ring_[i];
+            out += stamp_[ring_[i].neuron] == ring_[i].stamp;
+        }
+        head_ = 0;
+        tail_ = out;
+    }
+
+    std::vector<std::uint32_t> stamp_;  // per neuron: stamp of its live entry, or unlisted
+    std::vector<std::uint64_t> last_;   // per neuron: token of the last touch
+    std::vector<Entry> ring_;           // entries in touch order; [head_, tail_) not yet looked at
+    Entry front_[batch];                // the oldest entries, live when moved here: [next_, ready_)
+    std::size_t head_ = 0, tail_ = 0, next_ = 0, ready_ = 0;
+    std::uint32_t seq_ = 0;
 };
 
 /// `Node` has members `std::int32_t bucket` (LogBucketQueue::none when not queued) and
