@@ -440,13 +440,24 @@ private:
     void score_estimators(std::uint32_t t, const std::uint32_t* active, std::size_t n) {
         if (n == 0 || est_[0].mass <= 0) return;
         const double m0 = est_[0].mass, m1 = est_[1].mass;
-        double sq0 = 0, sq1 = 0, act0 = 0, act1 = 0;
-        for (const Node& nd : node_) {
-            // Persistence, not the rate, predicts the neurons of the previous token: left out, by
-            // a select rather than a branch (about one neuron in ten, at random).
-            const double keep = nd.last + 1 == t ? 0.0 : 1.0;
-            sq0 += keep * static_cast<double>(nd.weight) * nd.weight;
-            sq1 += keep * static_cast<double>(nd.other) * nd.other;
+        // Four partial sums each, so the additions do not wait on one another.
+        double sq0[4] = {0, 0, 0, 0}, sq1[4] = {0, 0, 0, 0}, act0 = 0, act1 = 0;
+        const std::size_t size = node_.size();
+        std::size_t i = 0;
+        for (; i + 4 <= size; i += 4)
+            for (std::size_t j = 0; j < 4; ++j) {
+                // Persistence, not the rate, predicts the neurons of the previous token: left out,
+                // by a select rather than a branch (about one neuron in ten, at random).
+                const Node& nd = node_[i + j];
+                const double keep = static_cast<double>(nd.last + 1 != t);
+                sq0[j] += keep * static_cast<double>(nd.weight) * nd.weight;
+                sq1[j] += keep * static_cast<double>(nd.other) * nd.other;
+            }
+        for (; i < size; ++i) {
+            const Node& nd = node_[i];
+            const double keep = static_cast<double>(nd.last + 1 != t);
+            sq0[0] += keep * static_cast<double>(nd.weight) * nd.weight;
+            sq1[0] += keep * static_cast<double>(nd.other) * nd.other;
         }
         for (std::size_t k = 0; k < n; ++k) {
             const Node& nd = node_[active[k]];
@@ -454,7 +465,8 @@ private:
             act0 += nd.weight;
             act1 += nd.other;
         }
-        const double brier0 = sq0 / (m0 * m0) - 2 * act0 / m0, brier1 = sq1 / (m1 * m1) - 2 * act1 / m1;
+        const double s0 = (sq0[0] + sq0[1]) + (sq0[2] + sq0[3]), s1 = (sq1[0] + sq1[1]) + (sq1[2] + sq1[3]);
+        const double brier0 = s0 / (m0 * m0) - 2 * act0 / m0, brier1 = s1 / (m1 * m1) - 2 * act1 / m1;
         // Exponential mean and variance of the gap (about 10 evaluations); swap when the mean
         // exceeds three standard errors of such a mean, so noise alone does not flip the roles.
         const double gap = (brier0 - brier1) / static_cast<double>(n), a = 0.1;
