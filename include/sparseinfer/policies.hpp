@@ -75,7 +75,7 @@ struct Lru {
 /// Resident = the neurons active in the last `tokens` tokens, as LLM in a Flash keeps them,
 /// capped at `capacity` by evicting the least recently active first.
 struct SlidingWindow {
-    std::uint64_t tokens = 4;  ///< window length, >= 1
+    std::uint64_t tokens = 4;  ///< window length, >= 1 (longer than 2^32 - 1 acts as 2^32 - 1)
     std::size_t capacity = 0;  ///< >= 1
     class state;
 };
@@ -278,7 +278,8 @@ protected:
 class SlidingWindow::state : private Lru::state {
 public:
     state(const SlidingWindow& c, std::size_t num_neurons)
-        : Lru::state(Lru{c.capacity == 0 ? 1 : c.capacity}, num_neurons), window_(c.tokens) {
+        : Lru::state(Lru{c.capacity == 0 ? 1 : c.capacity}, num_neurons),
+          window_(static_cast<std::uint32_t>(std::min<std::uint64_t>(c.tokens, 0xFFFFFFFFu))) {
         detail::require(c.capacity >= 1, "policy::SlidingWindow: capacity is 0");
         detail::require(c.tokens >= 1, "policy::SlidingWindow: tokens (the window length) is 0");
     }
@@ -291,10 +292,11 @@ public:
         Lru::state::on_token(ctx, active, n);
         // Expire what was last active `window_` tokens ago: after this token, the resident set
         // is the neurons active in tokens t - window + 1 .. t.
-        const std::uint64_t t = ctx.tokens();
-        if (t < window_) return;
-        const std::uint64_t oldest_kept = t - window_ + 1;
-        for (std::uint32_t v = list_.oldest(); v != sparseinfer::detail::RecencyList::npos && list_.last_use(v) < oldest_kept;
+        // Ages are taken mod 2^32: a listed neuron is never older than the window (it expires every
+        // token), and the window is capped at 2^32 - 1 tokens.
+        const auto t = static_cast<std::uint32_t>(ctx.tokens());
+        for (std::uint32_t v = list_.oldest();
+             v != sparseinfer::detail::RecencyList::npos && static_cast<std::uint32_t>(t - list_.last_use(v)) >= window_;
              v = list_.oldest()) {
             list_.pop_oldest();
             ctx.evict(v);
@@ -302,7 +304,7 @@ public:
     }
 
 private:
-    std::uint64_t window_;
+    std::uint32_t window_;
 };
 
 class Adaptive::state {
