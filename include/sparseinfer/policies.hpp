@@ -241,12 +241,13 @@ public:
             misses_[m] = x;
             m += !ctx.resident(x);
         }
+        // Make room first (the oldest residents, none of them active now), then admit: two tight loops.
+        const std::size_t resident = ctx.resident_count();
+        for (std::size_t over = resident + m > capacity_ ? resident + m - capacity_ : 0; over > 0; --over)
+            evict_oldest(ctx);
         std::size_t k = 0;
         try {
-            for (; k < m; ++k) {
-                if (ctx.resident_count() >= capacity_) evict_oldest(ctx);
-                ctx.admit(misses_[k]);
-            }
+            for (; k < m; ++k) ctx.admit(misses_[k]);
         } catch (...) {
             for (; k < m; ++k) list_.remove(misses_[k]);  // not admitted: not in the order either
             throw;
