@@ -370,6 +370,7 @@ public:
         if (ctx.pinned_count() < capacity_) {
             const auto boost_mass = static_cast<float>(persistence_ * est_[0].mass);
             const auto keep = static_cast<float>(1 - persistence_);
+            std::uint32_t v = npos;  // the current victim: unchanged until it is evicted
             for (std::size_t k = 0; k < m; ++k) {
                 const std::uint32_t x = misses_[k];
                 if (ctx.resident_count() < capacity_) {
@@ -377,14 +378,14 @@ public:
                     deferred_.push_back(x);
                     continue;
                 }
-                const std::uint32_t v = victim(t);
-                if (v == npos) break;  // every resident is active now
+                if (v == npos && (v = victim(t)) == npos) break;  // every resident is active now
                 // x is active now: next token it is active with chance r + (1 - r) q_x.
                 if (boost_mass + keep * node_[x].weight > node_[v].weight) {
                     queue_.remove_scanned();
                     ctx.evict(v);
                     ctx.admit(x);
                     deferred_.push_back(x);
+                    v = npos;
                 }
             }
         }
