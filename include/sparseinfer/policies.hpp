@@ -234,10 +234,11 @@ public:
         // first, then admitting the misses, leaves the same set, without a branch on hit or miss
         // in the first pass.
         misses_.resize(n);
+        list_.reserve(n);  // n distinct neurons
         std::size_t m = 0;
         for (std::size_t k = 0; k < n; ++k) {
             const std::uint32_t x = active[k];
-            list_.touch(x, t);
+            list_.touch_reserved(x, t);
             misses_[m] = x;
             m += !ctx.resident(x);
         }
