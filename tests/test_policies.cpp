@@ -5,6 +5,7 @@
 #include <sparseinfer/neuron_cache.hpp>
 #include <sparseinfer/policies.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -87,6 +88,66 @@ TEST_CASE("Lru keeps the most recently active neurons, later in a call counting 
     CHECK(c.stats().hits == 1);
     CHECK(c.stats().misses == 6);
     CHECK(c.stats().churn == 6 + 4);  // six admissions, four evictions
+}
+
+namespace {
+/// Reference recency model: neurons in order of last use (a plain vector, O(N) per access).
+struct RecencyModel {
+    std::vector<std::uint32_t> order;  // least recent first
+    std::vector<std::uint64_t> last;
+    explicit RecencyModel(std::size_t n) : last(n, 0) {}
+    void touch(std::uint32_t x, std::uint64_t t) {
+        order.erase(std::remove(order.begin(), order.end(), x), order.end());
+        order.push_back(x);
+        last[x] = t;
+    }
+    /// The `capacity` most recent neurons (last used at or after token `since`), sorted.
+    Ids resident(std::size_t capacity, std::uint64_t since) const {
+        Ids out;
+        for (std::size_t i = order.size(); i-- > 0 && out.size() < capacity;)
+            if (last[order[i]] >= since) out.push_back(order[i]);
+        std::sort(out.begin(), out.end());
+        return out;
+    }
+};
+
+/// Random tokens of 0..max_len neurons (repeats allowed) over n neurons.
+Ids random_token(std::mt19937& rng, std::size_t n, std::size_t max_len) {
+    Ids t(std::uniform_int_distribution<std::size_t>(0, max_len)(rng));
+    for (auto& x : t) x = static_cast<std::uint32_t>(std::uniform_int_distribution<std::size_t>(0, n - 1)(rng));
+    return t;
+}
+}  // namespace
+
+TEST_CASE("Lru and SlidingWindow match a reference recency model on long random traces") {
+    // Long enough to wrap the lazy recency ring many times; some tokens exceed the capacity.
+    const std::size_t n = 40;
+    for (std::size_t capacity : {1u, 3u, 8u, 25u}) {
+        for (std::uint64_t window : {1u, 2u, 5u, 1000u}) {
+            std::mt19937 rng(static_cast<unsigned>(capacity * 131 + window));
+            si::NeuronCache<policy::Lru> lru(n, {capacity});
+            si::NeuronCache<policy::SlidingWindow> win(n, {window, capacity});
+            RecencyModel model(n);
+            std::uint64_t hits_lru = 0, hits_win = 0;
+            for (std::uint64_t t = 1; t <= 3000; ++t) {
+                const Ids tok = random_token(rng, n, t % 97 == 0 ? 30 : 6);
+                Ids unique;  // each neuron once, at its first position (a repeat counts once)
+                for (std::uint32_t x : tok)
+                    if (std::count(unique.begin(), unique.end(), x) == 0) unique.push_back(x);
+                for (std::uint32_t x : unique) {
+                    hits_lru += lru.is_hot(x);
+                    hits_win += win.is_hot(x);
+                }
+                lru.record_activations(tok);
+                win.record_activations(tok);
+                for (std::uint32_t x : unique) model.touch(x, t);
+                REQUIRE(lru.hot_neurons() == model.resident(capacity, 0));
+                REQUIRE(win.hot_neurons() == model.resident(capacity, t >= window ? t - window + 1 : 0));
+            }
+            CHECK(lru.stats().hits == hits_lru);
+            CHECK(win.stats().hits == hits_win);
+        }
+    }
 }
 
 TEST_CASE("SlidingWindow keeps the neurons of the last `tokens` tokens") {

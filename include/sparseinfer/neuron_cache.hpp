@@ -378,8 +378,11 @@ private:
     std::vector<std::uint64_t> counts_;
     std::vector<std::uint8_t> flags_;
     std::vector<std::uint32_t> scratch_;
-    std::uint64_t tokens_ = 0, hits_ = 0, misses_ = 0, churn_ = 0;
+    std::uint64_t tokens_ = 0, hits_ = 0, misses_ = 0;
     std::size_t resident_ = 0, pinned_ = 0;
+    // Not next to resident_: admit/evict update both, and a compiler that fuses the two updates into
+    // one 16-byte load/store makes every following 8-byte update miss store-to-load forwarding.
+    std::uint64_t churn_ = 0;
     std::unique_ptr<SlotStore> store_;
 };
 

@@ -1,8 +1,10 @@
 // sparseinfer/detail/cache_queues.hpp - the ordered containers behind the cache policies.
 //
-// RecencyList: neurons in order of last use, an intrusive doubly-linked list over
-// index arrays (no allocation after construction): touch, remove and oldest are O(1)
-// with no data-dependent loop.
+// RecencyList: neurons in order of last use, kept lazily: a touch stamps the neuron and appends
+// (neuron, stamp) to a ring; entries whose stamp is no longer the neuron's are stale and dropped,
+// a batch at a time without branches, when they reach the front. touch and remove are O(1) with
+// sequential writes and no pointer chasing; oldest is O(1) amortised (each entry is looked at
+// once or twice). No allocation after construction.
 //
 // LogBucketQueue: neuron ids bucketed by the logarithm of a positive weight (8 buckets per
 // doubling, read straight from the float's exponent and top mantissa bits), for finding a
@@ -13,6 +15,7 @@
 // key change.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -25,54 +28,97 @@ public:
     static constexpr std::uint32_t npos = 0xFFFFFFFFu;
 
     explicit RecencyList(std::size_t num_neurons = 0)
-        : node_(num_neurons + 1), end_(static_cast<std::uint32_t>(num_neurons)) {
-        node_[end_].prev = node_[end_].next = end_;
-    }
+        : node_(num_neurons), ring_(2 * num_neurons + 2 * batch) {}
 
-    bool contains(std::uint32_t x) const noexcept { return node_[x].prev != npos; }
-    bool empty() const noexcept { return node_[end_].next == end_; }
-    /// The least recently used neuron (npos when empty).
-    std::uint32_t oldest() const noexcept { return empty() ? npos : node_[end_].next; }
-    /// Token of the last touch of a listed neuron.
-    std::uint64_t last_use(std::uint32_t x) const noexcept { return node_[x].last; }
+    bool contains(std::uint32_t x) const noexcept { return node_[x].stamp != unlisted; }
+    /// The least recently used neuron (npos when none is listed). Drops stale entries on the way.
+    std::uint32_t oldest() noexcept {
+        for (;;) {
+            while (next_ < ready_) {
+                const Entry e = front_[next_];
+                if (node_[e.neuron].stamp == e.stamp) return e.neuron;
+                ++next_;  // touched or removed since it was moved to the front batch
+            }
+            if (head_ == tail_) return npos;
+            refill();
+        }
+    }
+    /// Removes and returns the least recently used neuron (npos when none is listed).
+    std::uint32_t pop_oldest() noexcept {
+        const std::uint32_t x = oldest();
+        if (x != npos) {
+            node_[x].stamp = unlisted;
+            ++next_;
+        }
+        return x;
+    }
+    /// Token (mod 2^32) of the last touch of a listed neuron.
+    std::uint32_t last_use(std::uint32_t x) const noexcept { return node_[x].last; }
 
     /// Makes x the most recent (listing it when it was not).
     void touch(std::uint32_t x, std::uint64_t token) noexcept {
-        Node& nx = node_[x];
-        if (nx.prev != npos) {  // unlink
-            node_[nx.prev].next = nx.next;
-            node_[nx.next].prev = nx.prev;
-        }
-        nx.last = token;
-        const std::uint32_t tail = node_[end_].prev;
-        nx.prev = tail;
-        nx.next = end_;
-        node_[tail].next = x;
-        node_[end_].prev = x;
+        if (tail_ == ring_.size()) compact();
+        touch_reserved(x, token);
     }
-    void remove(std::uint32_t x) noexcept {
-        Node& nx = node_[x];
-        if (nx.prev == npos) return;
-        node_[nx.prev].next = nx.next;
-        node_[nx.next].prev = nx.prev;
-        nx.prev = nx.next = npos;
+    /// Makes room for n touch_reserved() calls of distinct neurons (n <= num_neurons).
+    void reserve(std::size_t n) noexcept {
+        if (ring_.size() - tail_ < n) compact();  // leaves at most N live entries: room for N + 128
     }
+    /// touch() after reserve(): no room check.
+    void touch_reserved(std::uint32_t x, std::uint64_t token) noexcept {
+        if (++seq_ == unlisted) seq_ = 1;
+        node_[x] = Node{seq_, static_cast<std::uint32_t>(token)};
+        ring_[tail_++] = Entry{x, seq_};
+    }
+    void remove(std::uint32_t x) noexcept { node_[x].stamp = unlisted; }
     void clear() noexcept {
-        for (std::uint32_t x = node_[end_].next; x != end_;) {
-            const std::uint32_t n = node_[x].next;
-            node_[x].prev = node_[x].next = npos;
-            x = n;
-        }
-        node_[end_].prev = node_[end_].next = end_;
+        for (Node& n : node_) n.stamp = unlisted;
+        head_ = tail_ = next_ = ready_ = 0;
     }
 
 private:
-    struct Node {  // one cache-line access per touch
-        std::uint32_t prev = npos, next = npos;
-        std::uint64_t last = 0;
+    static constexpr std::uint32_t unlisted = 0;
+    static constexpr std::size_t batch = 64;
+    struct Entry {
+        std::uint32_t neuron, stamp;
     };
-    std::vector<Node> node_;  // index num_neurons is the sentinel
-    std::uint32_t end_;
+    struct Node {                        // one 8-byte write per touch
+        std::uint32_t stamp = unlisted;  // stamp of the neuron's live entry, or unlisted
+        std::uint32_t last = 0;          // token (mod 2^32) of the last touch
+    };
+    /// Moves the next live entries of the ring, up to `batch` of them checked, to the front batch.
+    /// Branch-free: the stale entries (most of them, when neurons are touched again and again) cost
+    /// no mispredicted branch, and the stamp loads overlap.
+    void refill() noexcept {
+        const std::size_t n = tail_ - head_ < batch ? tail_ - head_ : batch;
+        std::size_t k = 0;
+        for (std::size_t i = 0; i < n; ++i) {
+            const Entry e = ring_[head_ + i];
+            front_[k] = e;
+            k += node_[e.neuron].stamp == e.stamp;
+        }
+        head_ += n;
+        next_ = 0;
+        ready_ = k;
+    }
+    /// Keeps the live entries (at most one per neuron), in order, at the front. The ring holds
+    /// 2N + 128 entries, so at least N + 64 touches separate two compactions: O(1) amortised. A stale
+    /// entry never survives a compaction, so a 32-bit stamp cannot wrap onto a live one.
+    void compact() noexcept {
+        std::size_t out = 0;
+        for (std::size_t i = head_; i < tail_; ++i) {
+            ring_[out] = ring_[i];
+            out += node_[ring_[i].neuron].stamp == ring_[i].stamp;
+        }
+        head_ = 0;
+        tail_ = out;
+    }
+
+    std::vector<Node> node_;
+    std::vector<Entry> ring_;           // entries in touch order; [head_, tail_) not yet looked at
+    Entry front_[batch];                // the oldest entries, live when moved here: [next_, ready_)
+    std::size_t head_ = 0, tail_ = 0, next_ = 0, ready_ = 0;
+    std::uint32_t seq_ = 0;
 };
 
 /// `Node` has members `std::int32_t bucket` (LogBucketQueue::none when not queued) and
@@ -132,14 +178,16 @@ public:
 #endif
         return v.back();
     }
-    /// Scanning upward from the lowest bucket: `judge(x)` says whether x is the one (take), is passed
-    /// over for the rest of this scan (skip: left in place, no writes), or was filed too low (refile:
-    /// the queue moves it to the bucket of `weight(x)`). begin_scan() starts a scan; remove_scanned()
-    /// removes the neuron scan() returned. Returns npos when every neuron was passed over.
-    enum class Verdict { take, skip, refile };
+    /// Scanning upward from the lowest bucket: `passed(x)` says x is passed over for the rest of this
+    /// scan (left in place, no writes); otherwise `judge(x)` says whether x is the one (take) or was
+    /// filed too low (refile: the queue moves it to the bucket of `weight(x)`). begin_scan() starts a
+    /// scan; remove_scanned() removes the neuron scan() returned. Returns npos when every neuron was
+    /// passed over. `passed` is evaluated on runs of up to 8 neurons at once, without a branch per
+    /// neuron, so long runs of passed-over neurons cost no mispredictions.
+    enum class Verdict { take, refile };
     void begin_scan() noexcept { scan_pos_ = npos; }
-    template <class Judge, class Weight>
-    std::uint32_t scan(Judge judge, Weight weight) {
+    template <class Passed, class Judge, class Weight>
+    std::uint32_t scan(Passed passed, Judge judge, Weight weight) {
         if (size_ == 0) return npos;
         if (scan_pos_ == npos) {
             while (buckets_[index(min_)].empty()) ++min_;
@@ -149,16 +197,24 @@ public:
         for (;;) {
             auto& v = buckets_[index(scan_bucket_)];
             while (scan_pos_ > 0) {
-                const std::uint32_t x = v[scan_pos_ - 1];
-                const Verdict verdict = judge(x);
-                if (verdict == Verdict::take) return x;
-                if (verdict == Verdict::skip) {
+                if (passed(v[scan_pos_ - 1])) {  // a run of passed-over neurons may follow
                     --scan_pos_;
-                    continue;
+                    const std::uint32_t run = scan_pos_ < 8 ? scan_pos_ : 8;
+                    const std::uint32_t* top = v.data() + scan_pos_ - 1;
+                    unsigned candidates = 0;
+                    for (std::uint32_t i = 0; i < run; ++i)
+                        candidates |= static_cast<unsigned>(!passed(*(top - i))) << i;
+                    if (candidates == 0) {
+                        scan_pos_ -= run;
+                        continue;
+                    }
+                    scan_pos_ -= static_cast<std::uint32_t>(lowest_bit(candidates));
                 }
+                const std::uint32_t x = v[scan_pos_ - 1];
+                if (judge(x) == Verdict::take) return x;
                 remove_scanned();
                 insert(x, weight(x));  // a higher bucket; may restart the scan (advance)
-                if (scan_pos_ == npos) return scan(judge, weight);
+                if (scan_pos_ == npos) return scan(passed, judge, weight);
             }
             do {
                 ++scan_bucket_;
@@ -188,6 +244,15 @@ public:
     }
 
 private:
+    static int lowest_bit(unsigned m) noexcept {
+#if defined(__GNUC__)
+        return __builtin_ctz(m);
+#else
+        int i = 0;
+        while (!(m & 1u)) m >>= 1, ++i;
+        return i;
+#endif
+    }
     static constexpr std::int32_t ring = 512;  // 64 doublings of weight
     static constexpr std::int32_t unset = -2;
     static constexpr std::int32_t max_bucket = 0x7FFFFFFF - ring;
