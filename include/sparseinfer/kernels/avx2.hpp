@@ -183,37 +183,50 @@ inline __m256i reduce_blocks(const __m256i* a) noexcept {
     return _mm256_add_epi32(_mm256_permute2x128_si256(h0, h1, 0x20), _mm256_permute2x128_si256(h0, h1, 0x31));
 }
 
+/// acc[k] += w[8k..8k+8) * x[col+8k..) for block b (scale d, min m); x is read
+/// only below cols.
+template <int Bits>
+inline void block_dot_f32(const std::uint8_t* codes, std::size_t b, float d, float m, const float* x,
+                          std::size_t cols, __m256& a0, __m256& a1, __m256& a2, __m256& a3) noexcept {
+    constexpr std::size_t bb = sparseinfer::detail::block_bytes(Bits);
+    const std::size_t col = b * 32;
+    __m256i q[4];
+    unpack_block_epi32<Bits>(codes + b * bb, q);
+    const __m256 vd = _mm256_set1_ps(d), vm = _mm256_set1_ps(m);
+    __m256 xv[4];
+    if (col + 32 <= cols) {
+        for (int k = 0; k < 4; ++k) xv[k] = _mm256_loadu_ps(x + col + 8 * k);
+    } else {
+        const std::size_t r = cols - col;
+        for (std::size_t k = 0; k < 4; ++k)
+            xv[k] = 8 * k < r ? _mm256_maskload_ps(x + col + 8 * k, lane_mask(r - 8 * k)) : _mm256_setzero_ps();
+    }
+    a0 = _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_cvtepi32_ps(q[0]), vd, vm), xv[0], a0);
+    a1 = _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_cvtepi32_ps(q[1]), vd, vm), xv[1], a1);
+    a2 = _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_cvtepi32_ps(q[2]), vd, vm), xv[2], a2);
+    a3 = _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_cvtepi32_ps(q[3]), vd, vm), xv[3], a3);
+}
+
 template <int Bits>
 inline float dot_row(const RowLayout& l, const std::uint8_t* row, const float* x) noexcept {
-    constexpr std::size_t bb = sparseinfer::detail::block_bytes(Bits);
     const std::uint8_t* codes = row + l.codes_offset();
     const std::size_t nb = (l.cols + 31) / 32;
-    __m256 acc[8];
-    for (auto& v : acc) v = _mm256_setzero_ps();
+    // Eight named accumulators, two blocks in flight (an indexed array of
+    // vectors would live on the stack).
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
     alignas(32) float d[8], m[8];
     for (std::size_t first = 0; first < nb; first += chunk_blocks) {
         block_params(l, row, first, 1.0f, d, m);
         const std::size_t n = nb - first < chunk_blocks ? nb - first : chunk_blocks;
-        for (std::size_t i = 0; i < n; ++i) {
-            const std::size_t b = first + i, col = b * 32;
-            __m256i q[4];
-            unpack_block_epi32<Bits>(codes + b * bb, q);
-            const __m256 vd = _mm256_set1_ps(d[i]), vm = _mm256_set1_ps(m[i]);
-            __m256* ac = acc + (i & 1) * 4;
-            if (col + 32 <= l.cols) {
-                for (int k = 0; k < 4; ++k)
-                    ac[k] = _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_cvtepi32_ps(q[k]), vd, vm),
-                                            _mm256_loadu_ps(x + col + 8 * k), ac[k]);
-            } else {
-                const std::size_t r = l.cols - col;
-                for (std::size_t k = 0; k < 4 && 8 * k < r; ++k)
-                    ac[k] = _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_cvtepi32_ps(q[k]), vd, vm),
-                                            _mm256_maskload_ps(x + col + 8 * k, lane_mask(r - 8 * k)), ac[k]);
-            }
+        std::size_t i = 0;
+        for (; i + 2 <= n; i += 2) {
+            block_dot_f32<Bits>(codes, first + i, d[i], m[i], x, l.cols, a0, a1, a2, a3);
+            block_dot_f32<Bits>(codes, first + i + 1, d[i + 1], m[i + 1], x, l.cols, a4, a5, a6, a7);
         }
+        if (i < n) block_dot_f32<Bits>(codes, first + i, d[i], m[i], x, l.cols, a0, a1, a2, a3);
     }
-    const __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])),
-                                   _mm256_add_ps(_mm256_add_ps(acc[4], acc[5]), _mm256_add_ps(acc[6], acc[7])));
+    const __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
+                                   _mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7)));
     return hsum(s);
 }
 
