@@ -30,7 +30,8 @@ namespace {
 
 const std::size_t kCols[] = {1, 31, 32, 33, 4096, 11008};
 const int kBits[] = {2, 3, 4, 8};
-const std::size_t kGroups[] = {32, 64, 128};
+// 32, 64, 128 as used; 96 (3 blocks per group), 256 and 1024 reach the kernels' generic group paths.
+const std::size_t kGroups[] = {32, 64, 128, 96, 256, 1024};
 
 std::size_t rows_for(std::size_t cols) { return cols >= 4096 ? 3 : 9; }
 
