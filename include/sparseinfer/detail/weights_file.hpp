@@ -290,8 +290,9 @@ inline std::size_t read_some(std::istream& is, std::uint8_t* out, std::size_t n,
 using AlignedBytes = std::vector<std::uint8_t, AlignedAllocator<std::uint8_t>>;
 
 /// Reads and fully validates one weights file from a stream. The payload is
-/// read in chunks, so memory grows with the bytes actually present, never with
-/// a size taken from the header alone.
+/// read in 64 KiB chunks into a buffer that grows geometrically, so memory is
+/// at most about twice the bytes actually present, never a size taken from the
+/// header alone.
 inline WeightsFileInfo read_weights_file(std::istream& is, int expected_bits, AlignedBytes& payload) {
     const std::string what = "weights stream";
     std::uint8_t h[weights_header_bytes];
@@ -299,7 +300,7 @@ inline WeightsFileInfo read_weights_file(std::istream& is, int expected_bits, Al
     if (got < weights_header_bytes)
         format_fail(what, got, "stream ends after " + std::to_string(got) + " bytes, inside the 64-byte header");
     WeightsFileInfo info = parse_weights_header(h, what, 0, expected_bits);
-    constexpr std::size_t chunk = std::size_t{1} << 20;
+    constexpr std::size_t chunk = std::size_t{1} << 16;
     payload.clear();
     std::size_t have = 0;
     while (have < info.payload_bytes) {
