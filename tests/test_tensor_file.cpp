@@ -81,7 +81,7 @@ TEST_CASE("a tensor file round-trips names, order, widths and bytes") {
     const int bits[] = {4, 2, 8, 3};
     std::size_t i = 0;
     for (const auto& e : tf) {
-        CHECK(e.name == names[i]);
+        CHECK(std::string(e.name) == names[i]);  // std::string: Catch2 v2 may lack string_view printing
         CHECK(e.bits == bits[i]);
         CHECK(e.offset % 64 == 0);
         ++i;
