@@ -11,27 +11,13 @@
 #include <vector>
 
 #include "catch.hpp"
+#include "file_test_util.hpp"
 
 namespace si = sparseinfer;
+using file_test::make_weights;
+using file_test::save_to_string;
 
 namespace {
-
-template <int Bits>
-si::QuantizedWeights<Bits> make_weights(std::size_t rows, std::size_t cols, std::size_t group_size,
-                                        unsigned seed) {
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> nd(0.0f, 1.0f);
-    std::vector<float> w(rows * cols);
-    for (auto& v : w) v = nd(rng);
-    return si::QuantizedWeights<Bits>::from_f32(w.data(), rows, cols, {group_size, si::QuantMethod::min_max});
-}
-
-template <class W>
-std::string save_to_string(const W& w) {
-    std::ostringstream os(std::ios::binary);
-    w.save(os);
-    return os.str();
-}
 
 bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
     return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;

@@ -13,39 +13,16 @@
 #include <vector>
 
 #include "catch.hpp"
+#include "file_test_util.hpp"
 
 namespace si = sparseinfer;
+using file_test::le32;
+using file_test::le64;
+using file_test::make_weights;
+using file_test::put64;
+using file_test::save_to_string;
 
 namespace {
-
-template <int Bits>
-si::QuantizedWeights<Bits> make_weights(std::size_t rows, std::size_t cols, std::size_t group_size,
-                                        unsigned seed) {
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> nd(0.0f, 1.0f);
-    std::vector<float> w(rows * cols);
-    for (auto& v : w) v = nd(rng);
-    return si::QuantizedWeights<Bits>::from_f32(w.data(), rows, cols, {group_size, si::QuantMethod::min_max});
-}
-
-template <class W>
-std::string save_to_string(const W& w) {
-    std::ostringstream os(std::ios::binary);
-    w.save(os);
-    return os.str();
-}
-
-std::uint64_t le64(const std::string& s, std::size_t at) {
-    std::uint64_t v = 0;
-    for (int i = 7; i >= 0; --i) v = v << 8 | static_cast<unsigned char>(s[at + static_cast<std::size_t>(i)]);
-    return v;
-}
-std::uint32_t le32(const std::string& s, std::size_t at) {
-    return static_cast<std::uint32_t>(le64(s + std::string(4, '\0'), at) & 0xFFFFFFFFu);
-}
-void put64(std::string& s, std::size_t at, std::uint64_t v) {
-    for (int i = 0; i < 8; ++i) s[at + static_cast<std::size_t>(i)] = static_cast<char>(v >> (8 * i));
-}
 
 // Recomputes the checksum after a deliberate edit, so content checks are reached.
 void reseal(std::string& s) {
