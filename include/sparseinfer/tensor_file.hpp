@@ -248,7 +248,8 @@ public:
 
         TensorFile tf;
         tf.data_ = p;
-        tf.entries_.reserve(n);  // n <= size / 32: bounded by the input
+        // No reserve(n): entries are kept only once validated, each backed by a
+        // tensor of at least 64 bytes, so memory stays a fraction of the input.
         std::size_t name_at = 0, end = data_offset;
         for (std::size_t i = 0; i < n; ++i) {
             const std::size_t e_at = detail::tensor_file_header_bytes + i * detail::tensor_toc_entry_bytes;
