@@ -15,13 +15,18 @@ seeds=build-fuzz/seeds
 rm -rf "$seeds" build-fuzz/corpus
 build-fuzz/make_seeds "$seeds"
 run() {  # target, seed dir
-    local corpus="build-fuzz/corpus/$1"
+    local corpus="build-fuzz/corpus/$1" log="build-fuzz/$1.log"
     mkdir -p "$corpus" build-fuzz/findings
     cp "$2"/* "$corpus"/
     echo "--- $1 (${seconds} s)"
-    "build-fuzz/$1" "$corpus" -max_total_time="$seconds" -malloc_limit_mb=64 -max_len=8192 \
-        -artifact_prefix=build-fuzz/findings/"$1"- -print_final_stats=1 2>&1 | tail -n 12
-    return "${PIPESTATUS[0]}"
+    if "build-fuzz/$1" "$corpus" -max_total_time="$seconds" -malloc_limit_mb=64 -max_len=8192 \
+        -artifact_prefix=build-fuzz/findings/"$1"- -print_final_stats=1 >"$log" 2>&1; then
+        grep -E '^(Done|stat::number_of_executed_units|stat::average_exec_per_sec)' "$log"
+    else
+        tail -n 80 "$log"
+        echo "FAILED: $1 found a problem; the input is in build-fuzz/findings/"
+        return 1
+    fi
 }
 run fuzz_weights_load "$seeds/weights"
 run fuzz_weights_view "$seeds/weights"
