@@ -160,9 +160,11 @@ TEST_CASE("group parameters beyond the row's code range are clamped, never wrapp
         if (m == si::QuantMethod::min_max)
             for (std::size_t i = 0; i < 32; ++i) CHECK(std::fabs(back[i] - w[i]) <= 1e30f / 30 * 1.01f);
     }
-    // Only group 0 here: the min unit is 1e-44 / 127, a denormal, while the
-    // least-squares min of the group can be -1e28: a code ratio near 1e72.
+    // Group 0 alone with its min at 1e-38: the min unit is 1e-38 / 127, a
+    // denormal, while the least-squares min of the group is of the order of
+    // 1e28: a code ratio near 1e68, far outside int.
     std::vector<float> w0(w.begin(), w.begin() + 32);
+    w0[0] = 1e-38f;
     const auto q0 = si::QuantizedWeights<4>::from_f32(w0.data(), 1, 32, {32, si::QuantMethod::optimized});
     REQUIRE(all_finite(q0.to_f32()));
     CHECK(sse(q0, w0) <= sse(si::QuantizedWeights<4>::from_f32(w0.data(), 1, 32, {32, si::QuantMethod::min_max}), w0));
