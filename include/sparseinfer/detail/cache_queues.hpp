@@ -1,0 +1,310 @@
+// sparseinfer/detail/cache_queues.hpp - the ordered containers behind the cache policies.
+//
+// RecencyList: neurons in order of last use, an intrusive doubly-linked list over
+// index arrays (no allocation after construction): touch, remove and oldest are O(1)
+// with no data-dependent loop.
+//
+// LogBucketQueue: neuron ids bucketed by the logarithm of a positive weight (8 buckets per
+// doubling, read straight from the float's exponent and top mantissa bits), for finding a
+// near-minimum-weight neuron in O(1) amortised; weights within 9% of each other tie.
+//
+// KeyedHeap: an indexed binary min-heap of neuron ids ordered by a key array
+// the owner holds, with O(1) membership and O(log n) push, pop, removal and
+// key change.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+namespace sparseinfer::detail {
+
+class RecencyList {
+public:
+    static constexpr std::uint32_t npos = 0xFFFFFFFFu;
+
+    explicit RecencyList(std::size_t num_neurons = 0)
+        : node_(num_neurons + 1), end_(static_cast<std::uint32_t>(num_neurons)) {
+        node_[end_].prev = node_[end_].next = end_;
+    }
+
+    bool contains(std::uint32_t x) const noexcept { return node_[x].prev != npos; }
+    bool empty() const noexcept { return node_[end_].next == end_; }
+    /// The least recently used neuron (npos when empty).
+    std::uint32_t oldest() const noexcept { return empty() ? npos : node_[end_].next; }
+    /// Token of the last touch of a listed neuron.
+    std::uint64_t last_use(std::uint32_t x) const noexcept { return node_[x].last; }
+
+    /// Makes x the most recent (listing it when it was not).
+    void touch(std::uint32_t x, std::uint64_t token) noexcept {
+        Node& nx = node_[x];
+        if (nx.prev != npos) {  // unlink
+            node_[nx.prev].next = nx.next;
+            node_[nx.next].prev = nx.prev;
+        }
+        nx.last = token;
+        const std::uint32_t tail = node_[end_].prev;
+        nx.prev = tail;
+        nx.next = end_;
+        node_[tail].next = x;
+        node_[end_].prev = x;
+    }
+    void remove(std::uint32_t x) noexcept {
+        Node& nx = node_[x];
+        if (nx.prev == npos) return;
+        node_[nx.prev].next = nx.next;
+        node_[nx.next].prev = nx.prev;
+        nx.prev = nx.next = npos;
+    }
+    void clear() noexcept {
+        for (std::uint32_t x = node_[end_].next; x != end_;) {
+            const std::uint32_t n = node_[x].next;
+            node_[x].prev = node_[x].next = npos;
+            x = n;
+        }
+        node_[end_].prev = node_[end_].next = end_;
+    }
+
+private:
+    struct Node {  // one cache-line access per touch
+        std::uint32_t prev = npos, next = npos;
+        std::uint64_t last = 0;
+    };
+    std::vector<Node> node_;  // index num_neurons is the sentinel
+    std::uint32_t end_;
+};
+
+/// `Node` has members `std::int32_t bucket` (LogBucketQueue::none when not queued) and
+/// `std::uint32_t pos`; the owner keeps one Node per neuron (alongside its own per-neuron data, so
+/// a lookup touches one cache line) and passes the array, which must not move, to the constructor.
+template <class Node>
+class LogBucketQueue {
+public:
+    static constexpr std::uint32_t npos = 0xFFFFFFFFu;
+    static constexpr std::int32_t none = -1;
+
+    explicit LogBucketQueue(Node* nodes = nullptr) : node_(nodes) {}
+
+    /// Monotone in w for w >= 0 (8 buckets per doubling).
+    static std::int32_t bucket(float w) noexcept {
+        std::uint32_t bits;
+        std::memcpy(&bits, &w, sizeof bits);
+        return static_cast<std::int32_t>(bits >> 20);
+    }
+
+    bool empty() const noexcept { return size_ == 0; }
+    std::size_t size() const noexcept { return size_; }
+    bool contains(std::uint32_t x) const noexcept { return node_[x].bucket != none; }
+    /// True when x is filed below the bucket of weight w (its weight grew since it was filed).
+    bool filed_low(std::uint32_t x, float w) const noexcept { return clamp(bucket(w)) > node_[x].bucket; }
+
+    void insert(std::uint32_t x, float w) {
+        std::int32_t b = bucket(w);
+        if (lo_ == unset) lo_ = b - ring + 1 > 0 ? b - ring + 1 : 0;
+        if (b >= lo_ + ring) advance(b - ring + 1);
+        if (b < lo_) b = lo_;
+        auto& v = buckets_[index(b)];
+        node_[x].bucket = b;
+        node_[x].pos = static_cast<std::uint32_t>(v.size());
+        v.push_back(x);
+        if (b < min_) min_ = b;
+        ++size_;
+    }
+    void remove(std::uint32_t x) noexcept {
+        Node& nx = node_[x];
+        if (nx.bucket == none) return;
+        auto& v = buckets_[index(nx.bucket)];
+        const std::uint32_t moved = v.back();
+        v[nx.pos] = moved;
+        node_[moved].pos = nx.pos;
+        v.pop_back();
+        nx.bucket = none;
+        --size_;
+    }
+    /// A neuron of the lowest non-empty bucket; npos when empty.
+    std::uint32_t peek_min() noexcept {
+        if (size_ == 0) return npos;
+        while (buckets_[index(min_)].empty()) ++min_;
+        const auto& v = buckets_[index(min_)];
+#if defined(__GNUC__)
+        if (v.size() > 1) __builtin_prefetch(&node_[v[v.size() - 2]]);  // the likely next victim
+#endif
+        return v.back();
+    }
+    /// Scanning upward from the lowest bucket: `judge(x)` says whether x is the one (take), is passed
+    /// over for the rest of this scan (skip: left in place, no writes), or was filed too low (refile:
+    /// the queue moves it to the bucket of `weight(x)`). begin_scan() starts a scan; remove_scanned()
+    /// removes the neuron scan() returned. Returns npos when every neuron was passed over.
+    enum class Verdict { take, skip, refile };
+    void begin_scan() noexcept { scan_pos_ = npos; }
+    template <class Judge, class Weight>
+    std::uint32_t scan(Judge judge, Weight weight) {
+        if (size_ == 0) return npos;
+        if (scan_pos_ == npos) {
+            while (buckets_[index(min_)].empty()) ++min_;
+            scan_bucket_ = min_;
+            scan_pos_ = static_cast<std::uint32_t>(buckets_[index(min_)].size());
+        }
+        for (;;) {
+            auto& v = buckets_[index(scan_bucket_)];
+            while (scan_pos_ > 0) {
+                const std::uint32_t x = v[scan_pos_ - 1];
+                const Verdict verdict = judge(x);
+                if (verdict == Verdict::take) return x;
+                if (verdict == Verdict::skip) {
+                    --scan_pos_;
+                    continue;
+                }
+                remove_scanned();
+                insert(x, weight(x));  // a higher bucket; may restart the scan (advance)
+                if (scan_pos_ == npos) return scan(judge, weight);
+            }
+            do {
+                ++scan_bucket_;
+            } while (scan_bucket_ < lo_ + ring && buckets_[index(scan_bucket_)].empty());
+            if (scan_bucket_ >= lo_ + ring) return npos;
+            scan_pos_ = static_cast<std::uint32_t>(buckets_[index(scan_bucket_)].size());
+        }
+    }
+    /// Removes the neuron scan() just returned (everything above it in its bucket was skipped, so the
+    /// element that moves into its place is one already passed over).
+    void remove_scanned() noexcept {
+        auto& v = buckets_[index(scan_bucket_)];
+        const std::uint32_t x = v[scan_pos_ - 1];
+        remove(x);
+        --scan_pos_;
+    }
+
+    void clear() noexcept {
+        scan_pos_ = npos;
+        for (auto& v : buckets_) {
+            for (std::uint32_t x : v) node_[x].bucket = none;
+            v.clear();
+        }
+        size_ = 0;
+        lo_ = unset;
+        min_ = max_bucket;
+    }
+
+private:
+    static constexpr std::int32_t ring = 512;  // 64 doublings of weight
+    static constexpr std::int32_t unset = -2;
+    static constexpr std::int32_t max_bucket = 0x7FFFFFFF - ring;
+    static std::size_t index(std::int32_t b) noexcept { return static_cast<std::size_t>(b) & (ring - 1); }
+    std::int32_t clamp(std::int32_t b) const noexcept { return b < lo_ ? lo_ : b; }
+
+    /// Moves the window up so its bottom is new_lo; lower buckets merge into new_lo.
+    void advance(std::int32_t new_lo) {
+        const std::int32_t stop = new_lo < lo_ + ring ? new_lo : lo_ + ring;
+        lumped_.clear();
+        for (std::int32_t b = lo_; b < stop; ++b) {
+            auto& v = buckets_[index(b)];
+            lumped_.insert(lumped_.end(), v.begin(), v.end());
+            v.clear();
+        }
+        lo_ = new_lo;
+        scan_pos_ = npos;  // buckets merged: a running scan restarts
+        auto& dst = buckets_[index(lo_)];
+        for (std::uint32_t x : lumped_) {
+            node_[x].bucket = lo_;
+            node_[x].pos = static_cast<std::uint32_t>(dst.size());
+            dst.push_back(x);
+        }
+        if (min_ < lo_) min_ = lo_;
+    }
+
+    Node* node_;
+    std::vector<std::vector<std::uint32_t>> buckets_ = std::vector<std::vector<std::uint32_t>>(ring);
+    std::vector<std::uint32_t> lumped_;
+    std::size_t size_ = 0;
+    std::int32_t lo_ = unset;
+    std::int32_t min_ = max_bucket;
+    std::int32_t scan_bucket_ = 0;
+    std::uint32_t scan_pos_ = npos;
+};
+
+/// Indexed min-heap of neuron ids; the key of neuron n is key[n] in an array the owner keeps and
+/// passes to every call (so the owner may change keys, then call update()).
+template <class Key>
+class KeyedHeap {
+public:
+    static constexpr std::uint32_t npos = 0xFFFFFFFFu;
+
+    explicit KeyedHeap(std::size_t num_neurons = 0) : pos_(num_neurons, npos) {}
+
+    bool empty() const noexcept { return heap_.empty(); }
+    std::size_t size() const noexcept { return heap_.size(); }
+    bool contains(std::uint32_t n) const noexcept { return pos_[n] != npos; }
+    std::uint32_t top() const noexcept { return heap_[0]; }
+
+    void push(std::uint32_t n, const Key* key) {
+        pos_[n] = static_cast<std::uint32_t>(heap_.size());
+        heap_.push_back(n);
+        sift_up(heap_.size() - 1, key);
+    }
+    std::uint32_t pop(const Key* key) {
+        const std::uint32_t n = heap_[0];
+        remove_at(0, key);
+        return n;
+    }
+    void remove(std::uint32_t n, const Key* key) {
+        if (pos_[n] != npos) remove_at(pos_[n], key);
+    }
+    /// Restores the order after key[n] changed.
+    void update(std::uint32_t n, const Key* key) {
+        const std::size_t i = pos_[n];
+        sift_up(i, key);
+        sift_down(pos_[n], key);
+    }
+    void clear() noexcept {
+        for (std::uint32_t n : heap_) pos_[n] = npos;
+        heap_.clear();
+    }
+    const std::vector<std::uint32_t>& items() const noexcept { return heap_; }
+
+private:
+    void remove_at(std::size_t i, const Key* key) {
+        const std::uint32_t n = heap_[i];
+        pos_[n] = npos;
+        const std::uint32_t last = heap_.back();
+        heap_.pop_back();
+        if (i == heap_.size()) return;
+        heap_[i] = last;
+        pos_[last] = static_cast<std::uint32_t>(i);
+        sift_up(i, key);
+        sift_down(pos_[last], key);
+    }
+    void sift_up(std::size_t i, const Key* key) {
+        const std::uint32_t n = heap_[i];
+        while (i > 0) {
+            const std::size_t parent = (i - 1) / 2;
+            if (!(key[n] < key[heap_[parent]])) break;
+            heap_[i] = heap_[parent];
+            pos_[heap_[i]] = static_cast<std::uint32_t>(i);
+            i = parent;
+        }
+        heap_[i] = n;
+        pos_[n] = static_cast<std::uint32_t>(i);
+    }
+    void sift_down(std::size_t i, const Key* key) {
+        const std::uint32_t n = heap_[i];
+        const std::size_t size = heap_.size();
+        for (;;) {
+            std::size_t child = 2 * i + 1;
+            if (child >= size) break;
+            if (child + 1 < size && key[heap_[child + 1]] < key[heap_[child]]) ++child;
+            if (!(key[heap_[child]] < key[n])) break;
+            heap_[i] = heap_[child];
+            pos_[heap_[i]] = static_cast<std::uint32_t>(i);
+            i = child;
+        }
+        heap_[i] = n;
+        pos_[n] = static_cast<std::uint32_t>(i);
+    }
+
+    std::vector<std::uint32_t> heap_;
+    std::vector<std::uint32_t> pos_;
+};
+
+}  // namespace sparseinfer::detail

@@ -1,0 +1,494 @@
+// sparseinfer/policies.hpp - the residency policies NeuronCache is templated on.
+//
+//   policy::FrequencyThreshold{0.2, 1000}  hot when count >= tokens * 0.2, reclassified every 1000 tokens
+//   policy::StaticProfile{2201}            the 2201 most frequent neurons of a profile, fixed (PowerInfer)
+//   policy::Lru{2201}                      the 2201 most recently active neurons
+//   policy::SlidingWindow{4, 2201}         neurons active in the last 4 tokens, at most 2201 (LLM in a Flash)
+//   policy::Adaptive{2201}                 recency-protected, decayed-frequency admission (see below)
+//
+//   sparseinfer::NeuronCache<sparseinfer::policy::Lru> cache(11008, {2201});
+//
+// A policy is a small configuration struct with a nested `state` class that
+// NeuronCache owns. The state is driven through hooks; to write a new policy,
+// provide the same members:
+//
+//   explicit state(const Policy& config, std::size_t num_neurons);  // validates (throws sparseinfer::error)
+//   std::size_t capacity() const;                     // resident-set bound incl. pins, 0 = unbounded
+//   template <class Ctx> void on_token(Ctx&, const std::uint32_t* active, std::size_t n);
+//   template <class Ctx> void on_reclassify(Ctx&);    // NeuronCache::reclassify(), load_profile()
+//   template <class Ctx> void on_pin(Ctx&, std::uint32_t neuron);
+//
+// on_token receives one token's active neurons after the cache counted them
+// (deduplicated, pinned ones removed, hits already scored against the resident
+// set before the token). The Ctx is NeuronCache's residency view:
+//   num_neurons(), tokens() (tokens recorded, this one included), count(n) (lifetime
+//   activations), resident(n), pinned(n), resident_count() (pins included),
+//   pinned_count(), admit(n), evict(n) (never on a pinned neuron).
+// on_pin(ctx, n) is called before n becomes pinned: the policy stops tracking n
+// and, when n is not resident and the resident set is at capacity, evicts one of
+// its own neurons to make room. A capacity policy keeps resident_count() <=
+// capacity() after every hook. Per token, the hooks must cost O(n) amortised.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "detail/cache_queues.hpp"
+#include "error.hpp"
+
+namespace sparseinfer::policy {
+
+/// The classic hot/cold split: a neuron is hot when its activation count is at least
+/// tokens * hot_fraction (and not 0). Classification runs every reclassify_interval tokens
+/// and on NeuronCache::reclassify(); between runs the hot set does not move. No capacity:
+/// with a slot store attached, the store holds the hot neurons that fit (see NeuronCache).
+struct FrequencyThreshold {
+    double hot_fraction = 0.2;                ///< in (0, 1]
+    std::uint64_t reclassify_interval = 1000;  ///< tokens between classifications, >= 1
+    class state;
+};
+
+/// A fixed hot set, as PowerInfer places it offline: the `capacity` most frequent neurons
+/// (count > 0; ties to the lower index) of a profile, pins included. The profile is the counts
+/// loaded by NeuronCache::load_profile() or recorded by record_activations() before the set is
+/// placed; it is placed by reclassify(), by load_profile(), or automatically once
+/// `profile_tokens` tokens were recorded (0: only explicitly). Until then nothing is resident.
+/// Recording tokens never changes a placed set; only reclassify(), load_profile() or pin() do.
+struct StaticProfile {
+    std::size_t capacity = 0;           ///< >= 1
+    std::uint64_t profile_tokens = 0;   ///< place the set after this many tokens; 0 = never automatically
+    class state;
+};
+
+/// Resident = the `capacity` most recently active neurons (pins included). Within one token
+/// (one call), a later position in the call counts as more recent.
+struct Lru {
+    std::size_t capacity = 0;  ///< >= 1
+    class state;
+};
+
+/// Resident = the neurons active in the last `tokens` tokens, as LLM in a Flash keeps them,
+/// capped at `capacity` by evicting the least recently active first.
+struct SlidingWindow {
+    std::uint64_t tokens = 4;  ///< window length, >= 1
+    std::size_t capacity = 0;  ///< >= 1
+    class state;
+};
+
+/// Recency-protected decayed-frequency caching with learned admission:
+/// - each neuron carries an exponentially decayed activation rate q (half-life `half_life`
+///   tokens), kept in O(1) per activation by growing the increment instead of decaying counts;
+/// - the neurons active in the current token are protected from eviction;
+/// - a missed neuron is admitted when its chance of being active in the next token,
+///   r + (1 - r) q, beats the decayed rate of the least valuable unprotected resident
+///   (then evicted), where r, the share of a token's active neurons still active in the next
+///   token beyond what their rates predict, is learned online.
+/// - two rate estimators (half-lives half_life and half_life / 4) are scored every 16 tokens by
+///   the Brier score of their predictions; the better one drives the decisions.
+/// Without persistence (r = 0) it converges to the frequency-optimal static set and follows
+/// drift at the speed of the half-life; with persistence it keeps the current working set
+/// plus the most frequent rest. See docs/cache.md.
+struct Adaptive {
+    std::size_t capacity = 0;  ///< >= 1
+    double half_life = 256;    ///< tokens for a past activation to weigh half, in [4, 1e6]
+    class state;
+};
+
+// ---------------------------------------------------------------------------------------------
+
+namespace detail {
+inline void require(bool ok, const std::string& what) {
+    if (!ok) throw sparseinfer::error(what);
+}
+inline std::string str(double v) { return std::to_string(v); }
+}  // namespace detail
+
+class FrequencyThreshold::state {
+public:
+    state(const FrequencyThreshold& c, std::size_t) : config_(c) {
+        detail::require(std::isfinite(c.hot_fraction) && c.hot_fraction > 0 && c.hot_fraction <= 1,
+                        "policy::FrequencyThreshold: hot_fraction (" + detail::str(c.hot_fraction) +
+                            ") must be in (0, 1]");
+        detail::require(c.reclassify_interval >= 1, "policy::FrequencyThreshold: reclassify_interval is 0");
+    }
+    std::size_t capacity() const noexcept { return 0; }
+
+    template <class Ctx>
+    void on_token(Ctx& ctx, const std::uint32_t*, std::size_t) {
+        if (ctx.tokens() % config_.reclassify_interval == 0) on_reclassify(ctx);
+    }
+
+    template <class Ctx>
+    void on_reclassify(Ctx& ctx) {
+        const double threshold = static_cast<double>(ctx.tokens()) * config_.hot_fraction;
+        promoted_.clear();
+        const auto n = static_cast<std::uint32_t>(ctx.num_neurons());
+        for (std::uint32_t i = 0; i < n; ++i) {
+            if (ctx.pinned(i)) continue;
+            const std::uint64_t c = ctx.count(i);
+            const bool hot = c > 0 && static_cast<double>(c) >= threshold;
+            if (hot && !ctx.resident(i)) promoted_.push_back(i);
+            if (!hot && ctx.resident(i)) ctx.evict(i);  // demote first: frees store slots
+        }
+        // Most frequent first, so a slot store that cannot hold them all keeps the hottest.
+        std::sort(promoted_.begin(), promoted_.end(), [&](std::uint32_t a, std::uint32_t b) {
+            return ctx.count(a) != ctx.count(b) ? ctx.count(a) > ctx.count(b) : a < b;
+        });
+        for (std::uint32_t i : promoted_) ctx.admit(i);
+    }
+
+    template <class Ctx>
+    void on_pin(Ctx&, std::uint32_t) {}
+
+private:
+    FrequencyThreshold config_;
+    std::vector<std::uint32_t> promoted_;
+};
+
+class StaticProfile::state {
+public:
+    state(const StaticProfile& c, std::size_t) : config_(c) {
+        detail::require(c.capacity >= 1, "policy::StaticProfile: capacity is 0");
+    }
+    std::size_t capacity() const noexcept { return config_.capacity; }
+    bool placed() const noexcept { return placed_; }
+
+    template <class Ctx>
+    void on_token(Ctx& ctx, const std::uint32_t*, std::size_t) {
+        if (!placed_ && config_.profile_tokens != 0 && ctx.tokens() >= config_.profile_tokens) on_reclassify(ctx);
+    }
+
+    /// Places the set: the most frequent unpinned neurons fill what the pins leave.
+    template <class Ctx>
+    void on_reclassify(Ctx& ctx) {
+        placed_ = true;
+        const std::size_t room = config_.capacity > ctx.pinned_count() ? config_.capacity - ctx.pinned_count() : 0;
+        order_.clear();
+        const auto n = static_cast<std::uint32_t>(ctx.num_neurons());
+        for (std::uint32_t i = 0; i < n; ++i)
+            if (!ctx.pinned(i) && ctx.count(i) > 0) order_.push_back(i);
+        auto more_frequent = [&](std::uint32_t a, std::uint32_t b) {
+            return ctx.count(a) != ctx.count(b) ? ctx.count(a) > ctx.count(b) : a < b;
+        };
+        const std::size_t keep = std::min(room, order_.size());
+        std::nth_element(order_.begin(), order_.begin() + static_cast<std::ptrdiff_t>(keep), order_.end(),
+                         more_frequent);
+        order_.resize(keep);
+        chosen_.assign(n, 0);
+        for (std::uint32_t i : order_) chosen_[i] = 1;
+        for (std::uint32_t i = 0; i < n; ++i)
+            if (ctx.resident(i) && !ctx.pinned(i) && !chosen_[i]) ctx.evict(i);
+        for (std::uint32_t i : order_)
+            if (!ctx.resident(i)) ctx.admit(i);
+    }
+
+    /// A pin displaces the least frequent resident when the set is full.
+    template <class Ctx>
+    void on_pin(Ctx& ctx, std::uint32_t neuron) {
+        if (ctx.resident(neuron) || ctx.resident_count() < config_.capacity) return;
+        std::uint32_t victim = 0xFFFFFFFFu;
+        const auto n = static_cast<std::uint32_t>(ctx.num_neurons());
+        for (std::uint32_t i = 0; i < n; ++i) {
+            if (!ctx.resident(i) || ctx.pinned(i)) continue;
+            if (victim == 0xFFFFFFFFu || ctx.count(i) < ctx.count(victim)) victim = i;
+        }
+        if (victim != 0xFFFFFFFFu) ctx.evict(victim);
+    }
+
+private:
+    StaticProfile config_;
+    bool placed_ = false;
+    std::vector<std::uint32_t> order_;
+    std::vector<std::uint8_t> chosen_;
+};
+
+class Lru::state {
+public:
+    state(const Lru& c, std::size_t num_neurons) : capacity_(c.capacity), list_(num_neurons) {
+        detail::require(c.capacity >= 1, "policy::Lru: capacity is 0");
+    }
+    std::size_t capacity() const noexcept { return capacity_; }
+
+    template <class Ctx>
+    void on_token(Ctx& ctx, const std::uint32_t* active, std::size_t n) {
+        const std::uint64_t t = ctx.tokens();
+        if (ctx.pinned_count() >= capacity_) return;  // no room left beside the pins
+        for (std::size_t k = 0; k < n; ++k) {
+            const std::uint32_t x = active[k];
+            if (!ctx.resident(x)) {
+                if (ctx.resident_count() >= capacity_) evict_oldest(ctx);
+                ctx.admit(x);
+            }
+            list_.touch(x, t);
+        }
+    }
+
+    template <class Ctx>
+    void on_reclassify(Ctx&) {}
+
+    template <class Ctx>
+    void on_pin(Ctx& ctx, std::uint32_t neuron) {
+        list_.remove(neuron);  // pinned neurons leave the recency order
+        if (!ctx.resident(neuron) && ctx.resident_count() >= capacity_) evict_oldest(ctx);
+    }
+
+protected:
+    /// Evicts the least recently active unpinned resident (pinned ones are not listed).
+    template <class Ctx>
+    void evict_oldest(Ctx& ctx) {
+        const std::uint32_t v = list_.oldest();
+        if (v == sparseinfer::detail::RecencyList::npos) return;
+        list_.remove(v);
+        ctx.evict(v);
+    }
+
+    std::size_t capacity_;
+    sparseinfer::detail::RecencyList list_;
+};
+
+class SlidingWindow::state : private Lru::state {
+public:
+    state(const SlidingWindow& c, std::size_t num_neurons)
+        : Lru::state(Lru{c.capacity == 0 ? 1 : c.capacity}, num_neurons), window_(c.tokens) {
+        detail::require(c.capacity >= 1, "policy::SlidingWindow: capacity is 0");
+        detail::require(c.tokens >= 1, "policy::SlidingWindow: tokens (the window length) is 0");
+    }
+    using Lru::state::capacity;
+    using Lru::state::on_pin;
+    using Lru::state::on_reclassify;
+
+    template <class Ctx>
+    void on_token(Ctx& ctx, const std::uint32_t* active, std::size_t n) {
+        Lru::state::on_token(ctx, active, n);
+        // Expire what was last active `window_` tokens ago: after this token, the resident set
+        // is the neurons active in tokens t - window + 1 .. t.
+        const std::uint64_t t = ctx.tokens();
+        if (t < window_) return;
+        const std::uint64_t oldest_kept = t - window_ + 1;
+        for (std::uint32_t v = list_.oldest(); v != sparseinfer::detail::RecencyList::npos && list_.last_use(v) < oldest_kept;
+             v = list_.oldest()) {
+            list_.remove(v);
+            ctx.evict(v);
+        }
+    }
+
+private:
+    std::uint64_t window_;
+};
+
+class Adaptive::state {
+public:
+    state(const Adaptive& c, std::size_t num_neurons)
+        : capacity_(c.capacity), node_(num_neurons), queue_(node_.data()) {
+        detail::require(c.capacity >= 1, "policy::Adaptive: capacity is 0");
+        // Bounds keep the float weights finite between renormalisations.
+        detail::require(c.half_life >= 4 && c.half_life <= 1e6,
+                        "policy::Adaptive: half_life (" + detail::str(c.half_life) + ") must be in [4, 1e6] tokens");
+        est_[0].growth = std::exp2(1.0 / c.half_life);
+        est_[1].growth = std::exp2(4.0 / c.half_life);
+        half_life_[0] = c.half_life;
+        half_life_[1] = c.half_life / 4;
+    }
+    // The queue points into node_: moving keeps the buffer, copying would not.
+    state(state&&) noexcept = default;
+    state& operator=(state&&) noexcept = default;
+    state(const state&) = delete;
+    state& operator=(const state&) = delete;
+    std::size_t capacity() const noexcept { return capacity_; }
+    /// The learned persistence r (share of active neurons still active next token beyond their rate).
+    double persistence() const noexcept { return persistence_; }
+    /// The half-life the rates currently use (half_life, or half_life / 4 while that predicts better).
+    double half_life() const noexcept { return half_life_[0]; }
+    /// Decayed activation rate of a neuron, in [0, 1].
+    double rate(std::uint32_t n) const noexcept {
+        return est_[0].mass > 0 ? static_cast<double>(node_[n].weight) / est_[0].mass : 0.0;
+    }
+
+    template <class Ctx>
+    void on_token(Ctx& ctx, const std::uint32_t* active, std::size_t n) {
+        const auto t = static_cast<std::uint32_t>(ctx.tokens());  // wraps harmlessly: stamps only mark
+        const bool evaluate = (t & 15) == 0 && ctx.tokens() > 64;   // the current and previous token
+        if (evaluate) score_estimators(t, active, n);
+        for (Estimator& e : est_) {
+            e.increment *= e.growth;
+            e.mass += e.increment;
+        }
+        const auto inc = static_cast<float>(est_[0].increment), inc_other = static_cast<float>(est_[1].increment);
+        // Pass 1: weights, recency stamps, the misses, and (sampled) how many of the previous
+        // token's neurons came back.
+        misses_.resize(n);
+        std::size_t m = 0, returned = 0;
+        for (std::size_t k = 0; k < n; ++k) {
+            const std::uint32_t x = active[k];
+            Node& nx = node_[x];
+            returned += nx.last + 1 == t;
+            nx.last = t;
+            nx.weight += inc;
+            nx.other += inc_other;
+            misses_[m] = x;
+            m += !ctx.resident(x);
+        }
+        learn_persistence(t, returned, active, n);
+        // Pass 2: admissions against the least valuable unprotected resident. Admitted neurons
+        // are protected for the rest of the token and filed when it ends.
+        queue_.begin_scan();
+        if (ctx.pinned_count() < capacity_) {
+            const auto boost_mass = static_cast<float>(persistence_ * est_[0].mass);
+            const auto keep = static_cast<float>(1 - persistence_);
+            for (std::size_t k = 0; k < m; ++k) {
+                const std::uint32_t x = misses_[k];
+                if (ctx.resident_count() < capacity_) {
+                    ctx.admit(x);
+                    deferred_.push_back(x);
+                    continue;
+                }
+                const std::uint32_t v = victim(t);
+                if (v == npos) break;  // every resident is active now
+                // x is active now: next token it is active with chance r + (1 - r) q_x.
+                if (boost_mass + keep * node_[x].weight > node_[v].weight) {
+                    queue_.remove_scanned();
+                    ctx.evict(v);
+                    ctx.admit(x);
+                    deferred_.push_back(x);
+                }
+            }
+        }
+        for (std::uint32_t v : deferred_) queue_.insert(v, node_[v].weight);  // admitted this token
+        deferred_.clear();
+        if (est_[0].increment > 1e30 || est_[1].increment > 1e30 || switch_pending_) refile(ctx);
+    }
+
+    template <class Ctx>
+    void on_reclassify(Ctx&) {}
+
+    template <class Ctx>
+    void on_pin(Ctx& ctx, std::uint32_t neuron) {
+        queue_.remove(neuron);
+        if (ctx.resident(neuron) || ctx.resident_count() < capacity_) return;
+        queue_.begin_scan();
+        const std::uint32_t v = victim(~static_cast<std::uint32_t>(ctx.tokens()));
+        if (v == npos) return;
+        queue_.remove_scanned();
+        ctx.evict(v);
+    }
+
+private:
+    static constexpr std::uint32_t npos = 0xFFFFFFFFu;
+
+    struct Estimator {
+        double growth = 1;     // per-token growth of the increment: 2^(1 / half-life)
+        double increment = 1;  // weight of an activation now
+        double mass = 0;       // sum of the increments so far: rate = weight / mass
+    };
+    struct Node {                  // 20 bytes
+        float weight = 0;          // decayed count under est_[0] (drives every decision)
+        float other = 0;           // the same under est_[1], the challenger half-life
+        std::uint32_t last = 0;    // token (mod 2^32) of the last activation
+        std::int32_t bucket = -1;  // LogBucketQueue bookkeeping
+        std::uint32_t pos = 0;
+    };
+
+    /// A resident of (near-)lowest weight that was not active at token t (scan begun by the caller).
+    /// Weights only grow, so a neuron filed too low is refiled on the way; neurons active at t are
+    /// passed over in place.
+    std::uint32_t victim(std::uint32_t t) {
+        using Verdict = typename sparseinfer::detail::LogBucketQueue<Node>::Verdict;
+        return queue_.scan(
+            [&](std::uint32_t v) {
+                const Node& nv = node_[v];
+                if (nv.last == t) return Verdict::skip;
+                if (queue_.filed_low(v, nv.weight)) return Verdict::refile;
+                return Verdict::take;
+            },
+            [&](std::uint32_t v) { return node_[v].weight; });
+    }
+
+    /// Brier score of each estimator's rates as a prediction of this token (lower is better) over
+    /// the neurons not active in the previous token (those the rate alone must predict): sum of
+    /// rate^2, minus twice the rates of the active ones. Every 16th token,
+    /// O(num_neurons). When the challenger has been better for a while, the two swap roles.
+    void score_estimators(std::uint32_t t, const std::uint32_t* active, std::size_t n) {
+        if (n == 0 || est_[0].mass <= 0) return;
+        const double m0 = est_[0].mass, m1 = est_[1].mass;
+        double sq0 = 0, sq1 = 0, act0 = 0, act1 = 0;
+        for (const Node& nd : node_) {
+            if (nd.last + 1 == t) continue;  // persistence, not the rate, predicts these
+            sq0 += static_cast<double>(nd.weight) * nd.weight;
+            sq1 += static_cast<double>(nd.other) * nd.other;
+        }
+        for (std::size_t k = 0; k < n; ++k) {
+            const Node& nd = node_[active[k]];
+            if (nd.last + 1 == t) continue;
+            act0 += nd.weight;
+            act1 += nd.other;
+        }
+        const double brier0 = sq0 / (m0 * m0) - 2 * act0 / m0, brier1 = sq1 / (m1 * m1) - 2 * act1 / m1;
+        // Exponential mean and variance of the gap (about 10 evaluations); swap when the mean
+        // exceeds three standard errors of such a mean, so noise alone does not flip the roles.
+        const double gap = (brier0 - brier1) / static_cast<double>(n), a = 0.1;
+        const double delta = gap - gap_mean_;
+        gap_mean_ += a * delta;
+        gap_var_ = (1 - a) * (gap_var_ + a * delta * delta);
+        if (++evaluations_ >= 5 && gap_mean_ > 2 * std::sqrt(gap_var_ * a / (2 - a))) switch_pending_ = true;
+    }
+
+    void learn_persistence(std::uint32_t t, std::size_t returned, const std::uint32_t* active, std::size_t n) {
+        if ((t & 3) == 1 && prev_n_ > 0) {
+            const double came_back = static_cast<double>(returned) / static_cast<double>(prev_n_);
+            const double expected = std::min(prev_rate_mean_, 0.999);
+            const double r = std::min(1.0, std::max(0.0, (came_back - expected) / (1 - expected)));
+            persistence_ += 0.1 * (r - persistence_);
+        }
+        if ((t & 3) == 0) {
+            double sum = 0;
+            for (std::size_t k = 0; k < n; ++k) sum += static_cast<double>(node_[active[k]].weight);
+            prev_n_ = n;
+            prev_rate_mean_ = n > 0 ? sum / est_[0].mass / static_cast<double>(n) : 0.0;
+        }
+    }
+
+    /// Rescales weights that grew large, swaps the estimators when a switch is pending, and refiles
+    /// every resident (buckets depend on the scale). O(num_neurons), rare.
+    template <class Ctx>
+    void refile(Ctx& ctx) {
+        for (int e = 0; e < 2; ++e) {
+            if (est_[e].increment <= 1e30) continue;
+            const double s = 1e-30;
+            for (Node& nd : node_) (e == 0 ? nd.weight : nd.other) *= static_cast<float>(s);
+            est_[e].increment *= s;
+            est_[e].mass *= s;
+        }
+        if (switch_pending_) {
+            for (Node& nd : node_) std::swap(nd.weight, nd.other);
+            std::swap(est_[0], est_[1]);
+            std::swap(half_life_[0], half_life_[1]);
+            switch_pending_ = false;
+            gap_mean_ = gap_var_ = 0;
+            evaluations_ = 0;
+        }
+        queue_.clear();
+        const auto n = static_cast<std::uint32_t>(node_.size());
+        for (std::uint32_t i = 0; i < n; ++i)
+            if (ctx.resident(i) && !ctx.pinned(i)) queue_.insert(i, node_[i].weight);
+    }
+
+    std::size_t capacity_;
+    Estimator est_[2];
+    double half_life_[2] = {0, 0};
+    double gap_mean_ = 0, gap_var_ = 0;  // Brier(primary) - Brier(challenger) per active neuron
+    int evaluations_ = 0;
+    bool switch_pending_ = false;
+    double persistence_ = 0;
+    std::size_t prev_n_ = 0;
+    double prev_rate_mean_ = 0;
+    std::vector<Node> node_;
+    sparseinfer::detail::LogBucketQueue<Node> queue_;
+    std::vector<std::uint32_t> deferred_, misses_;
+};
+
+}  // namespace sparseinfer::policy
