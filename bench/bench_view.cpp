@@ -160,8 +160,8 @@ int main(int argc, char** argv) {
         const auto& a = t[0];
         const auto& b = t[1];
         const auto& c = t[2];
-        results.push_back({name, median(a) * 1e3, median(b) * 1e3, median(c) * 1e3, min_of(a) * 1e3,
-                           min_of(b) * 1e3, min_of(c) * 1e3, median_ratio(b, a), median_ratio(c, a)});
+        results.push_back({name, median(a) * 1e3, median(b) * 1e3, median(c) * 1e3, min_of(a) * 1e3, min_of(b) * 1e3,
+                           min_of(c) * 1e3, median_ratio(b, a), median_ratio(c, a)});
     };
     measure(
         "gemv (float x)", [&] { owned.gemv(x.data(), y.data()); }, [&] { view.gemv(x.data(), y.data()); },
@@ -188,8 +188,7 @@ int main(int argc, char** argv) {
                 file_mb / 1e3 / (checksum_ms / 1e3));
     std::printf("%-44s %9.2f ms\n\n", "from_bytes, Verify::full, fresh mapping", full_ms);
     std::printf("kernel: median ms (min ms); ratio = median over repetitions of time / owned time\n");
-    std::printf("%-24s %18s %18s %9s %18s %9s\n", "kernel", "owned", "view", "view/own", "unaligned view",
-                "unal/own");
+    std::printf("%-24s %18s %18s %9s %18s %9s\n", "kernel", "owned", "view", "view/own", "unaligned view", "unal/own");
     for (const auto& r : results)
         std::printf("%-24s %8.3f (%7.3f) %8.3f (%7.3f) %9.3f %8.3f (%7.3f) %9.3f\n", r.name.c_str(), r.owned_ms,
                     r.owned_min_ms, r.view_ms, r.view_min_ms, r.view_ratio, r.unaligned_ms, r.unaligned_min_ms,

@@ -31,8 +31,8 @@ void exercise(const W& w) {
 // Writes the weights-file checksum a header at p (size bytes) would need.
 inline void reseal_weights(std::uint8_t* p, std::size_t size) {
     if (size < sparseinfer::detail::weights_header_bytes) return;
-    const std::uint64_t c = sparseinfer::detail::weights_checksum(
-        p, p + sparseinfer::detail::weights_header_bytes, size - sparseinfer::detail::weights_header_bytes);
+    const std::uint64_t c = sparseinfer::detail::weights_checksum(p, p + sparseinfer::detail::weights_header_bytes,
+                                                                  size - sparseinfer::detail::weights_header_bytes);
     sparseinfer::detail::store_u64(p + sparseinfer::detail::weights_field::checksum, c);
 }
 

@@ -16,8 +16,7 @@ void try_load(const std::string& bytes) {
     try {
         const auto w = sparseinfer::QuantizedWeights<Bits>::load(is);
         if (fuzz::small_enough(w.rows(), w.cols())) fuzz::exercise(w);
-    } catch (const sparseinfer::format_error&) {
-    }
+    } catch (const sparseinfer::format_error&) {}
 }
 }  // namespace
 

@@ -15,8 +15,7 @@ void try_view(const std::uint8_t* p, std::size_t n, sparseinfer::Verify verify) 
     try {
         const auto v = sparseinfer::QuantizedWeightsView<Bits>::from_bytes(p, n, verify);
         if (fuzz::small_enough(v.rows(), v.cols())) fuzz::exercise(v);
-    } catch (const sparseinfer::format_error&) {
-    }
+    } catch (const sparseinfer::format_error&) {}
 }
 template <int Bits>
 void try_all(const std::uint8_t* p, std::size_t n) {

@@ -149,7 +149,8 @@ TEST_CASE("group parameters beyond the row's code range are clamped, never wrapp
         INFO("method " << static_cast<int>(m));
         const auto q = si::QuantizedWeights<4>::from_f32(w.data(), 1, w.size(), {32, m});
         const std::uint8_t* row = q.row_data(0);
-        for (std::size_t g = 0; g < 3; ++g) CHECK(row[q.layout().mins_offset() + g] != 0x80);  // min codes in [-127, 127]
+        for (std::size_t g = 0; g < 3; ++g)
+            CHECK(row[q.layout().mins_offset() + g] != 0x80);  // min codes in [-127, 127]
         const auto back = q.to_f32();
         REQUIRE(all_finite(back));
         // The tiny group collapses to about zero: its error is its own size.

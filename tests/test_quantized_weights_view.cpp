@@ -197,13 +197,13 @@ TEST_CASE("damaged-file corpus: from_bytes rejects every damaged file with forma
             // kernels must then still stay in bounds (ASan checks it).
             std::vector<std::uint8_t> exact(f.begin(), f.end());
             try {
-                const auto v = si::QuantizedWeightsView<4>::from_bytes(exact.data(), exact.size(), si::Verify::structure);
+                const auto v =
+                    si::QuantizedWeightsView<4>::from_bytes(exact.data(), exact.size(), si::Verify::structure);
                 std::vector<float> x(v.cols(), 1.0f), y(v.rows());
                 v.gemv(x.data(), y.data());
                 const auto xq = si::quantize_activations(x.data(), x.size());
                 v.gemv(xq, y.data());
-            } catch (const si::format_error&) {
-            }
+            } catch (const si::format_error&) {}
         }
     for (std::size_t n = 0; n < good.size(); ++n) {
         if (!rejected(good.substr(0, n), si::Verify::full)) ++accepted;

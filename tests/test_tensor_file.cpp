@@ -24,7 +24,6 @@ std::string write_to_string(const si::TensorFileWriter& w) {
     return os.str();
 }
 
-
 std::string open_error(const std::string& bytes, si::Verify verify = si::Verify::full) {
     std::vector<std::uint8_t> exact(bytes.begin(), bytes.end());
     try {
@@ -115,15 +114,15 @@ TEST_CASE("the header follows the documented layout") {
     CHECK((le64(f, 8) & 0xFFFFFFFF) == 1);
     CHECK(le64(f, 8) >> 32 == 0);  // reserved
     CHECK(le64(f, 16) == 4);
-    const std::size_t names = std::string("ffn.gate").size() + std::string("ffn.up").size() +
-                              std::string("ffn.down").size() + 1;
+    const std::size_t names =
+        std::string("ffn.gate").size() + std::string("ffn.up").size() + std::string("ffn.down").size() + 1;
     CHECK(le64(f, 24) == names);
     const std::size_t data_offset = (64 + 4 * 32 + names + 63) / 64 * 64;
     CHECK(le64(f, 32) == data_offset);
     CHECK(le64(f, 40) == f.size());
     CHECK(le64(f, 48) == 0);
-    CHECK(le64(f, 64 + 16) == data_offset);                // first tensor offset
-    CHECK(f.substr(64 + 4 * 32, 8) == "ffn.gate");          // first name
+    CHECK(le64(f, 64 + 16) == data_offset);         // first tensor offset
+    CHECK(f.substr(64 + 4 * 32, 8) == "ffn.gate");  // first name
     for (std::size_t i = 64 + 4 * 32 + names; i < data_offset; ++i) CHECK(f[i] == '\0');
 }
 

@@ -17,12 +17,12 @@
 
 #if defined(__unix__) || defined(__APPLE__)
 #define SPARSEINFER_HAS_MMAP 1
-#include <cerrno>
-#include <cstring>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <cerrno>
+#include <cstring>
 #else
 #define SPARSEINFER_HAS_MMAP 0
 #include <fstream>

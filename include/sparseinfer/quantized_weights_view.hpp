@@ -42,8 +42,7 @@ public:
     static QuantizedWeightsView from_bytes(const void* data, std::size_t size, Verify verify = Verify::full) {
         if (data == nullptr && size != 0) throw error("argument 'data' is a null pointer");
         const auto* p = static_cast<const std::uint8_t*>(data);
-        const detail::WeightsFileInfo info =
-            detail::parse_weights_file(p, size, Bits, verify, "weights file", 0);
+        const detail::WeightsFileInfo info = detail::parse_weights_file(p, size, Bits, verify, "weights file", 0);
         return QuantizedWeightsView(info.layout, info.rows, p + detail::weights_header_bytes);
     }
 

@@ -73,12 +73,12 @@ class TensorFileWriter {
 public:
     /// Adds a matrix under `name` (non-empty, no NUL byte, unique in the file).
     template <int Bits>
-    void add(std::string name, const QuantizedWeights<Bits>& w) {
-        add_raw(std::move(name), w.layout(), w.rows(), w.data());
+    void add(const std::string& name, const QuantizedWeights<Bits>& w) {
+        add_raw(name, w.layout(), w.rows(), w.data());
     }
     template <int Bits>
-    void add(std::string name, const QuantizedWeightsView<Bits>& w) {
-        add_raw(std::move(name), w.layout(), w.rows(), w.data());
+    void add(const std::string& name, const QuantizedWeightsView<Bits>& w) {
+        add_raw(name, w.layout(), w.rows(), w.data());
     }
 
     /// Number of matrices added.
@@ -91,8 +91,8 @@ public:
         std::size_t names_bytes = 0;
         for (const auto& it : items_) names_bytes += it.name.size();
         std::size_t data_offset = 0;
-        if (!detail::align_file_offset(detail::tensor_file_header_bytes + detail::tensor_toc_entry_bytes * n + names_bytes,
-                                       data_offset))
+        if (!detail::align_file_offset(
+                detail::tensor_file_header_bytes + detail::tensor_toc_entry_bytes * n + names_bytes, data_offset))
             throw error("tensor file metadata size overflows");
         // Metadata: header, table, names and padding, built in memory (small).
         std::vector<std::uint8_t> meta(data_offset, 0);
@@ -154,14 +154,14 @@ private:
         const std::uint8_t* data;
     };
 
-    void add_raw(std::string name, const detail::RowLayout& layout, std::size_t rows, const std::uint8_t* data) {
+    void add_raw(const std::string& name, const detail::RowLayout& layout, std::size_t rows, const std::uint8_t* data) {
         if (name.empty()) throw error("tensor name is empty");
         if (name.find('\0') != std::string::npos) throw error("tensor name contains a NUL byte");
         for (const auto& it : items_)
             if (it.name == name) throw error("tensor name '" + name + "' is already in the file");
         if (layout.row_stride != layout.row_bytes)
             throw error("tensor '" + name + "': cannot save a matrix whose rows are bundled with others");
-        items_.push_back(Item{std::move(name), layout, rows, data});
+        items_.push_back(Item{name, layout, rows, data});
     }
 
     std::vector<Item> items_;
@@ -173,13 +173,13 @@ class TensorFile {
 public:
     /// One matrix of the file.
     struct Entry {
-        std::string_view name;       ///< points into the file's bytes
-        int bits = 0;                ///< 2, 3, 4 or 8
+        std::string_view name;  ///< points into the file's bytes
+        int bits = 0;           ///< 2, 3, 4 or 8
         std::size_t group_size = 0;
         std::size_t rows = 0;
         std::size_t cols = 0;
-        std::size_t offset = 0;      ///< of the tensor's weights file within the file
-        std::size_t bytes = 0;       ///< of the tensor's weights file
+        std::size_t offset = 0;  ///< of the tensor's weights file within the file
+        std::size_t bytes = 0;   ///< of the tensor's weights file
     };
 
     /// Validates the tensor file in [data, data + size): header, table, names
@@ -231,8 +231,7 @@ public:
             detail::format_fail(what, f::data_offset,
                                 "data offset is " + std::to_string(detail::load_u64(p + f::data_offset)) +
                                     "; the table and names give " + std::to_string(data_offset));
-        if (data_offset > size)
-            detail::format_fail(what, size, "truncated inside the padding after the names");
+        if (data_offset > size) detail::format_fail(what, size, "truncated inside the padding after the names");
         detail::Checksum64 c;
         c.update(p, f::checksum);
         c.update(p + detail::tensor_file_header_bytes, data_offset - detail::tensor_file_header_bytes);
@@ -240,8 +239,8 @@ public:
         if (stored != got)
             detail::format_fail(what, f::checksum,
                                 "checksum mismatch: stored " + detail::hex64(stored) + ", computed " +
-                                    detail::hex64(got) + " over bytes [0, 56) and [64, " +
-                                    std::to_string(data_offset) + ")");
+                                    detail::hex64(got) + " over bytes [0, 56) and [64, " + std::to_string(data_offset) +
+                                    ")");
         const std::size_t names_end = names_at + static_cast<std::size_t>(names_bytes);
         for (std::size_t i = names_end; i < data_offset; ++i)
             if (p[i] != 0) detail::format_fail(what, i, "padding byte after the names is not zero");
@@ -256,9 +255,9 @@ public:
             const std::uint8_t* e = p + e_at;
             const std::string tag = "table entry " + std::to_string(i);
             if (detail::load_u64(e) != name_at)
-                detail::format_fail(what, e_at, tag + ": name offset is " + std::to_string(detail::load_u64(e)) +
-                                                    "; names are stored back to back, expected " +
-                                                    std::to_string(name_at));
+                detail::format_fail(what, e_at,
+                                    tag + ": name offset is " + std::to_string(detail::load_u64(e)) +
+                                        "; names are stored back to back, expected " + std::to_string(name_at));
             const std::uint64_t name_len = detail::load_u64(e + 8);
             if (name_len == 0) detail::format_fail(what, e_at + 8, tag + ": name is empty");
             if (name_len > names_bytes - name_at)
@@ -277,8 +276,7 @@ public:
                                     "offset is " + std::to_string(detail::load_u64(e + 16)) +
                                         "; tensors follow each other 64-byte aligned, expected " +
                                         std::to_string(expected_at));
-            if (expected_at > size)
-                detail::format_fail(tensor_what, size, "truncated before the tensor starts");
+            if (expected_at > size) detail::format_fail(tensor_what, size, "truncated before the tensor starts");
             for (std::size_t k = end; k < expected_at; ++k)
                 if (p[k] != 0) detail::format_fail(tensor_what, k, "padding byte before the tensor is not zero");
             const std::uint64_t bytes = detail::load_u64(e + 24);
@@ -286,8 +284,8 @@ public:
                 detail::format_fail(tensor_what, e_at + 24,
                                     "size " + std::to_string(bytes) + " runs past the end of the file");
             const int bits = tensor_bits(p + expected_at, static_cast<std::size_t>(bytes), tensor_what, expected_at);
-            const detail::WeightsFileInfo info =
-                parse_any_bits(bits, p + expected_at, static_cast<std::size_t>(bytes), verify, tensor_what, expected_at);
+            const detail::WeightsFileInfo info = parse_any_bits(bits, p + expected_at, static_cast<std::size_t>(bytes),
+                                                                verify, tensor_what, expected_at);
             en.bits = bits;
             en.group_size = info.layout.group_size;
             en.rows = info.rows;
@@ -300,18 +298,17 @@ public:
         if (name_at != names_bytes)
             detail::format_fail(what, names_at + name_at,
                                 std::to_string(names_bytes - name_at) + " bytes of the names area belong to no tensor");
-        if (end != size)
-            detail::format_fail(what, end, std::to_string(size - end) + " bytes after the last tensor");
+        if (end != size) detail::format_fail(what, end, std::to_string(size - end) + " bytes after the last tensor");
         tf.by_name_.resize(n);
         for (std::size_t i = 0; i < n; ++i) tf.by_name_[i] = i;
         std::sort(tf.by_name_.begin(), tf.by_name_.end(),
                   [&](std::size_t a, std::size_t b) { return tf.entries_[a].name < tf.entries_[b].name; });
         for (std::size_t i = 1; i < n; ++i)
             if (tf.entries_[tf.by_name_[i]].name == tf.entries_[tf.by_name_[i - 1]].name)
-                detail::format_fail(what, names_at + (tf.entries_[tf.by_name_[i]].name.data() -
-                                                      reinterpret_cast<const char*>(p + names_at)),
-                                    "tensor name '" + std::string(tf.entries_[tf.by_name_[i]].name) +
-                                        "' appears twice");
+                detail::format_fail(
+                    what,
+                    names_at + (tf.entries_[tf.by_name_[i]].name.data() - reinterpret_cast<const char*>(p + names_at)),
+                    "tensor name '" + std::string(tf.entries_[tf.by_name_[i]].name) + "' appears twice");
         return tf;
     }
 
@@ -342,8 +339,8 @@ public:
     template <int Bits>
     QuantizedWeightsView<Bits> view(const Entry& e) const {
         if (e.bits != Bits)
-            throw error("tensor '" + std::string(e.name) + "' holds " + std::to_string(e.bits) +
-                        "-bit weights, not " + std::to_string(Bits) + "-bit");
+            throw error("tensor '" + std::string(e.name) + "' holds " + std::to_string(e.bits) + "-bit weights, not " +
+                        std::to_string(Bits) + "-bit");
         // Already validated when the file was opened; re-reading the header is O(1).
         return QuantizedWeightsView<Bits>::from_bytes(data_ + e.offset, e.bytes, Verify::structure);
     }
@@ -353,8 +350,8 @@ private:
 
     static int tensor_bits(const std::uint8_t* t, std::size_t bytes, const std::string& what, std::size_t at) {
         if (bytes < detail::weights_header_bytes)
-            detail::format_fail(what, at + bytes, "tensor is " + std::to_string(bytes) +
-                                                      " bytes, shorter than a 64-byte weights header");
+            detail::format_fail(what, at + bytes,
+                                "tensor is " + std::to_string(bytes) + " bytes, shorter than a 64-byte weights header");
         return static_cast<int>(detail::load_u32(t + detail::weights_field::bits));
     }
 

@@ -115,8 +115,7 @@ inline WeightsFileInfo parse_weights_header(const std::uint8_t* h, const std::st
                                             int expected_bits) {
     namespace f = weights_field;
     for (std::size_t i = 0; i < sizeof weights_magic; ++i)
-        if (h[i] != weights_magic[i])
-            format_fail(what, base + i, "bad magic; not a sparseinfer weights file");
+        if (h[i] != weights_magic[i]) format_fail(what, base + i, "bad magic; not a sparseinfer weights file");
     const std::uint32_t version = load_u32(h + f::version);
     if (version != weights_format_version)
         format_fail(what, base + f::version,
@@ -160,8 +159,9 @@ inline WeightsFileInfo parse_weights_header(const std::uint8_t* h, const std::st
         !checked_add(expected, weights_header_bytes, info.file_bytes))
         format_fail(what, base + f::rows, "rows * row bytes overflows");
     if (payload != expected)
-        format_fail(what, base + f::payload_bytes,
-                    "payload bytes is " + std::to_string(payload) + "; rows * row bytes is " + std::to_string(expected));
+        format_fail(
+            what, base + f::payload_bytes,
+            "payload bytes is " + std::to_string(payload) + "; rows * row bytes is " + std::to_string(expected));
     info.payload_bytes = expected;
     info.checksum = load_u64(h + f::checksum);
     return info;
@@ -175,8 +175,8 @@ inline std::uint64_t weights_checksum(const std::uint8_t* header, const std::uin
     return c.digest();
 }
 
-inline void check_weights_checksum(const std::uint8_t* header, const std::uint8_t* payload,
-                                   const WeightsFileInfo& info, const std::string& what, std::uint64_t base) {
+inline void check_weights_checksum(const std::uint8_t* header, const std::uint8_t* payload, const WeightsFileInfo& info,
+                                   const std::string& what, std::uint64_t base) {
     const std::uint64_t got = weights_checksum(header, payload, info.payload_bytes);
     if (got != info.checksum)
         format_fail(what, base + weights_field::checksum,
@@ -222,8 +222,7 @@ inline void check_weights_rows(const RowLayout& l, std::size_t rows, const std::
 }
 
 /// The 64-byte header of rows x layout stored contiguously at `payload`.
-inline void encode_weights_header(const RowLayout& l, std::size_t rows, const std::uint8_t* payload,
-                                  std::uint8_t* h) {
+inline void encode_weights_header(const RowLayout& l, std::size_t rows, const std::uint8_t* payload, std::uint8_t* h) {
     namespace f = weights_field;
     std::size_t payload_bytes = 0;
     if (!checked_mul(rows, l.row_bytes, payload_bytes)) throw error("rows * row bytes overflows");
@@ -260,8 +259,7 @@ inline void write_weights_file(std::ostream& os, const RowLayout& l, std::size_t
 inline WeightsFileInfo parse_weights_file(const std::uint8_t* p, std::size_t size, int expected_bits, Verify verify,
                                           const std::string& what, std::uint64_t base) {
     if (size < weights_header_bytes)
-        format_fail(what, base + size,
-                    "file is " + std::to_string(size) + " bytes, shorter than the 64-byte header");
+        format_fail(what, base + size, "file is " + std::to_string(size) + " bytes, shorter than the 64-byte header");
     WeightsFileInfo info = parse_weights_header(p, what, base, expected_bits);
     if (size < info.file_bytes)
         format_fail(what, base + size,
