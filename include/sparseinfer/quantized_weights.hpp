@@ -18,7 +18,10 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <fstream>
+#include <istream>
 #include <limits>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -26,6 +29,7 @@
 #include "detail/quantizer.hpp"
 #include "detail/row_format.hpp"
 #include "detail/weights_api.hpp"
+#include "detail/weights_file.hpp"
 #include "error.hpp"
 
 namespace sparseinfer {
@@ -73,6 +77,37 @@ public:
     const detail::RowLayout& layout() const noexcept { return layout_; }
     /// All rows' bytes, row r at data() + r * row_bytes(); 64-byte aligned.
     const std::uint8_t* data() const noexcept { return bytes_.data(); }
+
+    /// Writes the matrix in sparseinfer's weights file format (see serialize.hpp).
+    /// Throws sparseinfer::error if the stream fails.
+    void save(std::ostream& os) const { detail::write_weights_file(os, layout_, rows_, bytes_.data()); }
+
+    /// Writes the matrix to a file at `path` (created or truncated).
+    void save(const std::string& path) const {
+        std::ofstream os(path, std::ios::binary | std::ios::trunc);
+        if (!os) throw error("cannot open '" + path + "' for writing");
+        save(os);
+        os.close();
+        if (!os) throw error("writing '" + path + "' failed");
+    }
+
+    /// Reads one weights file from the stream and validates all of it (header,
+    /// sizes, checksum, row contents). Throws sparseinfer::format_error naming
+    /// the problem and its byte offset; memory grows only with bytes actually read.
+    static QuantizedWeights load(std::istream& is) {
+        QuantizedWeights w;
+        detail::WeightsFileInfo info = detail::read_weights_file(is, Bits, w.bytes_);
+        w.layout_ = info.layout;
+        w.rows_ = info.rows;
+        return w;
+    }
+
+    /// Reads a weights file from `path`; sparseinfer::error if it cannot be opened.
+    static QuantizedWeights load(const std::string& path) {
+        std::ifstream is(path, std::ios::binary);
+        if (!is) throw error("cannot open '" + path + "' for reading");
+        return load(is);
+    }
 
 private:
     QuantizedWeights() = default;

@@ -128,7 +128,12 @@ inline float exact_unit(double target, int code) noexcept {
     for (int i = 0; i < 4 && u * static_cast<float>(code) != want; ++i)
         u = std::nextafter(u, u * static_cast<float>(code) < want ? std::numeric_limits<float>::max()
                                                                   : -std::numeric_limits<float>::max());
-    return u * static_cast<float>(code) == want ? u : static_cast<float>(target / code);
+    if (u * static_cast<float>(code) == want) return u;
+    // No exact unit: the rounded one, stepped down while its largest product
+    // would overflow (target near FLT_MAX), so every decoded value stays finite.
+    u = static_cast<float>(target / code);
+    while (!std::isfinite(u * static_cast<float>(code))) u = std::nextafter(u, 0.0f);
+    return u;
 }
 
 /// Quantizes row `row_index` (`cols` finite floats) into `out` (layout.row_bytes
@@ -146,7 +151,8 @@ inline void quantize_row(const RowLayout& layout, QuantMethod method, std::size_
         max_abs_m = std::max(max_abs_m, std::fabs(mm.m));
         fits[g] = method == QuantMethod::optimized ? fit_optimized(x + g * gs, n, qmax) : mm;
     }
-    if (max_d * qmax > std::numeric_limits<float>::max())
+    // A margin of 1e-6 keeps d * q, with d rounded to float and an 8-bit code, finite.
+    if (max_d * qmax > std::numeric_limits<float>::max() / (1 + 1e-6))
         throw error("row " + std::to_string(row_index) +
                     ": a group's values span more than the float range (3.4e38); cannot quantize");
     const float d_unit = static_cast<float>(max_d / 255.0);
@@ -159,11 +165,16 @@ inline void quantize_row(const RowLayout& layout, QuantMethod method, std::size_
     const std::size_t bpg = layout.blocks_per_group();
     const std::size_t bb = block_bytes(layout.bits);
 
+    // Clamp in double before converting: a fitted (d, m) can lie far outside the
+    // row's code range (e.g. a tiny min unit), and an out-of-range cast is UB.
+    auto to_code = [](double v, int lo, int hi) {
+        if (!(v > lo)) return lo;  // also NaN
+        if (v >= hi) return hi;
+        return static_cast<int>(std::nearbyint(v));
+    };
     auto encode = [&](double d, double m, int& sc, int& mn) {
-        sc = d_unit > 0 ? static_cast<int>(std::nearbyint(d / d_unit)) : 0;
-        sc = std::min(std::max(sc, 0), 255);
-        mn = m_unit > 0 ? static_cast<int>(std::nearbyint(m / m_unit)) : 0;
-        mn = std::min(std::max(mn, -127), 127);
+        sc = d_unit > 0 ? to_code(d / d_unit, 0, 255) : 0;
+        mn = m_unit > 0 ? to_code(m / m_unit, -127, 127) : 0;
     };
     auto decoded_sse = [&](const float* gx, std::size_t n, int sc, int mn) {
         float d = d_unit * static_cast<float>(sc);
@@ -202,7 +213,12 @@ inline void quantize_row(const RowLayout& layout, QuantMethod method, std::size_
             std::uint8_t q[block_values] = {};
             for (std::size_t j = 0; j < block_values; ++j) {
                 std::size_t i = b * block_values + j;
-                if (i < n) q[j] = static_cast<std::uint8_t>(nearest_code(gx[i], d, m, qmax));
+                if (i < n) {
+                    int c = nearest_code(gx[i], d, m, qmax);
+                    // Near FLT_MAX, d * q + m can round past it: take the next code down.
+                    while (c > 0 && !std::isfinite(d * static_cast<float>(c) + m)) --c;
+                    q[j] = static_cast<std::uint8_t>(c);
+                }
             }
             pack_block(layout.bits, q, codes + (g * bpg + b) * bb);
         }

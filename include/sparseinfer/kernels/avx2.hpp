@@ -386,7 +386,12 @@ inline void quantize_activations(const float* x, std::size_t n, std::int8_t* q, 
         t = _mm_max_ss(t, _mm_movehdup_ps(t));
         const float amax = _mm_cvtss_f32(t);
         const float scale = amax / 127.0f;
-        const float inv = amax > 0 ? 127.0f / amax : 0.0f;
+        float inv = amax > 0 ? 127.0f / amax : 0.0f;
+        if (!(inv <= std::numeric_limits<float>::max())) {  // a denormal block: as the scalar reference
+            const __m256 pre = _mm256_set1_ps(18446744073709551616.0f);
+            for (int k = 0; k < 4; ++k) v[k] = _mm256_mul_ps(v[k], pre);
+            inv = 127.0f / (amax * 18446744073709551616.0f);
+        }
         const __m256 vinv = _mm256_set1_ps(inv);
         const __m256i lim = _mm256_set1_epi32(127), nlim = _mm256_set1_epi32(-127);
         __m256i iq[4];

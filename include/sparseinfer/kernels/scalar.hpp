@@ -159,11 +159,16 @@ inline float quantize_activation_block(const float* x, std::size_t n, std::int8_
         return sum;
     }
     const float scale = amax / 127.0f;
-    const float inv = amax > 0 ? 127.0f / amax : 0.0f;
+    float inv = amax > 0 ? 127.0f / amax : 0.0f;
+    // 127 / amax overflows float when amax < ~3.7e-37 (a denormal block): scale the
+    // values by 2^64 first, exactly, so they still map into [-127, 127] with their
+    // signs. The SIMD paths do the same, so they stay bit-identical.
+    const float pre = inv <= std::numeric_limits<float>::max() ? 1.0f : 18446744073709551616.0f;
+    if (pre != 1.0f) inv = 127.0f / (amax * pre);
     int isum = 0;
     for (std::size_t j = 0; j < n; ++j) {
         // Round half away from zero; |x * inv| <= 127 so the cast cannot overflow.
-        const float v = x[j] * inv;
+        const float v = (x[j] * pre) * inv;
         const int r = static_cast<int>(v + (v < 0 ? -0.5f : 0.5f));
         q[j] = static_cast<std::int8_t>(r > 127 ? 127 : r < -127 ? -127 : r);
         isum += q[j];

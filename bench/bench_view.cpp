@@ -1,0 +1,220 @@
+// bench_view: opening a 4-bit 4096 x 11008 matrix through QuantizedWeightsView
+// from a mapped file, and the kernels on the view against an owned matrix.
+//
+// Shape: rows = 4096, cols = 11008 (LLaMA-7B's down projection as stored, one
+// row per output: gemv reads all 11008 inputs per row). Weights are N(0,1),
+// quantized with QuantMethod::min_max (the file format and the kernels do not
+// depend on the method; min_max keeps the setup short).
+//
+//   bench_view [out.json] [file path]      (defaults: bench_view.json, a temp file)
+//
+// Prints a table and writes JSON. Times are medians; the view/owned ratios
+// come from interleaved runs in one process (order rotated every repetition).
+#include <sparseinfer/mapped_file.hpp>
+#include <sparseinfer/quantized_activations.hpp>
+#include <sparseinfer/quantized_weights.hpp>
+#include <sparseinfer/quantized_weights_view.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace si = sparseinfer;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+double seconds_since(clock_type::time_point t0) {
+    return std::chrono::duration<double>(clock_type::now() - t0).count();
+}
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+}
+
+// Read bandwidth of this core now (GB/s): sum a 256 MB buffer, best of 3.
+double read_bandwidth_gbs() {
+    std::vector<std::uint64_t> buf(std::size_t{32} << 20, 1);
+    double best = 1e30;
+    volatile std::uint64_t sink = 0;
+    for (int rep = 0; rep < 3; ++rep) {
+        const auto t0 = clock_type::now();
+        std::uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        for (std::size_t i = 0; i < buf.size(); i += 4) {
+            s0 += buf[i];
+            s1 += buf[i + 1];
+            s2 += buf[i + 2];
+            s3 += buf[i + 3];
+        }
+        sink = sink + s0 + s1 + s2 + s3;
+        best = std::min(best, seconds_since(t0));
+    }
+    return static_cast<double>(buf.size() * 8) / best / 1e9;
+}
+
+struct Row {
+    std::string name;
+    double owned_ms = 0, view_ms = 0, unaligned_ms = 0;  // medians
+    double owned_min_ms = 0, view_min_ms = 0, unaligned_min_ms = 0;
+    double view_ratio = 0, unaligned_ratio = 0;  // medians of per-repetition ratios to owned
+};
+
+double min_of(const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); }
+
+double median_ratio(const std::vector<double>& num, const std::vector<double>& den) {
+    std::vector<double> r(num.size());
+    for (std::size_t i = 0; i < num.size(); ++i) r[i] = num[i] / den[i];
+    return median(r);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const std::string json_path = argc > 1 ? argv[1] : "bench_view.json";
+    const std::string file_path =
+        argc > 2 ? argv[2] : (std::filesystem::temp_directory_path() / "sparseinfer_bench_view.siqw").string();
+    const std::size_t rows = 4096, cols = 11008;
+
+    std::printf("bench_view: %zu x %zu, 4-bit, groups of 32, min_max quantization\n", rows, cols);
+    std::vector<float> w(rows * cols);
+    {
+        std::mt19937 rng(42);
+        std::normal_distribution<float> nd;
+        for (auto& v : w) v = nd(rng);
+    }
+    const auto owned = si::QuantizedWeights<4>::from_f32(w.data(), rows, cols, {32, si::QuantMethod::min_max});
+    w.clear();
+    w.shrink_to_fit();
+    owned.save(file_path);
+    const double file_mb = static_cast<double>(owned.memory_bytes() + 64) / 1e6;
+    const double bw = read_bandwidth_gbs();
+
+    // Opening: map + from_bytes without the checksum pass, on a fresh mapping each time.
+    const int open_reps = 51;
+    std::vector<double> t_map, t_structure, t_full_cold, t_checksum_warm;
+    for (int rep = 0; rep < open_reps; ++rep) {
+        auto t0 = clock_type::now();
+        si::MappedFile file(file_path);
+        t_map.push_back(seconds_since(t0));
+        t0 = clock_type::now();
+        const auto v = si::QuantizedWeightsView<4>::from_bytes(file.data(), file.size(), si::Verify::structure);
+        t_structure.push_back(seconds_since(t0));
+        if (v.rows() != rows) return 1;
+    }
+    for (int rep = 0; rep < 7; ++rep) {
+        si::MappedFile file(file_path);
+        auto t0 = clock_type::now();  // full check on a fresh mapping: includes the page faults
+        (void)si::QuantizedWeightsView<4>::from_bytes(file.data(), file.size(), si::Verify::full);
+        t_full_cold.push_back(seconds_since(t0));
+        t0 = clock_type::now();  // the checksum pass alone, pages now mapped
+        volatile std::uint64_t c = si::detail::Checksum64::of(file.data(), file.size());
+        (void)c;
+        t_checksum_warm.push_back(seconds_since(t0));
+    }
+
+    // Kernels: owned vs mapped view vs a view at an odd address (copy at offset 1).
+    si::MappedFile file(file_path);
+    const auto view = si::QuantizedWeightsView<4>::from_bytes(file.data(), file.size());
+    std::vector<std::uint8_t> odd(file.size() + 1);
+    std::memcpy(odd.data() + 1, file.data(), file.size());
+    const auto unaligned = si::QuantizedWeightsView<4>::from_bytes(odd.data() + 1, file.size());
+
+    std::vector<float> x(cols), y(rows);
+    {
+        std::mt19937 rng(7);
+        std::normal_distribution<float> nd;
+        for (auto& v : x) v = nd(rng);
+    }
+    const auto xq = si::quantize_activations(x.data(), cols);
+    std::vector<std::uint32_t> active(rows);
+    for (std::size_t i = 0; i < rows; ++i) active[i] = static_cast<std::uint32_t>(i);
+    std::shuffle(active.begin(), active.end(), std::mt19937(3));
+    active.resize(rows / 10);
+    std::sort(active.begin(), active.end());
+
+    std::vector<Row> results;
+    auto measure = [&](const char* name, auto&& run_owned, auto&& run_view, auto&& run_unaligned) {
+        const int reps = 21;
+        std::vector<double> t[3];
+        auto run = [&](int which) {
+            const auto t0 = clock_type::now();
+            if (which == 0) run_owned();
+            if (which == 1) run_view();
+            if (which == 2) run_unaligned();
+            return seconds_since(t0);
+        };
+        for (int which = 0; which < 3; ++which) run(which);  // warm up: pages mapped, caches filled
+        // Rotate the order each repetition so no variant always follows the same one.
+        for (int rep = 0; rep < reps; ++rep)
+            for (int k = 0; k < 3; ++k) {
+                const int which = (rep + k) % 3;
+                t[which].push_back(run(which));
+            }
+        const auto& a = t[0];
+        const auto& b = t[1];
+        const auto& c = t[2];
+        results.push_back({name, median(a) * 1e3, median(b) * 1e3, median(c) * 1e3, min_of(a) * 1e3, min_of(b) * 1e3,
+                           min_of(c) * 1e3, median_ratio(b, a), median_ratio(c, a)});
+    };
+    measure(
+        "gemv (float x)", [&] { owned.gemv(x.data(), y.data()); }, [&] { view.gemv(x.data(), y.data()); },
+        [&] { unaligned.gemv(x.data(), y.data()); });
+    measure(
+        "gemv_rows 10% (float x)", [&] { owned.gemv_rows(active.data(), active.size(), x.data(), y.data()); },
+        [&] { view.gemv_rows(active.data(), active.size(), x.data(), y.data()); },
+        [&] { unaligned.gemv_rows(active.data(), active.size(), x.data(), y.data()); });
+    measure(
+        "gemv (int8 x)", [&] { owned.gemv(xq, y.data()); }, [&] { view.gemv(xq, y.data()); },
+        [&] { unaligned.gemv(xq, y.data()); });
+    measure(
+        "gemv_rows 10% (int8 x)", [&] { owned.gemv_rows(active.data(), active.size(), xq, y.data()); },
+        [&] { view.gemv_rows(active.data(), active.size(), xq, y.data()); },
+        [&] { unaligned.gemv_rows(active.data(), active.size(), xq, y.data()); });
+
+    const double map_us = median(t_map) * 1e6, structure_us = median(t_structure) * 1e6;
+    const double full_ms = median(t_full_cold) * 1e3, checksum_ms = median(t_checksum_warm) * 1e3;
+    std::printf("kernel path: %s; read bandwidth probe: %.1f GB/s; file %.1f MB\n\n", si::active_isa(), bw, file_mb);
+    std::printf("%-44s %12s\n", "open (median)", "time");
+    std::printf("%-44s %9.1f us\n", "mmap (MappedFile)", map_us);
+    std::printf("%-44s %9.1f us\n", "from_bytes, Verify::structure", structure_us);
+    std::printf("%-44s %9.2f ms  (%.1f GB/s)\n", "checksum pass alone, pages mapped", checksum_ms,
+                file_mb / 1e3 / (checksum_ms / 1e3));
+    std::printf("%-44s %9.2f ms\n\n", "from_bytes, Verify::full, fresh mapping", full_ms);
+    std::printf("kernel: median ms (min ms); ratio = median over repetitions of time / owned time\n");
+    std::printf("%-24s %18s %18s %9s %18s %9s\n", "kernel", "owned", "view", "view/own", "unaligned view", "unal/own");
+    for (const auto& r : results)
+        std::printf("%-24s %8.3f (%7.3f) %8.3f (%7.3f) %9.3f %8.3f (%7.3f) %9.3f\n", r.name.c_str(), r.owned_ms,
+                    r.owned_min_ms, r.view_ms, r.view_min_ms, r.view_ratio, r.unaligned_ms, r.unaligned_min_ms,
+                    r.unaligned_ratio);
+
+    if (FILE* f = std::fopen(json_path.c_str(), "w")) {
+        std::fprintf(f, "{\n  \"rows\": %zu, \"cols\": %zu, \"bits\": 4, \"group_size\": 32,\n", rows, cols);
+        std::fprintf(f, "  \"kernel_path\": \"%s\", \"read_bandwidth_gbs\": %.2f, \"file_mb\": %.2f,\n",
+                     si::active_isa(), bw, file_mb);
+        std::fprintf(f, "  \"open\": {\"mmap_us\": %.2f, \"from_bytes_structure_us\": %.2f, ", map_us, structure_us);
+        std::fprintf(f, "\"checksum_pass_ms\": %.3f, \"from_bytes_full_fresh_mapping_ms\": %.3f},\n", checksum_ms,
+                     full_ms);
+        std::fprintf(f, "  \"kernels\": [\n");
+        for (std::size_t i = 0; i < results.size(); ++i) {
+            const auto& r = results[i];
+            std::fprintf(f,
+                         "    {\"name\": \"%s\", \"owned_ms\": %.4f, \"view_ms\": %.4f, \"unaligned_ms\": %.4f, "
+                         "\"owned_min_ms\": %.4f, \"view_min_ms\": %.4f, \"unaligned_min_ms\": %.4f, "
+                         "\"view_over_owned\": %.4f, \"unaligned_over_owned\": %.4f}%s\n",
+                         r.name.c_str(), r.owned_ms, r.view_ms, r.unaligned_ms, r.owned_min_ms, r.view_min_ms,
+                         r.unaligned_min_ms, r.view_ratio, r.unaligned_ratio, i + 1 < results.size() ? "," : "");
+        }
+        std::fprintf(f, "  ]\n}\n");
+        std::fclose(f);
+        std::printf("\nwrote %s\n", json_path.c_str());
+    }
+    if (argc <= 2) std::remove(file_path.c_str());
+    return 0;
+}

@@ -1,0 +1,319 @@
+// sparseinfer/detail/weights_file.hpp - the on-disk format of one quantized matrix.
+//
+// A weights file is a 64-byte header followed by the rows exactly as they are
+// in memory (detail/row_format.hpp), so the payload starts 64-byte aligned and
+// a view over a mapped file needs no copy. All integers are little-endian.
+//
+//   offset  size  field
+//        0     8  magic 89 'S' 'I' 'Q' 'W' 0D 0A 1A
+//        8     4  u32 format version (1)
+//       12     4  u32 bits per code (2, 3, 4 or 8)
+//       16     4  u32 group size (a positive multiple of 32)
+//       20     4  u32 parameter layout id (1: per-row float units, u8 scale codes, i8 min codes)
+//       24     8  u64 rows (1 .. 2^32 - 1)
+//       32     8  u64 cols (>= 1)
+//       40     8  u64 row bytes (must equal the size the row format gives)
+//       48     8  u64 payload bytes (must equal rows * row bytes)
+//       56     8  u64 checksum: Checksum64 of bytes [0, 56) then [64, 64 + payload)
+//       64     .  payload: rows * row bytes; the file ends there
+//
+// Every byte is covered: the header fields are checked one by one, the
+// checksum covers the rest, and the full check also rejects what the writer
+// never produces (non-finite units, min code -128, non-zero padding codes).
+// The format code is std-only and knows nothing of the classes.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <ios>
+#include <istream>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "../error.hpp"
+#include "aligned_allocator.hpp"
+#include "checksum.hpp"
+#include "row_format.hpp"
+
+namespace sparseinfer {
+
+/// How much of a file a reader checks before handing out a view.
+enum class Verify {
+    /// Header, sizes, checksum and row contents: safe on any bytes (the default).
+    full,
+    /// Header and sizes only, O(1): the payload is never touched, so a file you
+    /// trust (e.g. one you wrote) maps in constant time. Kernels still stay in
+    /// bounds whatever the payload holds; damaged bytes give wrong numbers, never UB.
+    structure,
+};
+
+}  // namespace sparseinfer
+
+namespace sparseinfer::detail {
+
+inline constexpr std::uint8_t weights_magic[8] = {0x89, 'S', 'I', 'Q', 'W', 0x0D, 0x0A, 0x1A};
+inline constexpr std::uint32_t weights_format_version = 1;
+/// Parameter layout 1: the row format of detail/row_format.hpp.
+inline constexpr std::uint32_t param_layout_row_units = 1;
+inline constexpr std::size_t weights_header_bytes = 64;
+/// Payloads start on this boundary within a file.
+inline constexpr std::size_t file_alignment = 64;
+
+namespace weights_field {
+inline constexpr std::size_t magic = 0, version = 8, bits = 12, group_size = 16, param_layout = 20, rows = 24,
+                             cols = 32, row_bytes = 40, payload_bytes = 48, checksum = 56;
+}
+
+inline std::uint32_t load_u32(const std::uint8_t* p) noexcept {
+    return static_cast<std::uint32_t>(p[0]) | static_cast<std::uint32_t>(p[1]) << 8 |
+           static_cast<std::uint32_t>(p[2]) << 16 | static_cast<std::uint32_t>(p[3]) << 24;
+}
+inline std::uint64_t load_u64(const std::uint8_t* p) noexcept {
+    return static_cast<std::uint64_t>(load_u32(p)) | static_cast<std::uint64_t>(load_u32(p + 4)) << 32;
+}
+inline void store_u32(std::uint8_t* p, std::uint32_t v) noexcept {
+    for (int i = 0; i < 4; ++i) p[i] = static_cast<std::uint8_t>(v >> (8 * i));
+}
+inline void store_u64(std::uint8_t* p, std::uint64_t v) noexcept {
+    for (int i = 0; i < 8; ++i) p[i] = static_cast<std::uint8_t>(v >> (8 * i));
+}
+
+/// Throws format_error "<what>: <message> (at byte offset <offset>)".
+[[noreturn]] inline void format_fail(const std::string& what, std::uint64_t offset, const std::string& message) {
+    throw format_error(what + ": " + message + " (at byte offset " + std::to_string(offset) + ")");
+}
+
+inline std::string hex64(std::uint64_t v) {
+    static const char digits[] = "0123456789abcdef";
+    std::string s = "0x";
+    for (int i = 15; i >= 0; --i) s += digits[(v >> (4 * i)) & 15];
+    return s;
+}
+
+/// Rounds up to the file alignment; false on overflow.
+inline bool align_file_offset(std::size_t n, std::size_t& out) noexcept {
+    if (!checked_add(n, file_alignment - 1, out)) return false;
+    out -= out % file_alignment;
+    return true;
+}
+
+/// What a validated header describes.
+struct WeightsFileInfo {
+    RowLayout layout{};
+    std::size_t rows = 0;
+    std::size_t payload_bytes = 0;
+    std::size_t file_bytes = 0;  ///< header + payload
+    std::uint64_t checksum = 0;  ///< as stored
+};
+
+/// Validates a 64-byte header. `base` is the header's offset in the enclosing
+/// file (for messages), `expected_bits` the width the caller's type needs.
+inline WeightsFileInfo parse_weights_header(const std::uint8_t* h, const std::string& what, std::uint64_t base,
+                                            int expected_bits) {
+    namespace f = weights_field;
+    for (std::size_t i = 0; i < sizeof weights_magic; ++i)
+        if (h[i] != weights_magic[i]) format_fail(what, base + i, "bad magic; not a sparseinfer weights file");
+    const std::uint32_t version = load_u32(h + f::version);
+    if (version != weights_format_version)
+        format_fail(what, base + f::version,
+                    "format version is " + std::to_string(version) + "; this library reads version 1");
+    const std::uint32_t bits = load_u32(h + f::bits);
+    if (bits > 8 || !is_supported_bits(static_cast<int>(bits)))
+        format_fail(what, base + f::bits, "bits is " + std::to_string(bits) + "; supported widths are 2, 3, 4 and 8");
+    if (static_cast<int>(bits) != expected_bits)
+        format_fail(what, base + f::bits,
+                    "file holds " + std::to_string(bits) + "-bit weights; the reader expects " +
+                        std::to_string(expected_bits) + "-bit");
+    const std::uint32_t group_size = load_u32(h + f::group_size);
+    if (group_size == 0 || group_size % block_values != 0)
+        format_fail(what, base + f::group_size,
+                    "group size is " + std::to_string(group_size) + "; it must be a positive multiple of 32");
+    const std::uint32_t param_layout = load_u32(h + f::param_layout);
+    if (param_layout != param_layout_row_units)
+        format_fail(what, base + f::param_layout,
+                    "parameter layout id is " + std::to_string(param_layout) + "; this library reads layout 1");
+    const std::uint64_t rows = load_u64(h + f::rows);
+    if (rows == 0 || rows > 0xFFFFFFFFull)
+        format_fail(what, base + f::rows, "rows is " + std::to_string(rows) + "; it must be in [1, 2^32 - 1]");
+    const std::uint64_t cols = load_u64(h + f::cols);
+    if (cols == 0 || cols > static_cast<std::uint64_t>(static_cast<std::size_t>(-1)))
+        format_fail(what, base + f::cols, "cols is " + std::to_string(cols) + "; it must be at least 1");
+    WeightsFileInfo info;
+    try {
+        info.layout = make_row_layout(static_cast<int>(bits), static_cast<std::size_t>(cols), group_size);
+    } catch (const error&) {
+        format_fail(what, base + f::cols, "cols " + std::to_string(cols) + " makes the row size overflow");
+    }
+    const std::uint64_t row_bytes = load_u64(h + f::row_bytes);
+    if (row_bytes != info.layout.row_bytes)
+        format_fail(what, base + f::row_bytes,
+                    "row bytes is " + std::to_string(row_bytes) + "; the row format gives " +
+                        std::to_string(info.layout.row_bytes) + " for these bits, cols and group size");
+    info.rows = static_cast<std::size_t>(rows);
+    const std::uint64_t payload = load_u64(h + f::payload_bytes);
+    std::size_t expected = 0;
+    if (!checked_mul(info.rows, info.layout.row_bytes, expected) ||
+        !checked_add(expected, weights_header_bytes, info.file_bytes))
+        format_fail(what, base + f::rows, "rows * row bytes overflows");
+    if (payload != expected)
+        format_fail(
+            what, base + f::payload_bytes,
+            "payload bytes is " + std::to_string(payload) + "; rows * row bytes is " + std::to_string(expected));
+    info.payload_bytes = expected;
+    info.checksum = load_u64(h + f::checksum);
+    return info;
+}
+
+/// Checksum64 of a file: header bytes [0, 56), then the payload.
+inline std::uint64_t weights_checksum(const std::uint8_t* header, const std::uint8_t* payload, std::size_t n) noexcept {
+    Checksum64 c;
+    c.update(header, weights_field::checksum);
+    c.update(payload, n);
+    return c.digest();
+}
+
+inline void check_weights_checksum(const std::uint8_t* header, const std::uint8_t* payload, const WeightsFileInfo& info,
+                                   const std::string& what, std::uint64_t base) {
+    const std::uint64_t got = weights_checksum(header, payload, info.payload_bytes);
+    if (got != info.checksum)
+        format_fail(what, base + weights_field::checksum,
+                    "checksum mismatch: stored " + hex64(info.checksum) + ", computed " + hex64(got) +
+                        " over bytes [0, 56) and [64, " + std::to_string(info.file_bytes) + ")");
+}
+
+/// Rejects what the writer never produces: non-finite units, min code -128 and
+/// non-zero codes past the last column. None of these could make a kernel read
+/// out of bounds (codes are bounded by their width); they mark a damaged or
+/// hand-made file.
+inline void check_weights_rows(const RowLayout& l, std::size_t rows, const std::uint8_t* payload,
+                               const std::string& what, std::uint64_t payload_offset) {
+    const std::size_t bb = block_bytes(l.bits);
+    const std::size_t valid_blocks = (l.cols + block_values - 1) / block_values;
+    const std::size_t tail = l.cols % block_values;  // values in a partial last block, 0 if none
+    for (std::size_t r = 0; r < rows; ++r) {
+        const std::uint8_t* row = payload + r * l.row_bytes;
+        const std::uint64_t at = payload_offset + static_cast<std::uint64_t>(r) * l.row_bytes;
+        if (!std::isfinite(load_f32(row)))
+            format_fail(what, at, "row " + std::to_string(r) + ": scale unit is not finite");
+        if (!std::isfinite(load_f32(row + 4)))
+            format_fail(what, at + 4, "row " + std::to_string(r) + ": min unit is not finite");
+        for (std::size_t g = 0; g < l.groups; ++g)
+            if (row[l.mins_offset() + g] == 0x80)
+                format_fail(what, at + l.mins_offset() + g,
+                            "row " + std::to_string(r) + ", group " + std::to_string(g) +
+                                ": min code is -128; codes are in [-127, 127]");
+        const std::uint8_t* codes = row + l.codes_offset();
+        if (tail != 0) {
+            std::uint8_t q[block_values];
+            unpack_block(l.bits, codes + (valid_blocks - 1) * bb, q);
+            for (std::size_t j = tail; j < block_values; ++j)
+                if (q[j] != 0)
+                    format_fail(what, at + l.codes_offset() + (valid_blocks - 1) * bb,
+                                "row " + std::to_string(r) + ": padding code past the last column is not zero");
+        }
+        for (std::size_t i = valid_blocks * bb; i < l.blocks * bb; ++i)
+            if (codes[i] != 0)
+                format_fail(what, at + l.codes_offset() + i,
+                            "row " + std::to_string(r) + ": padding block past the last column is not zero");
+    }
+}
+
+/// The 64-byte header of rows x layout stored contiguously at `payload`.
+inline void encode_weights_header(const RowLayout& l, std::size_t rows, const std::uint8_t* payload, std::uint8_t* h) {
+    namespace f = weights_field;
+    std::size_t payload_bytes = 0;
+    if (!checked_mul(rows, l.row_bytes, payload_bytes)) throw error("rows * row bytes overflows");
+    std::memset(h, 0, weights_header_bytes);
+    std::memcpy(h, weights_magic, sizeof weights_magic);
+    store_u32(h + f::version, weights_format_version);
+    store_u32(h + f::bits, static_cast<std::uint32_t>(l.bits));
+    store_u32(h + f::group_size, static_cast<std::uint32_t>(l.group_size));
+    store_u32(h + f::param_layout, param_layout_row_units);
+    store_u64(h + f::rows, rows);
+    store_u64(h + f::cols, l.cols);
+    store_u64(h + f::row_bytes, l.row_bytes);
+    store_u64(h + f::payload_bytes, payload_bytes);
+    store_u64(h + f::checksum, weights_checksum(h, payload, payload_bytes));
+}
+
+/// Writes one weights file; throws sparseinfer::error if the stream fails.
+inline void write_weights_file(std::ostream& os, const RowLayout& l, std::size_t rows, const std::uint8_t* data) {
+    if (l.row_stride != l.row_bytes) throw error("cannot save a matrix whose rows are bundled with others");
+    std::uint8_t h[weights_header_bytes];
+    encode_weights_header(l, rows, data, h);
+    os.write(reinterpret_cast<const char*>(h), static_cast<std::streamsize>(weights_header_bytes));
+    const std::size_t payload = rows * l.row_bytes;
+    // Chunked so that a payload larger than std::streamsize's range is still written.
+    constexpr std::size_t chunk = std::size_t{1} << 30;
+    for (std::size_t done = 0; done < payload && os; done += chunk) {
+        const std::size_t n = payload - done < chunk ? payload - done : chunk;
+        os.write(reinterpret_cast<const char*>(data + done), static_cast<std::streamsize>(n));
+    }
+    if (!os) throw error("writing the weights file failed");
+}
+
+/// Validates a whole weights file held in memory (exactly `size` bytes).
+inline WeightsFileInfo parse_weights_file(const std::uint8_t* p, std::size_t size, int expected_bits, Verify verify,
+                                          const std::string& what, std::uint64_t base) {
+    if (size < weights_header_bytes)
+        format_fail(what, base + size, "file is " + std::to_string(size) + " bytes, shorter than the 64-byte header");
+    WeightsFileInfo info = parse_weights_header(p, what, base, expected_bits);
+    if (size < info.file_bytes)
+        format_fail(what, base + size,
+                    "truncated: the header declares " + std::to_string(info.file_bytes) + " bytes, only " +
+                        std::to_string(size) + " are present");
+    if (size > info.file_bytes)
+        format_fail(what, base + info.file_bytes,
+                    std::to_string(size - info.file_bytes) + " unexpected bytes after the end of the file");
+    if (verify == Verify::full) {
+        check_weights_checksum(p, p + weights_header_bytes, info, what, base);
+        check_weights_rows(info.layout, info.rows, p + weights_header_bytes, what, base + weights_header_bytes);
+    }
+    return info;
+}
+
+/// Reads exactly n bytes; returns how many arrived (fewer at end of stream).
+inline std::size_t read_some(std::istream& is, std::uint8_t* out, std::size_t n, std::uint64_t offset) {
+    try {
+        is.read(reinterpret_cast<char*>(out), static_cast<std::streamsize>(n));
+    } catch (const std::ios_base::failure& e) {
+        format_fail("weights stream", offset, std::string("read failed: ") + e.what());
+    }
+    return static_cast<std::size_t>(is.gcount());
+}
+
+using AlignedBytes = std::vector<std::uint8_t, AlignedAllocator<std::uint8_t>>;
+
+/// Reads and fully validates one weights file from a stream. The payload is
+/// read in 64 KiB chunks into a buffer that grows geometrically, so memory is
+/// at most about twice the bytes actually present, never a size taken from the
+/// header alone.
+inline WeightsFileInfo read_weights_file(std::istream& is, int expected_bits, AlignedBytes& payload) {
+    const std::string what = "weights stream";
+    std::uint8_t h[weights_header_bytes];
+    const std::size_t got = read_some(is, h, weights_header_bytes, 0);
+    if (got < weights_header_bytes)
+        format_fail(what, got, "stream ends after " + std::to_string(got) + " bytes, inside the 64-byte header");
+    WeightsFileInfo info = parse_weights_header(h, what, 0, expected_bits);
+    constexpr std::size_t chunk = std::size_t{1} << 16;
+    payload.clear();
+    std::size_t have = 0;
+    while (have < info.payload_bytes) {
+        const std::size_t want = info.payload_bytes - have < chunk ? info.payload_bytes - have : chunk;
+        payload.resize(have + want);  // geometric growth: at most twice what was read
+        const std::size_t n = read_some(is, payload.data() + have, want, weights_header_bytes + have);
+        have += n;
+        if (n < want)
+            format_fail(what, weights_header_bytes + have,
+                        "truncated: the header declares " + std::to_string(info.file_bytes) +
+                            " bytes, the stream ends after " + std::to_string(weights_header_bytes + have));
+    }
+    check_weights_checksum(h, payload.data(), info, what, 0);
+    check_weights_rows(info.layout, info.rows, payload.data(), what, weights_header_bytes);
+    return info;
+}
+
+}  // namespace sparseinfer::detail

@@ -1,0 +1,370 @@
+// sparseinfer/tensor_file.hpp - several named quantized matrices in one file.
+//
+// A tensor file holds any number of named matrices of any width (e.g. one FFN
+// layer's gate, up and down, or a whole model's FFNs) behind a table of
+// contents, each stored as a complete weights file (serialize.hpp) starting
+// 64-byte aligned, so an engine maps one file and takes zero-copy views.
+// The byte layout is in docs/format.md; in short:
+//
+//   offset  size        field
+//        0     8        magic 89 'S' 'I' 'T' 'F' 0D 0A 1A
+//        8     4        u32 format version (1)
+//       12     4        u32 reserved, zero
+//       16     8        u64 tensor count n
+//       24     8        u64 names bytes
+//       32     8        u64 data offset: align64(64 + 32 n + names bytes)
+//       40     8        u64 file bytes
+//       48     8        u64 reserved, zero
+//       56     8        u64 checksum: Checksum64 of [0, 56) then [64, data offset)
+//       64     32 n     table: per tensor u64 name offset, u64 name bytes,
+//                       u64 tensor offset, u64 tensor bytes
+//  64+32n      .        names, back to back, then zero padding to the data offset
+//  data offset .        tensors in table order, each a weights file starting
+//                       64-byte aligned right after the previous one (zero padding)
+//
+// Writing:
+//   sparseinfer::TensorFileWriter out;
+//   out.add("layers.0.ffn.up", up);          // a QuantizedWeights or a view; kept by reference
+//   out.add("layers.0.ffn.down", down);
+//   out.write("ffn.sitf");
+// Reading (zero copy):
+//   sparseinfer::MappedFile file("ffn.sitf");
+//   auto tf = sparseinfer::TensorFile::from_bytes(file.data(), file.size());
+//   auto up = tf.view<4>("layers.0.ffn.up");
+//   for (const auto& t : tf) std::printf("%.*s %zux%zu\n", int(t.name.size()), t.name.data(), t.rows, t.cols);
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <ostream>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "detail/checksum.hpp"
+#include "detail/row_format.hpp"
+#include "detail/weights_file.hpp"
+#include "error.hpp"
+#include "quantized_weights.hpp"
+#include "quantized_weights_view.hpp"
+
+namespace sparseinfer {
+
+namespace detail {
+
+inline constexpr std::uint8_t tensor_file_magic[8] = {0x89, 'S', 'I', 'T', 'F', 0x0D, 0x0A, 0x1A};
+inline constexpr std::uint32_t tensor_file_version = 1;
+inline constexpr std::size_t tensor_file_header_bytes = 64;
+inline constexpr std::size_t tensor_toc_entry_bytes = 32;
+
+namespace tensor_field {
+inline constexpr std::size_t magic = 0, version = 8, reserved0 = 12, count = 16, names_bytes = 24, data_offset = 32,
+                             file_bytes = 40, reserved1 = 48, checksum = 56;
+}
+
+}  // namespace detail
+
+/// Writes a tensor file. Matrices are kept by reference: they must outlive write().
+class TensorFileWriter {
+public:
+    /// Adds a matrix under `name` (non-empty, no NUL byte, unique in the file).
+    template <int Bits>
+    void add(const std::string& name, const QuantizedWeights<Bits>& w) {
+        add_raw(name, w.layout(), w.rows(), w.data());
+    }
+    template <int Bits>
+    void add(const std::string& name, const QuantizedWeightsView<Bits>& w) {
+        add_raw(name, w.layout(), w.rows(), w.data());
+    }
+
+    /// Number of matrices added.
+    std::size_t size() const noexcept { return items_.size(); }
+
+    /// Writes the file; throws sparseinfer::error if the stream fails.
+    void write(std::ostream& os) const {
+        namespace f = detail::tensor_field;
+        const std::size_t n = items_.size();
+        std::size_t names_bytes = 0;
+        for (const auto& it : items_) names_bytes += it.name.size();
+        std::size_t data_offset = 0;
+        if (!detail::align_file_offset(
+                detail::tensor_file_header_bytes + detail::tensor_toc_entry_bytes * n + names_bytes, data_offset))
+            throw error("tensor file metadata size overflows");
+        // Metadata: header, table, names and padding, built in memory (small).
+        std::vector<std::uint8_t> meta(data_offset, 0);
+        std::size_t name_at = 0, offset = data_offset, file_bytes = data_offset;
+        std::vector<std::size_t> offsets(n);
+        for (std::size_t i = 0; i < n; ++i) {
+            const auto& it = items_[i];
+            std::size_t bytes = 0;
+            if (!detail::checked_mul(it.rows, it.layout.row_bytes, bytes) ||
+                !detail::checked_add(bytes, detail::weights_header_bytes, bytes) ||
+                !detail::align_file_offset(file_bytes, offset) || !detail::checked_add(offset, bytes, file_bytes))
+                throw error("tensor file size overflows");
+            offsets[i] = offset;
+            std::uint8_t* e = meta.data() + detail::tensor_file_header_bytes + detail::tensor_toc_entry_bytes * i;
+            detail::store_u64(e, name_at);
+            detail::store_u64(e + 8, it.name.size());
+            detail::store_u64(e + 16, offset);
+            detail::store_u64(e + 24, bytes);
+            std::memcpy(meta.data() + detail::tensor_file_header_bytes + detail::tensor_toc_entry_bytes * n + name_at,
+                        it.name.data(), it.name.size());
+            name_at += it.name.size();
+        }
+        std::uint8_t* h = meta.data();
+        std::memcpy(h, detail::tensor_file_magic, sizeof detail::tensor_file_magic);
+        detail::store_u32(h + f::version, detail::tensor_file_version);
+        detail::store_u64(h + f::count, n);
+        detail::store_u64(h + f::names_bytes, names_bytes);
+        detail::store_u64(h + f::data_offset, data_offset);
+        detail::store_u64(h + f::file_bytes, file_bytes);
+        detail::Checksum64 c;
+        c.update(h, f::checksum);
+        c.update(h + detail::tensor_file_header_bytes, data_offset - detail::tensor_file_header_bytes);
+        detail::store_u64(h + f::checksum, c.digest());
+        os.write(reinterpret_cast<const char*>(meta.data()), static_cast<std::streamsize>(meta.size()));
+        std::size_t at = data_offset;
+        static const char zeros[detail::file_alignment] = {};
+        for (std::size_t i = 0; i < n && os; ++i) {
+            os.write(zeros, static_cast<std::streamsize>(offsets[i] - at));
+            detail::write_weights_file(os, items_[i].layout, items_[i].rows, items_[i].data);
+            at = offsets[i] + detail::weights_header_bytes + items_[i].rows * items_[i].layout.row_bytes;
+        }
+        if (!os) throw error("writing the tensor file failed");
+    }
+
+    /// Writes the file to `path` (created or truncated).
+    void write(const std::string& path) const {
+        std::ofstream os(path, std::ios::binary | std::ios::trunc);
+        if (!os) throw error("cannot open '" + path + "' for writing");
+        write(os);
+        os.close();
+        if (!os) throw error("writing '" + path + "' failed");
+    }
+
+private:
+    struct Item {
+        std::string name;
+        detail::RowLayout layout;
+        std::size_t rows;
+        const std::uint8_t* data;
+    };
+
+    void add_raw(const std::string& name, const detail::RowLayout& layout, std::size_t rows, const std::uint8_t* data) {
+        if (name.empty()) throw error("tensor name is empty");
+        if (name.find('\0') != std::string::npos) throw error("tensor name contains a NUL byte");
+        for (const auto& it : items_)
+            if (it.name == name) throw error("tensor name '" + name + "' is already in the file");
+        if (layout.row_stride != layout.row_bytes)
+            throw error("tensor '" + name + "': cannot save a matrix whose rows are bundled with others");
+        items_.push_back(Item{name, layout, rows, data});
+    }
+
+    std::vector<Item> items_;
+};
+
+/// A validated tensor file over caller-owned bytes; hands out zero-copy views.
+/// The bytes must outlive the TensorFile and every view taken from it.
+class TensorFile {
+public:
+    /// One matrix of the file.
+    struct Entry {
+        std::string_view name;  ///< points into the file's bytes
+        int bits = 0;           ///< 2, 3, 4 or 8
+        std::size_t group_size = 0;
+        std::size_t rows = 0;
+        std::size_t cols = 0;
+        std::size_t offset = 0;  ///< of the tensor's weights file within the file
+        std::size_t bytes = 0;   ///< of the tensor's weights file
+    };
+
+    /// Validates the tensor file in [data, data + size): header, table, names
+    /// (non-empty, no NUL, unique), every tensor's header and placement and the
+    /// zero padding between them, always; with Verify::full (default) also every
+    /// tensor's checksum and row contents. Throws sparseinfer::format_error
+    /// naming what was wrong and its byte offset.
+    static TensorFile from_bytes(const void* data, std::size_t size, Verify verify = Verify::full) {
+        namespace f = detail::tensor_field;
+        if (data == nullptr && size != 0) throw error("argument 'data' is a null pointer");
+        const auto* p = static_cast<const std::uint8_t*>(data);
+        const std::string what = "tensor file";
+        if (size < detail::tensor_file_header_bytes)
+            detail::format_fail(what, size,
+                                "file is " + std::to_string(size) + " bytes, shorter than the 64-byte header");
+        for (std::size_t i = 0; i < sizeof detail::tensor_file_magic; ++i)
+            if (p[i] != detail::tensor_file_magic[i])
+                detail::format_fail(what, i, "bad magic; not a sparseinfer tensor file");
+        const std::uint32_t version = detail::load_u32(p + f::version);
+        if (version != detail::tensor_file_version)
+            detail::format_fail(what, f::version,
+                                "format version is " + std::to_string(version) + "; this library reads version 1");
+        if (detail::load_u32(p + f::reserved0) != 0)
+            detail::format_fail(what, f::reserved0, "reserved field is not zero");
+        if (detail::load_u64(p + f::reserved1) != 0)
+            detail::format_fail(what, f::reserved1, "reserved field is not zero");
+        const std::uint64_t file_bytes = detail::load_u64(p + f::file_bytes);
+        if (file_bytes != size)
+            detail::format_fail(what, file_bytes < size ? file_bytes : size,
+                                file_bytes > size ? "truncated: the header declares " + std::to_string(file_bytes) +
+                                                        " bytes, only " + std::to_string(size) + " are present"
+                                                  : std::to_string(size - file_bytes) +
+                                                        " unexpected bytes after the declared end of the file");
+        // Every size below is checked against the bytes present before use.
+        const std::size_t room = size - detail::tensor_file_header_bytes;
+        const std::uint64_t count = detail::load_u64(p + f::count);
+        if (count > room / detail::tensor_toc_entry_bytes)
+            detail::format_fail(what, f::count,
+                                "tensor count " + std::to_string(count) + " needs a table larger than the file");
+        const std::size_t n = static_cast<std::size_t>(count);
+        const std::size_t names_at = detail::tensor_file_header_bytes + n * detail::tensor_toc_entry_bytes;
+        const std::uint64_t names_bytes = detail::load_u64(p + f::names_bytes);
+        if (names_bytes > size - names_at)
+            detail::format_fail(what, f::names_bytes,
+                                "names bytes " + std::to_string(names_bytes) + " runs past the end of the file");
+        std::size_t data_offset = 0;
+        detail::align_file_offset(names_at + static_cast<std::size_t>(names_bytes), data_offset);  // <= size + 63
+        if (detail::load_u64(p + f::data_offset) != data_offset)
+            detail::format_fail(what, f::data_offset,
+                                "data offset is " + std::to_string(detail::load_u64(p + f::data_offset)) +
+                                    "; the table and names give " + std::to_string(data_offset));
+        if (data_offset > size) detail::format_fail(what, size, "truncated inside the padding after the names");
+        detail::Checksum64 c;
+        c.update(p, f::checksum);
+        c.update(p + detail::tensor_file_header_bytes, data_offset - detail::tensor_file_header_bytes);
+        const std::uint64_t stored = detail::load_u64(p + f::checksum), got = c.digest();
+        if (stored != got)
+            detail::format_fail(what, f::checksum,
+                                "checksum mismatch: stored " + detail::hex64(stored) + ", computed " +
+                                    detail::hex64(got) + " over bytes [0, 56) and [64, " + std::to_string(data_offset) +
+                                    ")");
+        const std::size_t names_end = names_at + static_cast<std::size_t>(names_bytes);
+        for (std::size_t i = names_end; i < data_offset; ++i)
+            if (p[i] != 0) detail::format_fail(what, i, "padding byte after the names is not zero");
+
+        TensorFile tf;
+        tf.data_ = p;
+        // No reserve(n): entries are kept only once validated, each backed by a
+        // tensor of at least 64 bytes, so memory stays a fraction of the input.
+        std::size_t name_at = 0, end = data_offset;
+        for (std::size_t i = 0; i < n; ++i) {
+            const std::size_t e_at = detail::tensor_file_header_bytes + i * detail::tensor_toc_entry_bytes;
+            const std::uint8_t* e = p + e_at;
+            const std::string tag = "table entry " + std::to_string(i);
+            if (detail::load_u64(e) != name_at)
+                detail::format_fail(what, e_at,
+                                    tag + ": name offset is " + std::to_string(detail::load_u64(e)) +
+                                        "; names are stored back to back, expected " + std::to_string(name_at));
+            const std::uint64_t name_len = detail::load_u64(e + 8);
+            if (name_len == 0) detail::format_fail(what, e_at + 8, tag + ": name is empty");
+            if (name_len > names_bytes - name_at)
+                detail::format_fail(what, e_at + 8, tag + ": name runs past the names area");
+            Entry en;
+            en.name = std::string_view(reinterpret_cast<const char*>(p + names_at + name_at),
+                                       static_cast<std::size_t>(name_len));
+            if (en.name.find('\0') != std::string_view::npos)
+                detail::format_fail(what, names_at + name_at + en.name.find('\0'), tag + ": name contains a NUL byte");
+            name_at += static_cast<std::size_t>(name_len);
+            std::size_t expected_at = 0;
+            detail::align_file_offset(end, expected_at);
+            const std::string tensor_what = "tensor file, tensor '" + std::string(en.name) + "'";
+            if (detail::load_u64(e + 16) != expected_at)
+                detail::format_fail(tensor_what, e_at + 16,
+                                    "offset is " + std::to_string(detail::load_u64(e + 16)) +
+                                        "; tensors follow each other 64-byte aligned, expected " +
+                                        std::to_string(expected_at));
+            if (expected_at > size) detail::format_fail(tensor_what, size, "truncated before the tensor starts");
+            for (std::size_t k = end; k < expected_at; ++k)
+                if (p[k] != 0) detail::format_fail(tensor_what, k, "padding byte before the tensor is not zero");
+            const std::uint64_t bytes = detail::load_u64(e + 24);
+            if (bytes > size - expected_at)
+                detail::format_fail(tensor_what, e_at + 24,
+                                    "size " + std::to_string(bytes) + " runs past the end of the file");
+            const int bits = tensor_bits(p + expected_at, static_cast<std::size_t>(bytes), tensor_what, expected_at);
+            const detail::WeightsFileInfo info = parse_any_bits(bits, p + expected_at, static_cast<std::size_t>(bytes),
+                                                                verify, tensor_what, expected_at);
+            en.bits = bits;
+            en.group_size = info.layout.group_size;
+            en.rows = info.rows;
+            en.cols = info.layout.cols;
+            en.offset = expected_at;
+            en.bytes = static_cast<std::size_t>(bytes);
+            end = expected_at + en.bytes;
+            tf.entries_.push_back(en);
+        }
+        if (name_at != names_bytes)
+            detail::format_fail(what, names_at + name_at,
+                                std::to_string(names_bytes - name_at) + " bytes of the names area belong to no tensor");
+        if (end != size) detail::format_fail(what, end, std::to_string(size - end) + " bytes after the last tensor");
+        tf.by_name_.resize(n);
+        for (std::size_t i = 0; i < n; ++i) tf.by_name_[i] = i;
+        std::sort(tf.by_name_.begin(), tf.by_name_.end(),
+                  [&](std::size_t a, std::size_t b) { return tf.entries_[a].name < tf.entries_[b].name; });
+        for (std::size_t i = 1; i < n; ++i)
+            if (tf.entries_[tf.by_name_[i]].name == tf.entries_[tf.by_name_[i - 1]].name)
+                detail::format_fail(
+                    what,
+                    names_at + (tf.entries_[tf.by_name_[i]].name.data() - reinterpret_cast<const char*>(p + names_at)),
+                    "tensor name '" + std::string(tf.entries_[tf.by_name_[i]].name) + "' appears twice");
+        return tf;
+    }
+
+    /// Number of tensors.
+    std::size_t size() const noexcept { return entries_.size(); }
+    /// Tensors in file order.
+    const Entry& operator[](std::size_t i) const noexcept { return entries_[i]; }
+    std::vector<Entry>::const_iterator begin() const noexcept { return entries_.begin(); }
+    std::vector<Entry>::const_iterator end() const noexcept { return entries_.end(); }
+
+    /// The tensor named `name`, or nullptr (binary search).
+    const Entry* find(std::string_view name) const noexcept {
+        auto it = std::lower_bound(by_name_.begin(), by_name_.end(), name,
+                                   [&](std::size_t i, std::string_view n) { return entries_[i].name < n; });
+        return it != by_name_.end() && entries_[*it].name == name ? &entries_[*it] : nullptr;
+    }
+
+    /// A zero-copy view of tensor `name`; throws sparseinfer::error if there is no
+    /// such tensor or it is not Bits wide.
+    template <int Bits>
+    QuantizedWeightsView<Bits> view(std::string_view name) const {
+        const Entry* e = find(name);
+        if (e == nullptr) throw error("tensor file has no tensor named '" + std::string(name) + "'");
+        return view<Bits>(*e);
+    }
+
+    /// A zero-copy view of an entry of this file.
+    template <int Bits>
+    QuantizedWeightsView<Bits> view(const Entry& e) const {
+        if (e.bits != Bits)
+            throw error("tensor '" + std::string(e.name) + "' holds " + std::to_string(e.bits) + "-bit weights, not " +
+                        std::to_string(Bits) + "-bit");
+        // Already validated when the file was opened; re-reading the header is O(1).
+        return QuantizedWeightsView<Bits>::from_bytes(data_ + e.offset, e.bytes, Verify::structure);
+    }
+
+private:
+    TensorFile() = default;
+
+    static int tensor_bits(const std::uint8_t* t, std::size_t bytes, const std::string& what, std::size_t at) {
+        if (bytes < detail::weights_header_bytes)
+            detail::format_fail(what, at + bytes,
+                                "tensor is " + std::to_string(bytes) + " bytes, shorter than a 64-byte weights header");
+        return static_cast<int>(detail::load_u32(t + detail::weights_field::bits));
+    }
+
+    static detail::WeightsFileInfo parse_any_bits(int bits, const std::uint8_t* t, std::size_t bytes, Verify verify,
+                                                  const std::string& what, std::size_t at) {
+        // An unsupported width is reported by the header check itself.
+        const int expected = detail::is_supported_bits(bits) ? bits : 4;
+        return detail::parse_weights_file(t, bytes, expected, verify, what, at);
+    }
+
+    const std::uint8_t* data_ = nullptr;
+    std::vector<Entry> entries_;
+    std::vector<std::size_t> by_name_;
+};
+
+}  // namespace sparseinfer

@@ -1,0 +1,244 @@
+// Tests of <sparseinfer/tensor_file.hpp>: several named matrices in one file.
+#include <sparseinfer/tensor_file.hpp>
+
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "catch.hpp"
+#include "file_test_util.hpp"
+
+namespace si = sparseinfer;
+using file_test::le64;
+using file_test::make_weights;
+using file_test::save_to_string;
+
+namespace {
+
+std::string write_to_string(const si::TensorFileWriter& w) {
+    std::ostringstream os(std::ios::binary);
+    w.write(os);
+    return os.str();
+}
+
+std::string open_error(const std::string& bytes, si::Verify verify = si::Verify::full) {
+    std::vector<std::uint8_t> exact(bytes.begin(), bytes.end());
+    try {
+        (void)si::TensorFile::from_bytes(exact.data(), exact.size(), verify);
+    } catch (const si::format_error& e) {
+        return e.what();
+    }
+    return "";
+}
+
+struct Layer {
+    si::QuantizedWeights<4> gate = make_weights<4>(6, 100, 32, 1);
+    si::QuantizedWeights<2> up = make_weights<2>(6, 100, 64, 2);
+    si::QuantizedWeights<8> down = make_weights<8>(3, 33, 32, 3);
+    si::QuantizedWeights<3> extra = make_weights<3>(1, 1, 128, 4);
+
+    std::string file() const {
+        si::TensorFileWriter w;
+        w.add("ffn.gate", gate);
+        w.add("ffn.up", up);
+        w.add("ffn.down", down);
+        w.add("x", si::QuantizedWeightsView<3>(extra));
+        return write_to_string(w);
+    }
+};
+
+}  // namespace
+
+TEST_CASE("a tensor file round-trips names, order, widths and bytes") {
+    const Layer layer;
+    const std::string f = layer.file();
+    std::vector<std::uint8_t> buf(f.begin(), f.end());
+    const auto tf = si::TensorFile::from_bytes(buf.data(), buf.size());
+    REQUIRE(tf.size() == 4);
+    const char* names[] = {"ffn.gate", "ffn.up", "ffn.down", "x"};
+    const int bits[] = {4, 2, 8, 3};
+    std::size_t i = 0;
+    for (const auto& e : tf) {
+        CHECK(std::string(e.name) == names[i]);  // std::string: Catch2 v2 may lack string_view printing
+        CHECK(e.bits == bits[i]);
+        CHECK(e.offset % 64 == 0);
+        ++i;
+    }
+    CHECK(tf[2].rows == 3);
+    CHECK(tf[2].cols == 33);
+    CHECK(tf[1].group_size == 64);
+
+    const auto gate = tf.view<4>("ffn.gate");
+    const auto up = tf.view<2>("ffn.up");
+    const auto down = tf.view<8>("ffn.down");
+    const auto extra = tf.view<3>(tf[3]);
+    // Zero copy: the views point into the buffer, at the payload of each tensor.
+    CHECK(gate.data() == buf.data() + tf[0].offset + 64);
+    CHECK(std::memcmp(gate.data(), layer.gate.data(), layer.gate.memory_bytes()) == 0);
+    CHECK(std::memcmp(up.data(), layer.up.data(), layer.up.memory_bytes()) == 0);
+    CHECK(std::memcmp(down.data(), layer.down.data(), layer.down.memory_bytes()) == 0);
+    CHECK(std::memcmp(extra.data(), layer.extra.data(), layer.extra.memory_bytes()) == 0);
+    // Each tensor is a complete weights file.
+    CHECK(f.substr(tf[2].offset, tf[2].bytes) == save_to_string(layer.down));
+
+    std::vector<float> x(100, 0.5f), yw(6), yv(6);
+    layer.gate.gemv(x.data(), yw.data());
+    gate.gemv(x.data(), yv.data());
+    CHECK(std::memcmp(yw.data(), yv.data(), sizeof(float) * 6) == 0);
+}
+
+TEST_CASE("lookup by name, missing names and wrong widths") {
+    const std::string f = Layer().file();
+    const auto tf = si::TensorFile::from_bytes(f.data(), f.size());
+    REQUIRE(tf.find("ffn.up") != nullptr);
+    CHECK(tf.find("ffn.up")->bits == 2);
+    CHECK(tf.find("ffn") == nullptr);
+    CHECK(tf.find("ffn.up2") == nullptr);
+    CHECK(tf.find("") == nullptr);
+    CHECK_THROWS_AS(tf.view<4>("nope"), si::error);
+    try {
+        (void)tf.view<4>("ffn.up");
+        FAIL("gave a 4-bit view of a 2-bit tensor");
+    } catch (const si::error& e) {
+        CHECK(std::string(e.what()).find("2-bit") != std::string::npos);
+    }
+}
+
+TEST_CASE("the header follows the documented layout") {
+    const std::string f = Layer().file();
+    const unsigned char magic[8] = {0x89, 'S', 'I', 'T', 'F', 0x0D, 0x0A, 0x1A};
+    CHECK(std::memcmp(f.data(), magic, 8) == 0);
+    CHECK((le64(f, 8) & 0xFFFFFFFF) == 1);
+    CHECK(le64(f, 8) >> 32 == 0);  // reserved
+    CHECK(le64(f, 16) == 4);
+    const std::size_t names =
+        std::string("ffn.gate").size() + std::string("ffn.up").size() + std::string("ffn.down").size() + 1;
+    CHECK(le64(f, 24) == names);
+    const std::size_t data_offset = (64 + 4 * 32 + names + 63) / 64 * 64;
+    CHECK(le64(f, 32) == data_offset);
+    CHECK(le64(f, 40) == f.size());
+    CHECK(le64(f, 48) == 0);
+    CHECK(le64(f, 64 + 16) == data_offset);         // first tensor offset
+    CHECK(f.substr(64 + 4 * 32, 8) == "ffn.gate");  // first name
+    for (std::size_t i = 64 + 4 * 32 + names; i < data_offset; ++i) CHECK(f[i] == '\0');
+}
+
+TEST_CASE("an empty tensor file is valid") {
+    const std::string f = write_to_string(si::TensorFileWriter());
+    CHECK(f.size() == 64);
+    const auto tf = si::TensorFile::from_bytes(f.data(), f.size());
+    CHECK(tf.size() == 0);
+    CHECK(tf.begin() == tf.end());
+    CHECK(tf.find("a") == nullptr);
+}
+
+TEST_CASE("the writer rejects empty, duplicate and NUL-holding names") {
+    const auto w = make_weights<4>(1, 32, 32, 5);
+    si::TensorFileWriter out;
+    out.add("a", w);
+    CHECK_THROWS_AS(out.add("a", w), si::error);
+    CHECK_THROWS_AS(out.add("", w), si::error);
+    CHECK_THROWS_AS(out.add(std::string("b\0c", 3), w), si::error);
+    CHECK(out.size() == 1);
+}
+
+TEST_CASE("error messages name the problem, the tensor and the byte offset") {
+    const std::string good = Layer().file();
+    REQUIRE(open_error(good).empty());
+    SECTION("truncated") {
+        const std::string m = open_error(good.substr(0, good.size() - 1));
+        CHECK(m.find("truncated") != std::string::npos);
+        CHECK(m.find("byte offset " + std::to_string(good.size() - 1)) != std::string::npos);
+    }
+    SECTION("table checksum") {
+        std::string f = good;
+        f[64 + 3 * 32 + 8] = 2;  // name length of the last tensor
+        CHECK(open_error(f).find("checksum mismatch") != std::string::npos);
+        CHECK(open_error(f).find("byte offset 56") != std::string::npos);
+    }
+    SECTION("tensor payload") {
+        std::string f = good;
+        const std::size_t at = static_cast<std::size_t>(le64(f, 64 + 32 + 16));  // tensor 1
+        f[at + 64 + 3] = static_cast<char>(f[at + 64 + 3] ^ 1);
+        const std::string m = open_error(f);
+        CHECK(m.find("tensor 'ffn.up'") != std::string::npos);
+        CHECK(m.find("checksum mismatch") != std::string::npos);
+        CHECK(m.find("byte offset " + std::to_string(at + 56)) != std::string::npos);
+        CHECK(open_error(f, si::Verify::structure).empty());  // the payload is not read
+    }
+    SECTION("tensor header") {
+        std::string f = good;
+        const std::size_t at = static_cast<std::size_t>(le64(f, 64 + 2 * 32 + 16));  // tensor 2
+        f[at + 8] = 9;
+        const std::string m = open_error(f, si::Verify::structure);
+        CHECK(m.find("tensor 'ffn.down'") != std::string::npos);
+        CHECK(m.find("version is 9") != std::string::npos);
+        CHECK(m.find("byte offset " + std::to_string(at + 8)) != std::string::npos);
+    }
+    SECTION("padding between tensors") {
+        std::string f = good;
+        const std::size_t at = static_cast<std::size_t>(le64(f, 64 + 32 + 16));
+        // Tensor 0 (6 rows of 80 bytes + 64) ends mid-line: a zero gap precedes tensor 1.
+        REQUIRE(le64(f, 64 + 16) + le64(f, 64 + 24) < at);
+        REQUIRE(f[at - 1] == '\0');
+        f[at - 1] = 1;
+        const std::string m = open_error(f, si::Verify::structure);
+        CHECK(m.find("tensor 'ffn.up'") != std::string::npos);
+        CHECK(m.find("padding byte before the tensor") != std::string::npos);
+        CHECK(m.find("byte offset " + std::to_string(at - 1)) != std::string::npos);
+    }
+}
+
+TEST_CASE("damaged-file corpus: the reader rejects every damaged file with format_error") {
+    si::TensorFileWriter w;
+    const auto a = make_weights<4>(2, 40, 32, 6);
+    const auto b = make_weights<2>(1, 33, 32, 7);
+    w.add("a", a);
+    w.add("bb", b);
+    const std::string good = write_to_string(w);
+    auto rejected = [](const std::string& bytes, si::Verify verify) {
+        std::vector<std::uint8_t> exact(bytes.begin(), bytes.end());
+        try {
+            const auto tf = si::TensorFile::from_bytes(exact.data(), exact.size(), verify);
+            // Accepted (possible without the checksum pass): views must stay in bounds.
+            for (const auto& e : tf)
+                if (e.bits == 4) {
+                    const auto v = tf.view<4>(e);
+                    std::vector<float> x(v.cols(), 1.0f), y(v.rows());
+                    v.gemv(x.data(), y.data());
+                }
+        } catch (const si::format_error&) {
+            return true;
+        } catch (...) {
+            FAIL("an exception other than format_error escaped");
+        }
+        return false;
+    };
+    REQUIRE_FALSE(rejected(good, si::Verify::full));
+    std::size_t accepted = 0;
+    for (std::size_t i = 0; i < good.size(); ++i)
+        for (int kind = 0; kind < 2; ++kind) {
+            std::string f = good;
+            f[i] = static_cast<char>(kind == 0 ? f[i] ^ 0xFF : f[i] + 1);
+            if (!rejected(f, si::Verify::full)) {
+                ++accepted;
+                UNSCOPED_INFO("accepted a change at byte " << i << " (kind " << kind << ")");
+            }
+            (void)rejected(f, si::Verify::structure);
+        }
+    for (std::size_t n = 0; n < good.size(); ++n) {
+        if (!rejected(good.substr(0, n), si::Verify::full)) ++accepted;
+        if (!rejected(good.substr(0, n), si::Verify::structure)) ++accepted;
+    }
+    std::mt19937 rng(9);
+    for (int k = 0; k < 300; ++k) {
+        std::string f(rng() % 600, '\0');
+        for (auto& c : f) c = static_cast<char>(rng());
+        if (k % 2 == 1 && f.size() >= 16) std::memcpy(&f[0], good.data(), 16);
+        if (!rejected(f, si::Verify::full)) ++accepted;
+    }
+    CHECK(accepted == 0);
+}
