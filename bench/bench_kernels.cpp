@@ -1,7 +1,8 @@
 // bench_kernels - single-thread speed of the quantized-row kernels against the
 // machine's read bandwidth and Eigen's float GEMV.
 //
-// Usage: bench_kernels [--quick] [out.json]      (default out: bench_kernels.json)
+// Usage: bench_kernels [--quick] [--no-flush] [--bits=48] [out.json]
+//        (default out: bench_kernels.json)
 //        SPARSEINFER_ISA=avx2 bench_kernels      (force a lower kernel path)
 //
 // What it measures, one thread, in one process:
@@ -12,19 +13,24 @@
 //    ascending), both activation paths (float, int8), and axpy_rows at the same
 //    fractions; effective bandwidth = rows touched * row_bytes / time, and its
 //    ratio to the probe;
-//  - read_rows: a plain sum over the same selected rows' bytes (no kernel work),
-//    the ceiling this machine gives the scattered-row access pattern;
+//  - read_rows: a sum over the same selected rows' bytes with no kernel work,
+//    AVX-512 (or AVX2) loads, 4 rows interleaved line by line as the kernels
+//    read them: the ceiling this machine gives the scattered-row pattern;
 //  - Eigen's float GEMV (MatrixXf * VectorXf) on the same shape, compiled with
 //    the same flags as this file (a plain build: baseline x86-64, SSE2);
 //  - cache resident: 1024 x 1024, 4-bit, int8 activations, dense gemv, in cycles
 //    per 32 weights, for every kernel path the CPU has (TSC cycles, and core
 //    cycles from perf_event_open when the kernel allows it).
-// Each figure is the median of several repetitions, timed with the thread's CPU
-// clock (CLOCK_THREAD_CPUTIME_ID), so time slices lost to other processes on a
-// shared machine do not count; the probe is timed the same way. Before every
-// timed call a 64 MiB buffer is read to evict the LLC, so sparse row sets that
-// would fit in it are read from DRAM. Weights are quantized with min_max (the
-// kernels' speed does not depend on how codes were fitted).
+// Each figure is the median of several repetitions, timed both with the
+// thread's CPU clock (CLOCK_THREAD_CPUTIME_ID: time slices lost to other
+// processes on a shared machine do not count) and the wall clock (steady_clock);
+// ratios compare like with like (the probe is timed both ways). Before every
+// timed call a 64 MiB buffer is read to evict the LLC (--no-flush skips it and
+// relies on the rotation of copies alone). The weight copies and the probe
+// buffer are allocated with detail::AlignedAllocator, i.e. 2 MiB aligned with
+// huge pages advised, as QuantizedWeights stores weights. Weights are quantized
+// with min_max (the kernels' speed does not depend on how codes were fitted).
+// --bits=48 runs only those widths (default 4,8,2,3).
 #include <sparseinfer/kernels/dispatch.hpp>
 #include <sparseinfer/quantized_weights.hpp>
 
@@ -118,14 +124,21 @@ struct CycleCounter {
     }
 };
 
-/// Read bandwidth in GB/s: best of `passes` sums over a buffer far larger than the LLC.
-double probe_bandwidth(std::size_t bytes, int passes) {
-    std::vector<std::uint64_t> buf(bytes / 8);
+double wall_seconds() { return std::chrono::duration<double>(Clock::now().time_since_epoch()).count(); }
+
+struct Probe {
+    double cpu_gbps, wall_gbps;
+};
+
+/// Read bandwidth in GB/s (thread CPU time and wall clock): best of `passes`
+/// sums over a buffer far larger than the LLC (huge-page backed like the weights).
+Probe probe_bandwidth(std::size_t bytes, int passes) {
+    std::vector<std::uint64_t, sparseinfer::detail::AlignedAllocator<std::uint64_t>> buf(bytes / 8);
     for (std::size_t i = 0; i < buf.size(); ++i) buf[i] = i;
-    double best = 0;
+    Probe best{0, 0};
     volatile std::uint64_t sink = 0;
     for (int p = 0; p < passes; ++p) {
-        const double t0 = thread_seconds();
+        const double w0 = wall_seconds(), t0 = thread_seconds();
         std::uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
         for (std::size_t i = 0; i + 8 <= buf.size(); i += 8) {
             s0 += buf[i];
@@ -137,17 +150,95 @@ double probe_bandwidth(std::size_t bytes, int passes) {
             s6 += buf[i + 6];
             s7 += buf[i + 7];
         }
-        const double t = thread_seconds() - t0;
+        const double t = thread_seconds() - t0, w = wall_seconds() - w0;
         sink = sink + s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7;
-        best = std::max(best, static_cast<double>(bytes) / t / 1e9);
+        best.cpu_gbps = std::max(best.cpu_gbps, static_cast<double>(bytes) / t / 1e9);
+        best.wall_gbps = std::max(best.wall_gbps, static_cast<double>(bytes) / w / 1e9);
     }
     return best;
 }
 
-/// Reads every byte of the selected rows (a plain sum, no kernel work): what the
-/// memory system gives this access pattern, the ceiling of gemv_rows/axpy_rows.
+/// Reads every byte of the selected rows (a sum, no kernel work) the way the
+/// kernels do: 64-byte (AVX-512) or 32-byte (AVX2) loads, 4 rows interleaved
+/// line by line so four rows' misses are in flight together. This is the
+/// ceiling the memory system gives the scattered-row pattern for gemv_rows and
+/// axpy_rows. Rows must be at least one vector long (the tail is one overlapping
+/// load ending at the row's end).
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+__attribute__((target("avx512f"))) std::uint64_t read_rows_avx512(const std::uint8_t* base, const std::uint32_t* rows,
+                                                                   std::size_t n, std::size_t stride,
+                                                                   std::size_t bytes) {
+    __m512i s0 = _mm512_setzero_si512(), s1 = s0, s2 = s0, s3 = s0;
+    const std::size_t body = bytes / 64 * 64;
+    std::size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const std::uint8_t *r0 = base + rows[i] * stride, *r1 = base + rows[i + 1] * stride,
+                           *r2 = base + rows[i + 2] * stride, *r3 = base + rows[i + 3] * stride;
+        for (std::size_t o = 0; o < body; o += 64) {
+            s0 = _mm512_add_epi64(s0, _mm512_loadu_si512(r0 + o));
+            s1 = _mm512_add_epi64(s1, _mm512_loadu_si512(r1 + o));
+            s2 = _mm512_add_epi64(s2, _mm512_loadu_si512(r2 + o));
+            s3 = _mm512_add_epi64(s3, _mm512_loadu_si512(r3 + o));
+        }
+        if (body < bytes) {
+            s0 = _mm512_add_epi64(s0, _mm512_loadu_si512(r0 + bytes - 64));
+            s1 = _mm512_add_epi64(s1, _mm512_loadu_si512(r1 + bytes - 64));
+            s2 = _mm512_add_epi64(s2, _mm512_loadu_si512(r2 + bytes - 64));
+            s3 = _mm512_add_epi64(s3, _mm512_loadu_si512(r3 + bytes - 64));
+        }
+    }
+    for (; i < n; ++i) {
+        const std::uint8_t* r = base + rows[i] * stride;
+        for (std::size_t o = 0; o < body; o += 64) s0 = _mm512_add_epi64(s0, _mm512_loadu_si512(r + o));
+        if (body < bytes) s0 = _mm512_add_epi64(s0, _mm512_loadu_si512(r + bytes - 64));
+    }
+    alignas(64) std::uint64_t v[8];
+    _mm512_store_si512(v, _mm512_add_epi64(_mm512_add_epi64(s0, s1), _mm512_add_epi64(s2, s3)));
+    return v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7];
+}
+
+#define SPARSEINFER_BENCH_LD(p) _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))
+__attribute__((target("avx2"))) std::uint64_t read_rows_avx2(const std::uint8_t* base, const std::uint32_t* rows,
+                                                              std::size_t n, std::size_t stride, std::size_t bytes) {
+    __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
+    const std::size_t body = bytes / 32 * 32;
+    std::size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const std::uint8_t *r0 = base + rows[i] * stride, *r1 = base + rows[i + 1] * stride,
+                           *r2 = base + rows[i + 2] * stride, *r3 = base + rows[i + 3] * stride;
+        for (std::size_t o = 0; o < body; o += 32) {
+            s0 = _mm256_add_epi64(s0, SPARSEINFER_BENCH_LD(r0 + o));
+            s1 = _mm256_add_epi64(s1, SPARSEINFER_BENCH_LD(r1 + o));
+            s2 = _mm256_add_epi64(s2, SPARSEINFER_BENCH_LD(r2 + o));
+            s3 = _mm256_add_epi64(s3, SPARSEINFER_BENCH_LD(r3 + o));
+        }
+        if (body < bytes) {
+            s0 = _mm256_add_epi64(s0, SPARSEINFER_BENCH_LD(r0 + bytes - 32));
+            s1 = _mm256_add_epi64(s1, SPARSEINFER_BENCH_LD(r1 + bytes - 32));
+            s2 = _mm256_add_epi64(s2, SPARSEINFER_BENCH_LD(r2 + bytes - 32));
+            s3 = _mm256_add_epi64(s3, SPARSEINFER_BENCH_LD(r3 + bytes - 32));
+        }
+    }
+    for (; i < n; ++i) {
+        const std::uint8_t* r = base + rows[i] * stride;
+        for (std::size_t o = 0; o < body; o += 32) s0 = _mm256_add_epi64(s0, SPARSEINFER_BENCH_LD(r + o));
+        if (body < bytes) s0 = _mm256_add_epi64(s0, SPARSEINFER_BENCH_LD(r + bytes - 32));
+    }
+    const __m256i s = _mm256_add_epi64(_mm256_add_epi64(s0, s1), _mm256_add_epi64(s2, s3));
+    alignas(32) std::uint64_t v[4];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(v), s);
+    return v[0] + v[1] + v[2] + v[3];
+}
+#undef SPARSEINFER_BENCH_LD
+#endif
+
 std::uint64_t read_rows(const std::uint8_t* base, const std::uint32_t* rows, std::size_t n, std::size_t stride,
                         std::size_t bytes) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    static const bool avx512 = __builtin_cpu_supports("avx512f"), avx2 = __builtin_cpu_supports("avx2");
+    if (avx512 && bytes >= 64) return read_rows_avx512(base, rows, n, stride, bytes);
+    if (avx2 && bytes >= 32) return read_rows_avx2(base, rows, n, stride, bytes);
+#endif
     std::uint64_t s0 = 0, s1 = 0;
     for (std::size_t i = 0; i < n; ++i) {
         const std::uint8_t* r = base + rows[i] * stride;
@@ -167,13 +258,20 @@ struct Result {
     std::string op;   // gemv / gemv_rows / axpy_rows
     std::string act;  // f32 / int8
     double fraction;  // of rows touched
-    double ms;        // median time per call
-    double gbps;      // effective bandwidth
-    double ratio;     // gbps / probe
+    double ms;        // median thread CPU time per call
+    double gbps;      // effective bandwidth by CPU time
+    double ratio;     // gbps / probe (both by CPU time)
+    double wall_ms;   // the same by wall clock
+    double wall_gbps;
+    double wall_ratio;
+};
+
+struct Timing {
+    double ms, gbps, wall_ms, wall_gbps;
 };
 
 template <int Bits>
-void bench_bits(std::size_t rows, std::size_t cols, double probe, std::size_t llc_bytes, int reps, LlcFlush& flush,
+void bench_bits(std::size_t rows, std::size_t cols, Probe probe, std::size_t llc_bytes, int reps, LlcFlush* flush,
                 std::vector<Result>& out, double& dense4_f32_ms, double& dense4_q8_ms) {
     std::mt19937 rng(Bits);
     std::vector<float> w(rows * cols);
@@ -204,31 +302,35 @@ void bench_bits(std::size_t rows, std::size_t cols, double probe, std::size_t ll
         // Warm the code paths once, then time `reps` calls (whole sweeps through copies).
         call(bytes.data() + (next++ % copies) * matrix_bytes);
         const std::size_t calls = std::max<std::size_t>(static_cast<std::size_t>(reps), copies);
-        std::vector<double> t;
+        std::vector<double> t, tw;
         for (std::size_t i = 0; i < calls; ++i) {
             const std::uint8_t* base = bytes.data() + (next++ % copies) * matrix_bytes;
-            flush();
-            const double t0 = thread_seconds();
+            if (flush) (*flush)();
+            const double w0 = wall_seconds(), t0 = thread_seconds();
             call(base);
-            t.push_back(thread_seconds() - t0);
+            const double t1 = thread_seconds(), w1 = wall_seconds();
+            t.push_back(t1 - t0);
+            tw.push_back(w1 - w0);
         }
-        const double s = median(t);
-        const double gbps = static_cast<double>(touched_rows * l.row_bytes) / s / 1e9;
-        return std::make_pair(s * 1e3, gbps);
+        const double s = median(t), sw = median(tw);
+        const double touched = static_cast<double>(touched_rows * l.row_bytes);
+        return Timing{s * 1e3, touched / s / 1e9, sw * 1e3, touched / sw / 1e9};
     };
-    auto add = [&](const char* op, const char* act, double frac, std::pair<double, double> r) {
-        out.push_back({Bits, op, act, frac, r.first, r.second, r.second / probe});
-        std::printf("  %d-bit %-9s %-4s %5.0f%%  %8.3f ms  %6.1f GB/s  %5.2f of probe\n", Bits, op, act, frac * 100,
-                    r.first, r.second, r.second / probe);
+    auto add = [&](const char* op, const char* act, double frac, Timing r) {
+        out.push_back({Bits, op, act, frac, r.ms, r.gbps, r.gbps / probe.cpu_gbps, r.wall_ms, r.wall_gbps,
+                       r.wall_gbps / probe.wall_gbps});
+        std::printf("  %d-bit %-9s %-4s %5.0f%%  cpu %8.3f ms %6.1f GB/s %5.2f | wall %8.3f ms %6.1f GB/s %5.2f\n",
+                    Bits, op, act, frac * 100, r.ms, r.gbps, r.gbps / probe.cpu_gbps, r.wall_ms, r.wall_gbps,
+                    r.wall_gbps / probe.wall_gbps);
         std::fflush(stdout);
     };
 
     auto r = run([&](const std::uint8_t* b) { sk::gemv_rows(l, b, nullptr, rows, x.data(), y.data()); }, rows);
     add("gemv", "f32", 1.0, r);
-    if (Bits == 4) dense4_f32_ms = r.first;
+    if (Bits == 4) dense4_f32_ms = r.ms;
     r = run([&](const std::uint8_t* b) { sk::gemv_rows(l, b, nullptr, rows, xq, y.data()); }, rows);
     add("gemv", "int8", 1.0, r);
-    if (Bits == 4) dense4_q8_ms = r.first;
+    if (Bits == 4) dense4_q8_ms = r.ms;
 
     for (double frac : {0.05, 0.10, 0.25, 0.50}) {
         const std::size_t k = static_cast<std::size_t>(frac * static_cast<double>(rows));
@@ -253,11 +355,15 @@ void bench_bits(std::size_t rows, std::size_t cols, double probe, std::size_t ll
 }  // namespace
 
 int main(int argc, char** argv) {
-    bool quick = false;
-    std::string json_path = "bench_kernels.json";
+    bool quick = false, use_flush = true;
+    std::string json_path = "bench_kernels.json", bits = "4,8,2,3";
     for (int i = 1; i < argc; ++i) {
         if (std::strcmp(argv[i], "--quick") == 0)
             quick = true;
+        else if (std::strcmp(argv[i], "--no-flush") == 0)
+            use_flush = false;
+        else if (std::strncmp(argv[i], "--bits=", 7) == 0)
+            bits = argv[i] + 7;
         else
             json_path = argv[i];
     }
@@ -272,16 +378,20 @@ int main(int argc, char** argv) {
     const int reps = quick ? 5 : 15;
 
     std::printf("kernel path: %s\n", sparseinfer::active_isa());
-    const double probe = probe_bandwidth(quick ? (256u << 20) : (512u << 20), 5);
-    std::printf("read bandwidth probe: %.1f GB/s\n", probe);
+    const Probe probe = probe_bandwidth(quick ? (256u << 20) : (512u << 20), 5);
+    std::printf("read bandwidth probe: cpu %.1f GB/s, wall %.1f GB/s; LLC flush before each call: %s\n",
+                probe.cpu_gbps, probe.wall_gbps, use_flush ? "yes" : "no");
 
     std::vector<Result> results;
     double d4f = 0, d4q = 0;
-    LlcFlush flush(2 * llc);
-    bench_bits<4>(rows, cols, probe, llc, reps, flush, results, d4f, d4q);
-    bench_bits<8>(rows, cols, probe, llc, reps, flush, results, d4f, d4q);
-    bench_bits<2>(rows, cols, probe, llc, reps, flush, results, d4f, d4q);
-    bench_bits<3>(rows, cols, probe, llc, reps, flush, results, d4f, d4q);
+    LlcFlush flush_buf(use_flush ? 2 * llc : 0);
+    LlcFlush* flush = use_flush ? &flush_buf : nullptr;
+    for (char b : bits) {
+        if (b == '4') bench_bits<4>(rows, cols, probe, llc, reps, flush, results, d4f, d4q);
+        if (b == '8') bench_bits<8>(rows, cols, probe, llc, reps, flush, results, d4f, d4q);
+        if (b == '2') bench_bits<2>(rows, cols, probe, llc, reps, flush, results, d4f, d4q);
+        if (b == '3') bench_bits<3>(rows, cols, probe, llc, reps, flush, results, d4f, d4q);
+    }
 
     // Eigen float GEMV on the same shape (180 MB: larger than the LLC on its own).
     double eigen_ms = 0;
@@ -293,7 +403,7 @@ int main(int argc, char** argv) {
         yv.noalias() = W * xv;
         std::vector<double> t;
         for (int i = 0; i < (quick ? 5 : 9); ++i) {
-            flush();
+            if (flush) (*flush)();
             const double t0 = thread_seconds();
             yv.noalias() = W * xv;
             t.push_back(thread_seconds() - t0);
@@ -357,7 +467,10 @@ int main(int argc, char** argv) {
     }
     std::fprintf(f, "{\n  \"isa\": \"%s\",\n  \"quick\": %s,\n  \"rows\": %zu,\n  \"cols\": %zu,\n",
                  sparseinfer::active_isa(), quick ? "true" : "false", rows, cols);
-    std::fprintf(f, "  \"probe_gbps\": %.3f,\n  \"eigen_gemv_ms\": %.4f,\n", probe, eigen_ms);
+    std::fprintf(f, "  \"llc_flush\": %s,\n  \"timing\": \"median; ms/gbps/ratio_to_probe by thread CPU time, wall_* by steady_clock\",\n",
+                 use_flush ? "true" : "false");
+    std::fprintf(f, "  \"probe_gbps\": %.3f,\n  \"probe_wall_gbps\": %.3f,\n  \"eigen_gemv_ms\": %.4f,\n",
+                 probe.cpu_gbps, probe.wall_gbps, eigen_ms);
     std::fprintf(f, "  \"speedup_4bit_int8_vs_eigen\": %.3f,\n  \"speedup_4bit_f32_vs_eigen\": %.3f,\n", eigen_ms / d4q,
                  eigen_ms / d4f);
     std::fprintf(f, "  \"results\": [\n");
@@ -365,8 +478,10 @@ int main(int argc, char** argv) {
         const auto& r = results[i];
         std::fprintf(f,
                      "    {\"bits\": %d, \"op\": \"%s\", \"activations\": \"%s\", \"fraction\": %.2f, \"ms\": %.4f, "
-                     "\"gbps\": %.3f, \"ratio_to_probe\": %.4f}%s\n",
-                     r.bits, r.op.c_str(), r.act.c_str(), r.fraction, r.ms, r.gbps, r.ratio,
+                     "\"gbps\": %.3f, \"ratio_to_probe\": %.4f, \"wall_ms\": %.4f, \"wall_gbps\": %.3f, "
+                     "\"wall_ratio_to_probe\": %.4f}%s\n",
+                     r.bits, r.op.c_str(), r.act.c_str(), r.fraction, r.ms, r.gbps, r.ratio, r.wall_ms, r.wall_gbps,
+                     r.wall_ratio,
                      i + 1 < results.size() ? "," : "");
     }
     std::fprintf(f, "  ],\n  \"cache_resident_4bit_int8_1024\": [\n");
