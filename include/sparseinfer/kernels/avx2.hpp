@@ -208,8 +208,47 @@ inline void block_dot_f32(const std::uint8_t* codes, std::size_t b, float d, flo
     a3 = _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_cvtepi32_ps(q[3]), vd, vm), xv[3], a3);
 }
 
-template <int Bits>
-inline float dot_row(const RowLayout& l, const std::uint8_t* row, const float* x) noexcept {
+/// Selected rows are prefetched this many rows ahead of the one being computed.
+constexpr std::size_t rows_ahead = 4;
+
+/// Software prefetch of a row spread over the chunks of the current row: each
+/// chunk issues its share of the row's cache lines (no bursts that fill the
+/// load queue). See kernels/detail/avx512_body.inc for the measurements.
+struct RowPrefetch {
+    const std::uint8_t* row = nullptr;  ///< row to prefetch (nullptr: none)
+    std::size_t pos = 0, per = 0, bytes = 0;
+    RowPrefetch() noexcept = default;
+    RowPrefetch(const RowLayout& l, const std::uint8_t* r) noexcept : row(r), bytes(l.row_bytes) {
+        const std::size_t chunks = ((l.cols + 31) / 32 + chunk_blocks - 1) / chunk_blocks;
+        per = ((l.row_bytes + 63) / 64 + chunks - 1) / chunks * 64;
+    }
+    void step() noexcept {
+        if (!row) return;
+        const std::size_t end = pos + per < bytes ? pos + per : bytes;
+        for (; pos < end; pos += 64) _mm_prefetch(reinterpret_cast<const char*>(row + pos), _MM_HINT_T0);
+    }
+};
+
+/// Starts loading the row at p into the cache (all its lines).
+inline void prefetch_row(const std::uint8_t* p, std::size_t bytes) noexcept {
+    for (std::size_t o = 0; o < bytes; o += 64) _mm_prefetch(reinterpret_cast<const char*>(p + o), _MM_HINT_T0);
+}
+
+/// Row i of a gemv/axpy: rows[i], or i when rows is nullptr.
+inline const std::uint8_t* next_row(const RowLayout& l, const std::uint8_t* base, const std::uint32_t* rows,
+                                    std::size_t i) noexcept {
+    return base + (rows ? rows[i] : i) * l.row_stride;
+}
+
+/// The prefetch for row i of a gemv: row i + rows_ahead, if any.
+inline RowPrefetch prefetch_for(const RowLayout& l, const std::uint8_t* base, const std::uint32_t* rows,
+                                std::size_t i, std::size_t n) noexcept {
+    return i + rows_ahead < n ? RowPrefetch(l, next_row(l, base, rows, i + rows_ahead)) : RowPrefetch();
+}
+
+/// dot_row, stepping the prefetch of a row ahead once per chunk when Ahead.
+template <int Bits, bool Ahead>
+inline float dot_row_ahead(const RowLayout& l, const std::uint8_t* row, const float* x, RowPrefetch ahead) noexcept {
     const std::uint8_t* codes = row + l.codes_offset();
     const std::size_t nb = (l.cols + 31) / 32;
     // Eight named accumulators, two blocks in flight (an indexed array of
@@ -217,6 +256,7 @@ inline float dot_row(const RowLayout& l, const std::uint8_t* row, const float* x
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
     alignas(32) float d[8], m[8];
     for (std::size_t first = 0; first < nb; first += chunk_blocks) {
+        if constexpr (Ahead) ahead.step();
         block_params(l, row, first, 1.0f, d, m);
         const std::size_t n = nb - first < chunk_blocks ? nb - first : chunk_blocks;
         std::size_t i = 0;
@@ -232,13 +272,20 @@ inline float dot_row(const RowLayout& l, const std::uint8_t* row, const float* x
 }
 
 template <int Bits>
-inline float dot_row_q8(const RowLayout& l, const std::uint8_t* row, const std::int8_t* xq, const float* xscale,
-                        const float* xsum) noexcept {
+inline float dot_row(const RowLayout& l, const std::uint8_t* row, const float* x) noexcept {
+    return dot_row_ahead<Bits, false>(l, row, x, RowPrefetch());
+}
+
+/// dot_row_q8, stepping the prefetch of a row ahead once per chunk when Ahead.
+template <int Bits, bool Ahead>
+inline float dot_row_q8_ahead(const RowLayout& l, const std::uint8_t* row, const std::int8_t* xq, const float* xscale,
+                              const float* xsum, RowPrefetch ahead) noexcept {
     constexpr std::size_t bb = sparseinfer::detail::block_bytes(Bits);
     const std::uint8_t* codes = row + l.codes_offset();
     const std::size_t nb = (l.cols + 31) / 32;
     __m256 accs = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
     for (std::size_t first = 0; first < nb; first += chunk_blocks) {
+        if constexpr (Ahead) ahead.step();
         const std::size_t n = nb - first < chunk_blocks ? nb - first : chunk_blocks;
         __m256i a[8];
         for (std::size_t i = 0; i < 8; ++i)
@@ -261,27 +308,27 @@ inline float dot_row_q8(const RowLayout& l, const std::uint8_t* row, const std::
     return sparseinfer::detail::load_f32(row) * hsum(accs) + sparseinfer::detail::load_f32(row + 4) * hsum(accm);
 }
 
-/// Starts loading the row at p into the cache (all its lines).
-inline void prefetch_row(const std::uint8_t* p, std::size_t bytes) noexcept {
-    for (std::size_t o = 0; o < bytes; o += 64) _mm_prefetch(reinterpret_cast<const char*>(p + o), _MM_HINT_T0);
-}
-
-/// Row i of a gemv/axpy: rows[i], or i when rows is nullptr.
-inline const std::uint8_t* next_row(const RowLayout& l, const std::uint8_t* base, const std::uint32_t* rows,
-                                    std::size_t i) noexcept {
-    return base + (rows ? rows[i] : i) * l.row_stride;
+template <int Bits>
+inline float dot_row_q8(const RowLayout& l, const std::uint8_t* row, const std::int8_t* xq, const float* xscale,
+                        const float* xsum) noexcept {
+    return dot_row_q8_ahead<Bits, false>(l, row, xq, xscale, xsum, RowPrefetch());
 }
 
 template <int Bits>
 inline void gemv_rows(const RowLayout& l, const std::uint8_t* base, const std::uint32_t* rows, std::size_t n,
                       const float* x, float* y) noexcept {
-    for (std::size_t i = 0; i < n; ++i) y[i] = dot_row<Bits>(l, next_row(l, base, rows, i), x);
+    for (std::size_t i = 0; i < rows_ahead && i < n; ++i) prefetch_row(next_row(l, base, rows, i), l.row_bytes);
+    for (std::size_t i = 0; i < n; ++i)
+        y[i] = dot_row_ahead<Bits, true>(l, next_row(l, base, rows, i), x, prefetch_for(l, base, rows, i, n));
 }
 
 template <int Bits>
 inline void gemv_rows_q8(const RowLayout& l, const std::uint8_t* base, const std::uint32_t* rows, std::size_t n,
                          const std::int8_t* xq, const float* xscale, const float* xsum, float* y) noexcept {
-    for (std::size_t i = 0; i < n; ++i) y[i] = dot_row_q8<Bits>(l, next_row(l, base, rows, i), xq, xscale, xsum);
+    for (std::size_t i = 0; i < rows_ahead && i < n; ++i) prefetch_row(next_row(l, base, rows, i), l.row_bytes);
+    for (std::size_t i = 0; i < n; ++i)
+        y[i] = dot_row_q8_ahead<Bits, true>(l, next_row(l, base, rows, i), xq, xscale, xsum,
+                                            prefetch_for(l, base, rows, i, n));
 }
 
 template <int Bits>
@@ -324,9 +371,13 @@ inline void axpy_rows(const RowLayout& l, const std::uint8_t* base, const std::u
             const std::size_t i = i0 + (r < nr ? r : 0);
             row[r] = base + (rows ? rows[i] : i) * l.row_stride;
         }
+        if (i0 == 0)
+            for (std::size_t r = 0; r < R && r < n; ++r) prefetch_row(next_row(l, base, rows, r), l.row_bytes);
+        RowPrefetch ahead[R];
         for (std::size_t r = 0; r < R && i0 + R + r < n; ++r)
-            prefetch_row(next_row(l, base, rows, i0 + R + r), l.row_bytes);
+            ahead[r] = RowPrefetch(l, next_row(l, base, rows, i0 + R + r));
         for (std::size_t first = 0; first < nb; first += chunk_blocks) {
+            for (std::size_t r = 0; r < R; ++r) ahead[r].step();
             __m256 ms = _mm256_setzero_ps();
             for (std::size_t r = 0; r < R; ++r) {
                 block_params(l, row[r], first, r < nr ? a[i0 + r] : 0.0f, d[r], m[r]);
