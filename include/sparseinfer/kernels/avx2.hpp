@@ -10,6 +10,9 @@
 // per chunk of 8 blocks the sums are reduced to one vector of 8 block sums,
 // converted once and scaled by 8 (scale code * activation scale) products in one
 // FMA; the min term is one FMA of 8 (min code, activation block sum) pairs.
+// gemv/gemv_rows go one row at a time and prefetch the row 4 ahead, spread
+// over the current row's chunks; axpy_rows adds 4 rows per pass over y and
+// prefetches the next 4 the same way.
 //
 //   if (sparseinfer::detail::detect_cpu_features().avx2)
 //       y = sparseinfer::kernels::avx2::table(4).dot_row(layout, row, x);
