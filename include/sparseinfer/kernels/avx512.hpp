@@ -24,6 +24,13 @@
 #define SPARSEINFER_HAS_AVX512_KERNELS 1
 #include <immintrin.h>
 
+// The kernels' helpers take and return vectors: a call would spill every live
+// vector register around it (GCC left per-chunk and even per-block helpers out
+// of line), so they are forced inline.
+#ifndef SPARSEINFER_KERNEL_INLINE
+#define SPARSEINFER_KERNEL_INLINE inline __attribute__((always_inline))
+#endif
+
 // --- avx512: F, BW, VL, DQ (with AVX2 and FMA) ---
 #if defined(__clang__)
 #pragma clang attribute push(__attribute__((target("avx2,fma,bmi2,avx512f,avx512bw,avx512vl,avx512dq"))), \
