@@ -30,6 +30,12 @@
 #define SPARSEINFER_HAS_AVX2_KERNELS 1
 #include <immintrin.h>
 
+// Vector helpers are forced inline: a call would spill every live vector
+// register around it (GCC otherwise leaves some per-chunk helpers out of line).
+#ifndef SPARSEINFER_KERNEL_INLINE
+#define SPARSEINFER_KERNEL_INLINE inline __attribute__((always_inline))
+#endif
+
 #if defined(__clang__)
 #pragma clang attribute push(__attribute__((target("avx2,fma,bmi2"))), apply_to = function)
 #else
@@ -48,12 +54,12 @@ using sparseinfer::detail::RowLayout;
 constexpr std::size_t chunk_blocks = 8;
 
 /// Lanes i < n set (n may exceed 8).
-inline __m256i lane_mask(std::size_t n) noexcept {
+SPARSEINFER_KERNEL_INLINE __m256i lane_mask(std::size_t n) noexcept {
     const int k = n > 8 ? 8 : static_cast<int>(n);
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(k), _mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0));
 }
 
-inline float hsum(__m256 v) noexcept {
+SPARSEINFER_KERNEL_INLINE float hsum(__m256 v) noexcept {
     __m128 t = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     t = _mm_add_ps(t, _mm_movehl_ps(t, t));
     t = _mm_add_ss(t, _mm_movehdup_ps(t));
@@ -61,7 +67,7 @@ inline float hsum(__m256 v) noexcept {
 }
 
 /// Up to 8 bytes from p into the low bytes of a vector (the rest zero); reads only n bytes.
-inline __m128i load_low(const std::uint8_t* p, std::size_t n) noexcept {
+SPARSEINFER_KERNEL_INLINE __m128i load_low(const std::uint8_t* p, std::size_t n) noexcept {
     if (n >= 8) return _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
     std::uint64_t v = 0;
     std::memcpy(&v, p, n);
@@ -70,7 +76,7 @@ inline __m128i load_low(const std::uint8_t* p, std::size_t n) noexcept {
 
 /// The per-block group codes of blocks [first, first + 8) as 8 int32.
 template <bool Signed>
-inline __m256i block_codes(const RowLayout& l, const std::uint8_t* plane, std::size_t first) noexcept {
+SPARSEINFER_KERNEL_INLINE __m256i block_codes(const RowLayout& l, const std::uint8_t* plane, std::size_t first) noexcept {
     const std::size_t bpg = l.blocks_per_group();
     __m128i c;
     if (chunk_blocks % bpg == 0) {
@@ -94,7 +100,7 @@ inline __m256i block_codes(const RowLayout& l, const std::uint8_t* plane, std::s
 }
 
 /// Scale (d) and min (m) of blocks [first, first + 8), each times `mul`.
-inline void block_params(const RowLayout& l, const std::uint8_t* row, std::size_t first, float mul, float* d,
+SPARSEINFER_KERNEL_INLINE void block_params(const RowLayout& l, const std::uint8_t* row, std::size_t first, float mul, float* d,
                          float* m) noexcept {
     const __m256 su = _mm256_set1_ps(sparseinfer::detail::load_f32(row) * mul);
     const __m256 mu = _mm256_set1_ps(sparseinfer::detail::load_f32(row + 4) * mul);
@@ -104,7 +110,7 @@ inline void block_params(const RowLayout& l, const std::uint8_t* row, std::size_
 
 /// Codes of one block as int32, q[k] = values 8k .. 8k+7.
 template <int Bits>
-inline void unpack_block_epi32(const std::uint8_t* c, __m256i* q) noexcept {
+SPARSEINFER_KERNEL_INLINE void unpack_block_epi32(const std::uint8_t* c, __m256i* q) noexcept {
     if constexpr (Bits == 8) {
         for (int k = 0; k < 4; ++k)
             q[k] = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(c + 8 * k)));
@@ -139,7 +145,7 @@ inline void unpack_block_epi32(const std::uint8_t* c, __m256i* q) noexcept {
 
 /// Codes of one block as 32 bytes in value order.
 template <int Bits>
-inline __m256i unpack_block_epi8(const std::uint8_t* c) noexcept {
+SPARSEINFER_KERNEL_INLINE __m256i unpack_block_epi8(const std::uint8_t* c) noexcept {
     if constexpr (Bits == 8) {
         return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c));
     } else if constexpr (Bits == 4) {
@@ -167,7 +173,7 @@ inline __m256i unpack_block_epi8(const std::uint8_t* c) noexcept {
 
 /// The 8 int32 partial sums of codes (unsigned) times activations (signed) of one block.
 template <int Bits>
-inline __m256i block_dot(__m256i u, const std::int8_t* xq) noexcept {
+SPARSEINFER_KERNEL_INLINE __m256i block_dot(__m256i u, const std::int8_t* xq) noexcept {
     if constexpr (Bits == 8) {
         const __m256i ul = _mm256_cvtepu8_epi16(_mm256_castsi256_si128(u));
         const __m256i uh = _mm256_cvtepu8_epi16(_mm256_extracti128_si256(u, 1));
@@ -181,7 +187,7 @@ inline __m256i block_dot(__m256i u, const std::int8_t* xq) noexcept {
 }
 
 /// The 8 block sums of a[0..8) (a[i] = 8 partial sums of block i), in block order.
-inline __m256i reduce_blocks(const __m256i* a) noexcept {
+SPARSEINFER_KERNEL_INLINE __m256i reduce_blocks(const __m256i* a) noexcept {
     const __m256i h0 = _mm256_hadd_epi32(_mm256_hadd_epi32(a[0], a[1]), _mm256_hadd_epi32(a[2], a[3]));
     const __m256i h1 = _mm256_hadd_epi32(_mm256_hadd_epi32(a[4], a[5]), _mm256_hadd_epi32(a[6], a[7]));
     return _mm256_add_epi32(_mm256_permute2x128_si256(h0, h1, 0x20), _mm256_permute2x128_si256(h0, h1, 0x31));
@@ -190,7 +196,7 @@ inline __m256i reduce_blocks(const __m256i* a) noexcept {
 /// acc[k] += w[8k..8k+8) * x[col+8k..) for block b (scale d, min m); x is read
 /// only below cols.
 template <int Bits>
-inline void block_dot_f32(const std::uint8_t* codes, std::size_t b, float d, float m, const float* x, std::size_t cols,
+SPARSEINFER_KERNEL_INLINE void block_dot_f32(const std::uint8_t* codes, std::size_t b, float d, float m, const float* x, std::size_t cols,
                           __m256& a0, __m256& a1, __m256& a2, __m256& a3) noexcept {
     constexpr std::size_t bb = sparseinfer::detail::block_bytes(Bits);
     const std::size_t col = b * 32;
@@ -233,25 +239,25 @@ struct RowPrefetch {
 };
 
 /// Starts loading the row at p into the cache (all its lines).
-inline void prefetch_row(const std::uint8_t* p, std::size_t bytes) noexcept {
+SPARSEINFER_KERNEL_INLINE void prefetch_row(const std::uint8_t* p, std::size_t bytes) noexcept {
     for (std::size_t o = 0; o < bytes; o += 64) _mm_prefetch(reinterpret_cast<const char*>(p + o), _MM_HINT_T0);
 }
 
 /// Row i of a gemv/axpy: rows[i], or i when rows is nullptr.
-inline const std::uint8_t* next_row(const RowLayout& l, const std::uint8_t* base, const std::uint32_t* rows,
+SPARSEINFER_KERNEL_INLINE const std::uint8_t* next_row(const RowLayout& l, const std::uint8_t* base, const std::uint32_t* rows,
                                     std::size_t i) noexcept {
     return base + (rows ? rows[i] : i) * l.row_stride;
 }
 
 /// The prefetch for row i of a gemv: row i + rows_ahead, if any.
-inline RowPrefetch prefetch_for(const RowLayout& l, const std::uint8_t* base, const std::uint32_t* rows,
+SPARSEINFER_KERNEL_INLINE RowPrefetch prefetch_for(const RowLayout& l, const std::uint8_t* base, const std::uint32_t* rows,
                                 std::size_t i, std::size_t n) noexcept {
     return i + rows_ahead < n ? RowPrefetch(l, next_row(l, base, rows, i + rows_ahead)) : RowPrefetch();
 }
 
 /// dot_row, stepping the prefetch of a row ahead once per chunk when Ahead.
 template <int Bits, bool Ahead>
-inline float dot_row_ahead(const RowLayout& l, const std::uint8_t* row, const float* x, RowPrefetch ahead) noexcept {
+SPARSEINFER_KERNEL_INLINE float dot_row_ahead(const RowLayout& l, const std::uint8_t* row, const float* x, RowPrefetch ahead) noexcept {
     const std::uint8_t* codes = row + l.codes_offset();
     const std::size_t nb = (l.cols + 31) / 32;
     // Eight named accumulators, two blocks in flight (an indexed array of
@@ -281,7 +287,7 @@ inline float dot_row(const RowLayout& l, const std::uint8_t* row, const float* x
 
 /// dot_row_q8, stepping the prefetch of a row ahead once per chunk when Ahead.
 template <int Bits, bool Ahead>
-inline float dot_row_q8_ahead(const RowLayout& l, const std::uint8_t* row, const std::int8_t* xq, const float* xscale,
+SPARSEINFER_KERNEL_INLINE float dot_row_q8_ahead(const RowLayout& l, const std::uint8_t* row, const std::int8_t* xq, const float* xscale,
                               const float* xsum, RowPrefetch ahead) noexcept {
     constexpr std::size_t bb = sparseinfer::detail::block_bytes(Bits);
     const std::uint8_t* codes = row + l.codes_offset();
