@@ -318,7 +318,9 @@ TEST_CASE("the layer records neurons in its cache and counts the bytes it reads"
     const std::uint32_t list[] = {2, 3, 5, 7};
     ffn.forward_sparse(x.data(), list, 4, y.data());
     ffn.forward_sparse(x.data(), list, 4, y.data());
-    CHECK(ffn.cache().stats().total_activations == 8);
+    CHECK(ffn.cache().total_activations() == 2);  // tokens
+    CHECK(ffn.cache().activation_count(5) == 2);
+    CHECK(ffn.cache().activation_count(4) == 0);
     CHECK(ffn.stats().calls == 2);
     CHECK(ffn.stats().neurons == 8);
     CHECK(ffn.stats().bytes_read == 8 * ffn.bundle_bytes());
@@ -329,8 +331,9 @@ TEST_CASE("the layer records neurons in its cache and counts the bytes it reads"
 TEST_CASE("neurons served from an attached slot store give the same output") {
     const std::size_t d = 64, h = 40;
     const Layer l = random_layer(d, h, 31);
-    SparseFfn<4> plain(l.gate.data(), l.up.data(), l.down.data(), d, h, Activation::silu);
-    SparseFfn<4> stored(plain);  // a deep copy
+    using Ffn = SparseFfn<4, sparseinfer::policy::Lru>;
+    Ffn plain(l.gate.data(), l.up.data(), l.down.data(), d, h, Activation::silu, {}, sparseinfer::policy::Lru{h / 2});
+    Ffn stored(plain);  // a deep copy
     stored.attach_store(h / 2 * stored.bundle_bytes());
     REQUIRE(stored.cache().store() != nullptr);
     std::mt19937 rng(5);
