@@ -13,15 +13,14 @@
 //   float y0 = weights.dot_row(0, xq);
 #pragma once
 
-#include <cmath>
 #include <cstddef>
 #include <cstdint>
-#include <limits>
 #include <vector>
 
 #include "detail/aligned_allocator.hpp"
 #include "detail/row_format.hpp"
 #include "error.hpp"
+#include "kernels/isa.hpp"
 
 namespace sparseinfer {
 
@@ -35,39 +34,10 @@ struct QuantizedActivations {
     std::size_t blocks() const noexcept { return scales.size(); }
 };
 
-namespace detail {
-
-/// Quantizes one block of n <= 32 values into q[32] (zero-padded); returns its scale
-/// and writes scale * sum(q) to sum.
-inline float quantize_activation_block(const float* x, std::size_t n, std::int8_t* q, float& sum) noexcept {
-    float amax = 0;
-    bool finite = true;
-    for (std::size_t j = 0; j < n; ++j) {
-        finite = finite && std::isfinite(x[j]);
-        amax = std::fabs(x[j]) > amax ? std::fabs(x[j]) : amax;
-    }
-    for (std::size_t j = 0; j < block_values; ++j) q[j] = 0;
-    if (!finite) {
-        sum = std::numeric_limits<float>::quiet_NaN();
-        return sum;
-    }
-    const float scale = amax / 127.0f;
-    const float inv = amax > 0 ? 127.0f / amax : 0.0f;
-    int isum = 0;
-    for (std::size_t j = 0; j < n; ++j) {
-        // Round half away from zero; |x * inv| <= 127 so the cast cannot overflow.
-        const float v = x[j] * inv;
-        const int r = static_cast<int>(v + (v < 0 ? -0.5f : 0.5f));
-        q[j] = static_cast<std::int8_t>(r > 127 ? 127 : r < -127 ? -127 : r);
-        isum += q[j];
-    }
-    sum = scale * static_cast<float>(isum);
-    return scale;
-}
-
-}  // namespace detail
 
 /// Quantizes x[0..n) into `out`, reusing its storage (no allocation once it is large enough).
+/// Runs the SIMD path in use (bit-identical to the scalar reference); throws
+/// sparseinfer::error on a null x or a bad SPARSEINFER_ISA (see kernels/isa.hpp).
 inline void quantize_activations(const float* x, std::size_t n, QuantizedActivations& out) {
     if (x == nullptr && n != 0) throw error("argument 'x' is a null pointer");
     const std::size_t blocks = (n + detail::block_values - 1) / detail::block_values;
@@ -75,11 +45,8 @@ inline void quantize_activations(const float* x, std::size_t n, QuantizedActivat
     out.values.resize(blocks * detail::block_values);
     out.scales.resize(blocks);
     out.sums.resize(blocks);
-    for (std::size_t b = 0; b < blocks; ++b) {
-        const std::size_t first = b * detail::block_values;
-        const std::size_t len = n - first < detail::block_values ? n - first : detail::block_values;
-        out.scales[b] = detail::quantize_activation_block(x + first, len, out.values.data() + first, out.sums[b]);
-    }
+    kernels::init_kernels();
+    detail::active_table(4).quantize_activations(x, n, out.values.data(), out.scales.data(), out.sums.data());
 }
 
 /// Returns x[0..n) quantized to int8 per block of 32.

@@ -4,7 +4,8 @@
 // The derived class provides `const RowLayout& layout() const`, `std::size_t
 // rows() const` and `const std::uint8_t* data() const`. Every public function
 // validates its arguments and throws sparseinfer::error; the kernels behind
-// them do not check, throw or allocate.
+// them do not check, throw or allocate. Every kernel-calling function also
+// reports a bad SPARSEINFER_ISA (kernels::init_kernels()) before running one.
 #pragma once
 
 #include <cstddef>
@@ -62,6 +63,7 @@ public:
 
     /// The whole matrix decoded, row-major.
     std::vector<float> to_f32() const {
+        kernels::init_kernels();
         std::vector<float> out(self().rows() * cols());
         for (std::size_t r = 0; r < self().rows(); ++r)
             kernels::dequantize_row(self().layout(), raw_row(r), out.data() + r * cols());
@@ -129,6 +131,7 @@ protected:
     const std::uint8_t* raw_row(std::size_t row) const noexcept { return self().data() + row * self().layout().row_stride; }
 
     static void check_ptr(const void* p, const char* name) {
+        kernels::init_kernels();  // reports a bad SPARSEINFER_ISA before any kernel runs
         if (p == nullptr) throw error(std::string("argument '") + name + "' is a null pointer");
     }
     void check_row(std::size_t row, const char* name) const {
@@ -137,6 +140,7 @@ protected:
                         std::to_string(self().rows()) + ")");
     }
     void check_activations(const QuantizedActivations& x) const {
+        kernels::init_kernels();
         if (x.size != cols() || x.blocks() != (cols() + block_values - 1) / block_values ||
             x.values.size() != x.blocks() * block_values || x.sums.size() != x.blocks())
             throw error("quantized activations have size " + std::to_string(x.size) + "; the matrix has " +

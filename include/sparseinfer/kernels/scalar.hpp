@@ -10,9 +10,12 @@
 // nullptr means rows 0, 1, ..., n-1 (the dense case).
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 
+#include "../detail/kernel_table.hpp"
 #include "../detail/row_format.hpp"
 
 namespace sparseinfer::kernels::scalar {
@@ -140,6 +143,56 @@ inline void axpy_rows(const RowLayout& l, const std::uint8_t* base, const std::u
             }
         }
     }
+}
+
+/// Quantizes one block of n <= 32 values into q[32] (zero-padded); returns its scale
+/// and writes scale * sum(q) to sum. A block holding NaN or +-Inf gets NaN scale and sum.
+inline float quantize_activation_block(const float* x, std::size_t n, std::int8_t* q, float& sum) noexcept {
+    float amax = 0;
+    bool finite = true;
+    for (std::size_t j = 0; j < n; ++j) {
+        finite = finite && std::isfinite(x[j]);
+        amax = std::fabs(x[j]) > amax ? std::fabs(x[j]) : amax;
+    }
+    for (std::size_t j = 0; j < detail::block_values; ++j) q[j] = 0;
+    if (!finite) {
+        sum = std::numeric_limits<float>::quiet_NaN();
+        return sum;
+    }
+    const float scale = amax / 127.0f;
+    const float inv = amax > 0 ? 127.0f / amax : 0.0f;
+    int isum = 0;
+    for (std::size_t j = 0; j < n; ++j) {
+        // Round half away from zero; |x * inv| <= 127 so the cast cannot overflow.
+        const float v = x[j] * inv;
+        const int r = static_cast<int>(v + (v < 0 ? -0.5f : 0.5f));
+        q[j] = static_cast<std::int8_t>(r > 127 ? 127 : r < -127 ? -127 : r);
+        isum += q[j];
+    }
+    sum = scale * static_cast<float>(isum);
+    return scale;
+}
+
+/// Quantizes x[0..n) per block of 32 (see KernelTable::quantize_activations).
+inline void quantize_activations(const float* x, std::size_t n, std::int8_t* q, float* scales,
+                                 float* sums) noexcept {
+    const std::size_t blocks = (n + detail::block_values - 1) / detail::block_values;
+    for (std::size_t b = 0; b < blocks; ++b) {
+        const std::size_t first = b * detail::block_values;
+        const std::size_t len = n - first < detail::block_values ? n - first : detail::block_values;
+        scales[b] = quantize_activation_block(x + first, len, q + first, sums[b]);
+    }
+}
+
+template <int Bits>
+inline constexpr KernelTable table_for_bits = {Isa::scalar, Bits, dequantize_row, dot_row, dot_row_q8,
+                                               gemv_rows, gemv_rows_q8, axpy_rows, quantize_activations};
+
+/// The scalar kernels for a code width (2, 3, 4 or 8).
+inline const KernelTable& table(int bits) noexcept {
+    static constexpr const KernelTable* tables[4] = {&table_for_bits<2>, &table_for_bits<3>, &table_for_bits<4>,
+                                                     &table_for_bits<8>};
+    return *tables[bits_index(bits)];
 }
 
 }  // namespace sparseinfer::kernels::scalar

@@ -1,0 +1,66 @@
+// sparseinfer/detail/kernel_table.hpp - the function table one instruction set
+// provides for one code width.
+//
+// Every instruction-set header (kernels/scalar.hpp, avx2.hpp, avx512.hpp,
+// neon.hpp) fills one KernelTable per Bits; kernels/isa.hpp picks the table of
+// the best instruction set the CPU has. The entries take raw pointers and a
+// RowLayout and have the semantics of the scalar reference (kernels/scalar.hpp).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "row_format.hpp"
+
+namespace sparseinfer {
+
+/// The kernel paths, weakest first within each architecture.
+enum class Isa { scalar, avx2, avx512, avx512_vnni, neon, neon_dotprod };
+
+/// The name SPARSEINFER_ISA and active_isa() use for a path.
+constexpr const char* isa_name(Isa isa) noexcept {
+    switch (isa) {
+    case Isa::scalar: return "scalar";
+    case Isa::avx2: return "avx2";
+    case Isa::avx512: return "avx512";
+    case Isa::avx512_vnni: return "avx512_vnni";
+    case Isa::neon: return "neon";
+    case Isa::neon_dotprod: return "neon_dotprod";
+    }
+    return "unknown";
+}
+
+namespace kernels {
+
+/// One instruction set's kernels for one code width.
+struct KernelTable {
+    Isa isa;
+    int bits;
+    /// out[0..cols) = the decoded row.
+    void (*dequantize_row)(const detail::RowLayout&, const std::uint8_t* row, float* out) noexcept;
+    /// row . x, x of cols floats.
+    float (*dot_row)(const detail::RowLayout&, const std::uint8_t* row, const float* x) noexcept;
+    /// row . x for int8 activations (values, per-block scales, per-block scale * sum).
+    float (*dot_row_q8)(const detail::RowLayout&, const std::uint8_t* row, const std::int8_t* xq,
+                        const float* xscale, const float* xsum) noexcept;
+    /// y[i] = row(rows[i]) . x; rows == nullptr means rows 0..n-1.
+    void (*gemv_rows)(const detail::RowLayout&, const std::uint8_t* base, const std::uint32_t* rows,
+                      std::size_t n, const float* x, float* y) noexcept;
+    /// gemv_rows for int8 activations.
+    void (*gemv_rows_q8)(const detail::RowLayout&, const std::uint8_t* base, const std::uint32_t* rows,
+                         std::size_t n, const std::int8_t* xq, const float* xscale, const float* xsum,
+                         float* y) noexcept;
+    /// y[0..cols) += sum_i a[i] * row(rows[i]); rows == nullptr means rows 0..n-1.
+    void (*axpy_rows)(const detail::RowLayout&, const std::uint8_t* base, const std::uint32_t* rows,
+                      std::size_t n, const float* a, float* y) noexcept;
+    /// Quantizes x[0..n) to int8 per block of 32: q has ceil(n/32)*32 entries
+    /// (zero-padded), scales and sums one per block.
+    void (*quantize_activations)(const float* x, std::size_t n, std::int8_t* q, float* scales,
+                                 float* sums) noexcept;
+};
+
+/// Index of a code width in a 4-entry per-Bits array (2, 3, 4, 8 -> 0..3).
+constexpr int bits_index(int bits) noexcept { return bits == 2 ? 0 : bits == 3 ? 1 : bits == 4 ? 2 : 3; }
+
+}  // namespace kernels
+}  // namespace sparseinfer

@@ -1,0 +1,420 @@
+// sparseinfer/kernels/avx2.hpp - AVX2 + FMA kernels for the row format, in
+// namespace sparseinfer::kernels::avx2, compiled in their own target region so
+// this header builds with baseline x86-64 flags; kernels/isa.hpp runs them only
+// on a CPU (and OS) that has AVX2 and FMA. Semantics: kernels/scalar.hpp.
+//
+// Float path: a block of 32 codes becomes four vectors of 8 int32, converted,
+// w = d*q + m, multiplied into the accumulators. Int8 path: a block becomes 32
+// bytes in value order; vpmaddubsw + vpmaddwd give its exact int32 partial sums
+// (8-bit codes are widened to int16 first: 255 * 127 * 2 would saturate int16);
+// per chunk of 8 blocks the sums are reduced to one vector of 8 block sums,
+// converted once and scaled by 8 (scale code * activation scale) products in one
+// FMA; the min term is one FMA of 8 (min code, activation block sum) pairs.
+//
+//   if (sparseinfer::detail::detect_cpu_features().avx2)
+//       y = sparseinfer::kernels::avx2::table(4).dot_row(layout, row, x);
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+
+#include "../detail/kernel_table.hpp"
+#include "../detail/row_format.hpp"
+
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#define SPARSEINFER_HAS_AVX2_KERNELS 1
+#include <immintrin.h>
+
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma,bmi2"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,bmi2")
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+namespace sparseinfer::kernels::avx2 {
+
+using sparseinfer::detail::RowLayout;
+
+/// Blocks per chunk: group parameters and block sums are handled 8 at a time.
+constexpr std::size_t chunk_blocks = 8;
+
+/// Lanes i < n set (n may exceed 8).
+inline __m256i lane_mask(std::size_t n) noexcept {
+    const int k = n > 8 ? 8 : static_cast<int>(n);
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(k), _mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0));
+}
+
+inline float hsum(__m256 v) noexcept {
+    __m128 t = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    t = _mm_add_ps(t, _mm_movehl_ps(t, t));
+    t = _mm_add_ss(t, _mm_movehdup_ps(t));
+    return _mm_cvtss_f32(t);
+}
+
+/// Up to 8 bytes from p into the low bytes of a vector (the rest zero); reads only n bytes.
+inline __m128i load_low(const std::uint8_t* p, std::size_t n) noexcept {
+    if (n >= 8) return _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
+    std::uint64_t v = 0;
+    std::memcpy(&v, p, n);
+    return _mm_cvtsi64_si128(static_cast<long long>(v));
+}
+
+/// The per-block group codes of blocks [first, first + 8) as 8 int32.
+template <bool Signed>
+inline __m256i block_codes(const RowLayout& l, const std::uint8_t* plane, std::size_t first) noexcept {
+    const std::size_t bpg = l.blocks_per_group();
+    __m128i c;
+    if (chunk_blocks % bpg == 0) {
+        const std::size_t g0 = first / bpg, want = chunk_blocks / bpg;
+        c = load_low(plane + g0, l.groups - g0 < want ? l.groups - g0 : want);
+        if (bpg > 1) {
+            const __m128i iota = _mm_set_epi8(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+            const __m128i idx = _mm_and_si128(_mm_srl_epi16(iota, _mm_cvtsi32_si128(__builtin_ctzll(bpg))),
+                                              _mm_set1_epi8(15));
+            c = _mm_shuffle_epi8(c, idx);
+        }
+    } else {
+        std::uint64_t v = 0;
+        for (std::size_t i = 0; i < 8; ++i) {
+            const std::size_t g = (first + i) / bpg;
+            v |= static_cast<std::uint64_t>(g < l.groups ? plane[g] : 0) << (8 * i);
+        }
+        c = _mm_cvtsi64_si128(static_cast<long long>(v));
+    }
+    return Signed ? _mm256_cvtepi8_epi32(c) : _mm256_cvtepu8_epi32(c);
+}
+
+/// Scale (d) and min (m) of blocks [first, first + 8), each times `mul`.
+inline void block_params(const RowLayout& l, const std::uint8_t* row, std::size_t first, float mul, float* d,
+                         float* m) noexcept {
+    const __m256 su = _mm256_set1_ps(sparseinfer::detail::load_f32(row) * mul);
+    const __m256 mu = _mm256_set1_ps(sparseinfer::detail::load_f32(row + 4) * mul);
+    _mm256_storeu_ps(d, _mm256_mul_ps(_mm256_cvtepi32_ps(block_codes<false>(l, row + l.scales_offset(), first)), su));
+    _mm256_storeu_ps(m, _mm256_mul_ps(_mm256_cvtepi32_ps(block_codes<true>(l, row + l.mins_offset(), first)), mu));
+}
+
+/// Codes of one block as int32, q[k] = values 8k .. 8k+7.
+template <int Bits>
+inline void unpack_block_epi32(const std::uint8_t* c, __m256i* q) noexcept {
+    if constexpr (Bits == 8) {
+        for (int k = 0; k < 4; ++k) q[k] = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(c + 8 * k)));
+    } else if constexpr (Bits == 4) {
+        const __m256i v0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(c)));
+        const __m256i v1 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(c + 8)));
+        const __m256i f = _mm256_set1_epi32(15);
+        q[0] = _mm256_and_si256(v0, f);
+        q[1] = _mm256_and_si256(v1, f);
+        q[2] = _mm256_srli_epi32(v0, 4);
+        q[3] = _mm256_srli_epi32(v1, 4);
+    } else {
+        const __m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(c)));
+        const __m256i three = _mm256_set1_epi32(3);
+        q[0] = _mm256_and_si256(v, three);
+        q[1] = _mm256_and_si256(_mm256_srli_epi32(v, 2), three);
+        q[2] = _mm256_and_si256(_mm256_srli_epi32(v, 4), three);
+        q[3] = _mm256_srli_epi32(v, 6);
+        if constexpr (Bits == 3) {
+            std::uint32_t h32;
+            std::memcpy(&h32, c + 8, 4);
+            const __m256i h = _mm256_set1_epi32(static_cast<int>(h32));
+            const __m256i one = _mm256_set1_epi32(1);
+            for (int k = 0; k < 4; ++k) {
+                const __m256i j = _mm256_set_epi32(8 * k + 7, 8 * k + 6, 8 * k + 5, 8 * k + 4, 8 * k + 3, 8 * k + 2,
+                                                   8 * k + 1, 8 * k);
+                q[k] = _mm256_or_si256(q[k], _mm256_slli_epi32(_mm256_and_si256(_mm256_srlv_epi32(h, j), one), 2));
+            }
+        }
+    }
+}
+
+/// Codes of one block as 32 bytes in value order.
+template <int Bits>
+inline __m256i unpack_block_epi8(const std::uint8_t* c) noexcept {
+    if constexpr (Bits == 8) {
+        return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c));
+    } else if constexpr (Bits == 4) {
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(c));
+        return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(15));
+    } else {
+        std::uint64_t lo;
+        std::memcpy(&lo, c, 8);
+        __m256i q = _mm256_and_si256(
+            _mm256_srlv_epi64(_mm256_set1_epi64x(static_cast<long long>(lo)), _mm256_set_epi64x(6, 4, 2, 0)),
+            _mm256_set1_epi8(3));
+        if constexpr (Bits == 3) {
+            std::uint32_t h32;
+            std::memcpy(&h32, c + 8, 4);
+            const __m256i hb = _mm256_shuffle_epi8(
+                _mm256_set1_epi32(static_cast<int>(h32)),
+                _mm256_set_epi64x(0x0303030303030303LL, 0x0202020202020202LL, 0x0101010101010101LL, 0));
+            const __m256i bit = _mm256_set1_epi64x(static_cast<long long>(0x8040201008040201ULL));
+            const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(hb, bit), bit);
+            q = _mm256_or_si256(q, _mm256_and_si256(set, _mm256_set1_epi8(4)));
+        }
+        return q;
+    }
+}
+
+/// The 8 int32 partial sums of codes (unsigned) times activations (signed) of one block.
+template <int Bits>
+inline __m256i block_dot(__m256i u, const std::int8_t* xq) noexcept {
+    if constexpr (Bits == 8) {
+        const __m256i ul = _mm256_cvtepu8_epi16(_mm256_castsi256_si128(u));
+        const __m256i uh = _mm256_cvtepu8_epi16(_mm256_extracti128_si256(u, 1));
+        const __m256i xl = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xq)));
+        const __m256i xh = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xq + 16)));
+        return _mm256_add_epi32(_mm256_madd_epi16(ul, xl), _mm256_madd_epi16(uh, xh));
+    } else {
+        const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq));
+        return _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), _mm256_set1_epi16(1));
+    }
+}
+
+/// The 8 block sums of a[0..8) (a[i] = 8 partial sums of block i), in block order.
+inline __m256i reduce_blocks(const __m256i* a) noexcept {
+    const __m256i h0 = _mm256_hadd_epi32(_mm256_hadd_epi32(a[0], a[1]), _mm256_hadd_epi32(a[2], a[3]));
+    const __m256i h1 = _mm256_hadd_epi32(_mm256_hadd_epi32(a[4], a[5]), _mm256_hadd_epi32(a[6], a[7]));
+    return _mm256_add_epi32(_mm256_permute2x128_si256(h0, h1, 0x20), _mm256_permute2x128_si256(h0, h1, 0x31));
+}
+
+template <int Bits>
+inline float dot_row(const RowLayout& l, const std::uint8_t* row, const float* x) noexcept {
+    constexpr std::size_t bb = sparseinfer::detail::block_bytes(Bits);
+    const std::uint8_t* codes = row + l.codes_offset();
+    const std::size_t nb = (l.cols + 31) / 32;
+    __m256 acc[8];
+    for (auto& v : acc) v = _mm256_setzero_ps();
+    alignas(32) float d[8], m[8];
+    for (std::size_t first = 0; first < nb; first += chunk_blocks) {
+        block_params(l, row, first, 1.0f, d, m);
+        const std::size_t n = nb - first < chunk_blocks ? nb - first : chunk_blocks;
+        for (std::size_t i = 0; i < n; ++i) {
+            const std::size_t b = first + i, col = b * 32;
+            __m256i q[4];
+            unpack_block_epi32<Bits>(codes + b * bb, q);
+            const __m256 vd = _mm256_set1_ps(d[i]), vm = _mm256_set1_ps(m[i]);
+            __m256* ac = acc + (i & 1) * 4;
+            if (col + 32 <= l.cols) {
+                for (int k = 0; k < 4; ++k)
+                    ac[k] = _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_cvtepi32_ps(q[k]), vd, vm),
+                                            _mm256_loadu_ps(x + col + 8 * k), ac[k]);
+            } else {
+                const std::size_t r = l.cols - col;
+                for (std::size_t k = 0; k < 4 && 8 * k < r; ++k)
+                    ac[k] = _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_cvtepi32_ps(q[k]), vd, vm),
+                                            _mm256_maskload_ps(x + col + 8 * k, lane_mask(r - 8 * k)), ac[k]);
+            }
+        }
+    }
+    const __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])),
+                                   _mm256_add_ps(_mm256_add_ps(acc[4], acc[5]), _mm256_add_ps(acc[6], acc[7])));
+    return hsum(s);
+}
+
+template <int Bits>
+inline float dot_row_q8(const RowLayout& l, const std::uint8_t* row, const std::int8_t* xq, const float* xscale,
+                        const float* xsum) noexcept {
+    constexpr std::size_t bb = sparseinfer::detail::block_bytes(Bits);
+    const std::uint8_t* codes = row + l.codes_offset();
+    const std::size_t nb = (l.cols + 31) / 32;
+    __m256 accs = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+    for (std::size_t first = 0; first < nb; first += chunk_blocks) {
+        const std::size_t n = nb - first < chunk_blocks ? nb - first : chunk_blocks;
+        __m256i a[8];
+        for (std::size_t i = 0; i < 8; ++i)
+            a[i] = i < n ? block_dot<Bits>(unpack_block_epi8<Bits>(codes + (first + i) * bb), xq + (first + i) * 32)
+                         : _mm256_setzero_si256();
+        const __m256 isum = _mm256_cvtepi32_ps(reduce_blocks(a));
+        __m256 xs, xm;
+        if (n == chunk_blocks) {
+            xs = _mm256_loadu_ps(xscale + first);
+            xm = _mm256_loadu_ps(xsum + first);
+        } else {
+            const __m256i k = lane_mask(n);
+            xs = _mm256_maskload_ps(xscale + first, k);
+            xm = _mm256_maskload_ps(xsum + first, k);
+        }
+        const __m256 sc =
+            _mm256_mul_ps(_mm256_cvtepi32_ps(block_codes<false>(l, row + l.scales_offset(), first)), xs);
+        accs = _mm256_fmadd_ps(isum, sc, accs);
+        accm = _mm256_fmadd_ps(_mm256_cvtepi32_ps(block_codes<true>(l, row + l.mins_offset(), first)), xm, accm);
+    }
+    return sparseinfer::detail::load_f32(row) * hsum(accs) + sparseinfer::detail::load_f32(row + 4) * hsum(accm);
+}
+
+/// Starts loading the row at p into the cache (all its lines).
+inline void prefetch_row(const std::uint8_t* p, std::size_t bytes) noexcept {
+    for (std::size_t o = 0; o < bytes; o += 64) _mm_prefetch(reinterpret_cast<const char*>(p + o), _MM_HINT_T0);
+}
+
+template <int Bits>
+inline void gemv_rows(const RowLayout& l, const std::uint8_t* base, const std::uint32_t* rows, std::size_t n,
+                      const float* x, float* y) noexcept {
+    for (std::size_t i = 0; i < n; ++i) {
+        if (rows && i + 1 < n) prefetch_row(base + rows[i + 1] * l.row_stride, l.row_bytes);
+        y[i] = dot_row<Bits>(l, base + (rows ? rows[i] : i) * l.row_stride, x);
+    }
+}
+
+template <int Bits>
+inline void gemv_rows_q8(const RowLayout& l, const std::uint8_t* base, const std::uint32_t* rows, std::size_t n,
+                         const std::int8_t* xq, const float* xscale, const float* xsum, float* y) noexcept {
+    for (std::size_t i = 0; i < n; ++i) {
+        if (rows && i + 1 < n) prefetch_row(base + rows[i + 1] * l.row_stride, l.row_bytes);
+        y[i] = dot_row_q8<Bits>(l, base + (rows ? rows[i] : i) * l.row_stride, xq, xscale, xsum);
+    }
+}
+
+template <int Bits>
+inline void dequantize_row(const RowLayout& l, const std::uint8_t* row, float* out) noexcept {
+    constexpr std::size_t bb = sparseinfer::detail::block_bytes(Bits);
+    const std::uint8_t* codes = row + l.codes_offset();
+    const std::size_t nb = (l.cols + 31) / 32;
+    alignas(32) float d[8], m[8];
+    for (std::size_t first = 0; first < nb; first += chunk_blocks) {
+        block_params(l, row, first, 1.0f, d, m);
+        const std::size_t n = nb - first < chunk_blocks ? nb - first : chunk_blocks;
+        for (std::size_t i = 0; i < n; ++i) {
+            const std::size_t b = first + i, col = b * 32, r = l.cols - col;
+            __m256i q[4];
+            unpack_block_epi32<Bits>(codes + b * bb, q);
+            const __m256 vd = _mm256_set1_ps(d[i]), vm = _mm256_set1_ps(m[i]);
+            for (std::size_t k = 0; k < 4 && 8 * k < r; ++k) {
+                const __m256 w = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q[k]), vd, vm);
+                if (r >= 8 * k + 8)
+                    _mm256_storeu_ps(out + col + 8 * k, w);
+                else
+                    _mm256_maskstore_ps(out + col + 8 * k, lane_mask(r - 8 * k), w);
+            }
+        }
+    }
+}
+
+/// y[0..cols) += sum_i a[i] * row(rows[i]); up to 4 rows share each pass over y.
+template <int Bits>
+inline void axpy_rows(const RowLayout& l, const std::uint8_t* base, const std::uint32_t* rows, std::size_t n,
+                      const float* a, float* y) noexcept {
+    constexpr std::size_t bb = sparseinfer::detail::block_bytes(Bits);
+    constexpr std::size_t R = 4;
+    const std::size_t nb = (l.cols + 31) / 32;
+    alignas(32) float d[R][8], m[R][8], msum[8];
+    for (std::size_t i0 = 0; i0 < n; i0 += R) {
+        const std::size_t nr = n - i0 < R ? n - i0 : R;
+        const std::uint8_t* row[R];
+        for (std::size_t r = 0; r < R; ++r) {
+            const std::size_t i = i0 + (r < nr ? r : 0);
+            row[r] = base + (rows ? rows[i] : i) * l.row_stride;
+        }
+        if (rows)
+            for (std::size_t r = 0; r < R && i0 + R + r < n; ++r)
+                prefetch_row(base + rows[i0 + R + r] * l.row_stride, l.row_bytes);
+        for (std::size_t first = 0; first < nb; first += chunk_blocks) {
+            __m256 ms = _mm256_setzero_ps();
+            for (std::size_t r = 0; r < R; ++r) {
+                block_params(l, row[r], first, r < nr ? a[i0 + r] : 0.0f, d[r], m[r]);
+                ms = _mm256_add_ps(ms, _mm256_load_ps(m[r]));
+            }
+            _mm256_store_ps(msum, ms);
+            const std::size_t cnt = nb - first < chunk_blocks ? nb - first : chunk_blocks;
+            for (std::size_t i = 0; i < cnt; ++i) {
+                const std::size_t b = first + i, col = b * 32, rem = l.cols - col;
+                __m256 acc[4];
+                const __m256 vm = _mm256_set1_ps(msum[i]);
+                for (int k = 0; k < 4; ++k) acc[k] = vm;
+                for (std::size_t r = 0; r < R; ++r) {
+                    __m256i q[4];
+                    unpack_block_epi32<Bits>(row[r] + l.codes_offset() + b * bb, q);
+                    const __m256 vd = _mm256_set1_ps(d[r][i]);
+                    for (int k = 0; k < 4; ++k) acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q[k]), vd, acc[k]);
+                }
+                for (std::size_t k = 0; k < 4 && 8 * k < rem; ++k) {
+                    float* yp = y + col + 8 * k;
+                    if (rem >= 8 * k + 8) {
+                        _mm256_storeu_ps(yp, _mm256_add_ps(_mm256_loadu_ps(yp), acc[k]));
+                    } else {
+                        const __m256i mk = lane_mask(rem - 8 * k);
+                        _mm256_maskstore_ps(yp, mk, _mm256_add_ps(_mm256_maskload_ps(yp, mk), acc[k]));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Bit-exact SIMD version of the scalar activation quantizer.
+inline void quantize_activations(const float* x, std::size_t n, std::int8_t* q, float* scales, float* sums) noexcept {
+    const std::size_t blocks = (n + 31) / 32;
+    const __m256 sign = _mm256_set1_ps(-0.0f), zero = _mm256_setzero_ps();
+    const __m256 half = _mm256_set1_ps(0.5f), mhalf = _mm256_set1_ps(-0.5f);
+    for (std::size_t b = 0; b < blocks; ++b) {
+        const std::size_t first = b * 32, len = n - first < 32 ? n - first : 32;
+        __m256 v[4];
+        int bad = 0;
+        __m256 ax = zero;
+        for (std::size_t k = 0; k < 4; ++k) {
+            v[k] = len >= 8 * k + 8 ? _mm256_loadu_ps(x + first + 8 * k)
+                   : len > 8 * k    ? _mm256_maskload_ps(x + first + 8 * k, lane_mask(len - 8 * k))
+                                    : zero;
+            bad |= _mm256_movemask_ps(_mm256_cmp_ps(_mm256_sub_ps(v[k], v[k]), zero, _CMP_NEQ_UQ));
+            ax = _mm256_max_ps(ax, _mm256_andnot_ps(sign, v[k]));
+        }
+        if (bad) {
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + first), _mm256_setzero_si256());
+            scales[b] = sums[b] = std::numeric_limits<float>::quiet_NaN();
+            continue;
+        }
+        __m128 t = _mm_max_ps(_mm256_castps256_ps128(ax), _mm256_extractf128_ps(ax, 1));
+        t = _mm_max_ps(t, _mm_movehl_ps(t, t));
+        t = _mm_max_ss(t, _mm_movehdup_ps(t));
+        const float amax = _mm_cvtss_f32(t);
+        const float scale = amax / 127.0f;
+        const float inv = amax > 0 ? 127.0f / amax : 0.0f;
+        const __m256 vinv = _mm256_set1_ps(inv);
+        const __m256i lim = _mm256_set1_epi32(127), nlim = _mm256_set1_epi32(-127);
+        __m256i iq[4];
+        __m256i isum = _mm256_setzero_si256();
+        for (int k = 0; k < 4; ++k) {
+            const __m256 s = _mm256_mul_ps(v[k], vinv);
+            const __m256 r = _mm256_add_ps(s, _mm256_blendv_ps(half, mhalf, _mm256_cmp_ps(s, zero, _CMP_LT_OQ)));
+            iq[k] = _mm256_max_epi32(_mm256_min_epi32(_mm256_cvttps_epi32(r), lim), nlim);
+            isum = _mm256_add_epi32(isum, iq[k]);
+        }
+        const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(iq[0], iq[1]), _mm256_packs_epi32(iq[2], iq[3]));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + first),
+                            _mm256_permutevar8x32_epi32(p, _mm256_set_epi32(7, 3, 6, 2, 5, 1, 4, 0)));
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(isum), _mm256_extracti128_si256(isum, 1));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4E));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xB1));
+        scales[b] = scale;
+        sums[b] = scale * static_cast<float>(_mm_cvtsi128_si32(s4));
+    }
+}
+
+template <int Bits>
+inline constexpr KernelTable table_for_bits = {Isa::avx2, Bits, dequantize_row<Bits>, dot_row<Bits>,
+                                               dot_row_q8<Bits>, gemv_rows<Bits>, gemv_rows_q8<Bits>,
+                                               axpy_rows<Bits>, quantize_activations};
+
+/// The AVX2 kernels for a code width (2, 3, 4 or 8).
+inline const KernelTable& table(int bits) noexcept {
+    static constexpr const KernelTable* tables[4] = {&table_for_bits<2>, &table_for_bits<3>, &table_for_bits<4>,
+                                                     &table_for_bits<8>};
+    return *tables[bits_index(bits)];
+}
+
+}  // namespace sparseinfer::kernels::avx2
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC diagnostic pop
+#pragma GCC pop_options
+#endif
+
+#endif

@@ -1,0 +1,76 @@
+// sparseinfer/kernels/avx512.hpp - AVX-512 kernels for the row format, in two
+// flavours: sparseinfer::kernels::avx512 (AVX-512 F/BW/VL/DQ; int8 dots with
+// vpmaddubsw) and sparseinfer::kernels::avx512_vnni (plus VNNI; int8 dots with
+// vpdpbusd).
+//
+// Each flavour is compiled in its own target region, so this header compiles
+// with baseline x86-64 flags and the code runs only when kernels/isa.hpp has
+// checked the CPU. Semantics are those of kernels/scalar.hpp; the algorithms
+// are described in kernels/detail/avx512_body.inc.
+//
+//   if (sparseinfer::detail::detect_cpu_features().avx512_vnni)
+//       y = sparseinfer::kernels::avx512_vnni::table(4).dot_row(layout, row, x);
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+
+#include "../detail/kernel_table.hpp"
+#include "../detail/row_format.hpp"
+
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#define SPARSEINFER_HAS_AVX512_KERNELS 1
+#include <immintrin.h>
+
+// --- avx512: F, BW, VL, DQ (with AVX2 and FMA) ---
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma,bmi2,avx512f,avx512bw,avx512vl,avx512dq"))), \
+                             apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,bmi2,avx512f,avx512bw,avx512vl,avx512dq")
+// Intrinsics built on _mm*_undefined_* trip -Wuninitialized once inlined here.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+namespace sparseinfer::kernels::avx512 {
+inline constexpr Isa kIsa = Isa::avx512;
+#define SPARSEINFER_AVX512_BODY_VNNI 0
+#include "detail/avx512_body.inc"
+#undef SPARSEINFER_AVX512_BODY_VNNI
+}  // namespace sparseinfer::kernels::avx512
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC diagnostic pop
+#pragma GCC pop_options
+#endif
+
+// --- avx512_vnni: the same plus AVX512-VNNI ---
+#if defined(__clang__)
+#pragma clang attribute push( \
+    __attribute__((target("avx2,fma,bmi2,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,bmi2,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+namespace sparseinfer::kernels::avx512_vnni {
+inline constexpr Isa kIsa = Isa::avx512_vnni;
+#define SPARSEINFER_AVX512_BODY_VNNI 1
+#include "detail/avx512_body.inc"
+#undef SPARSEINFER_AVX512_BODY_VNNI
+}  // namespace sparseinfer::kernels::avx512_vnni
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC diagnostic pop
+#pragma GCC pop_options
+#endif
+
+#endif

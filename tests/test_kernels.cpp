@@ -1,0 +1,270 @@
+// Tests of the SIMD kernels (kernels/avx2.hpp, avx512.hpp, neon.hpp) against the
+// scalar reference (kernels/scalar.hpp): every kernel x every instruction set
+// this CPU supports x Bits {2,3,4,8} x group sizes {32,64,128} x cols
+// {1,31,32,33,4096,11008}, on random row bytes (random codes, padding included).
+//
+// Bounds:
+//  - float path (dot_row, gemv_rows): |simd - scalar| <= 1e-5 * sum_j (|d q_j x_j| + |m x_j|);
+//  - int8 path: |simd - scalar| <= 1e-5 * sum_b (|d| s_b sum_j q_j |xq_j| + |m| |xsum_b|)
+//    (both sum the same exact integer block sums; only float rounding differs);
+//  - dequantize_row: within 2 float ulps of |d q| + |m| (fma vs multiply-add);
+//  - axpy_rows: |simd - scalar| <= 1e-5 * (|y| + sum_i |a_i| (|d q| + |m|));
+//  - quantize_activations: bit-identical to the scalar reference.
+#include <sparseinfer/kernels/dispatch.hpp>
+#include <sparseinfer/quantized_weights.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "catch.hpp"
+#include "kernel_test_util.hpp"
+
+namespace sk = sparseinfer::kernels;
+using sparseinfer::Isa;
+
+namespace {
+
+const std::size_t kCols[] = {1, 31, 32, 33, 4096, 11008};
+const int kBits[] = {2, 3, 4, 8};
+const std::size_t kGroups[] = {32, 64, 128};
+
+std::size_t rows_for(std::size_t cols) { return cols >= 4096 ? 3 : 9; }
+
+sparseinfer::QuantizedActivations scalar_quantize(const float* x, std::size_t n) {
+    sparseinfer::QuantizedActivations q;
+    q.size = n;
+    const std::size_t blocks = (n + 31) / 32;
+    q.values.resize(blocks * 32);
+    q.scales.resize(blocks);
+    q.sums.resize(blocks);
+    sk::scalar::quantize_activations(x, n, q.values.data(), q.scales.data(), q.sums.data());
+    return q;
+}
+
+std::string label(Isa isa, int bits, std::size_t group, std::size_t cols) {
+    return std::string(sparseinfer::isa_name(isa)) + " bits=" + std::to_string(bits) +
+           " group=" + std::to_string(group) + " cols=" + std::to_string(cols);
+}
+
+}  // namespace
+
+TEST_CASE("scalar is always among the supported paths and tables match their path") {
+    const auto isas = sk::supported_isas();
+    REQUIRE(!isas.empty());
+    CHECK(isas.front() == Isa::scalar);
+    for (Isa isa : isas)
+        for (int bits : kBits) {
+            CHECK(sk::table_for(isa, bits).isa == isa);
+            CHECK(sk::table_for(isa, bits).bits == bits);
+        }
+}
+
+TEST_CASE("dot_row, gemv_rows and dequantize_row match the scalar reference on every path") {
+    for (Isa isa : sk::supported_isas())
+        for (int bits : kBits)
+            for (std::size_t group : kGroups)
+                for (std::size_t cols : kCols) {
+                    INFO(label(isa, bits, group, cols));
+                    const std::size_t rows = rows_for(cols);
+                    const auto m = kt::random_matrix(bits, rows, cols, group, static_cast<unsigned>(cols * 7 + bits));
+                    const auto& l = m.layout;
+                    const auto& t = sk::table_for(isa, bits);
+                    const auto& ref = sk::scalar::table(bits);
+                    kt::Vec x(cols, static_cast<unsigned>(cols + group));
+                    const auto xq = scalar_quantize(x.p, cols);
+
+                    for (std::size_t r = 0; r < rows; ++r) {
+                        const std::uint8_t* row = m.row(r);
+                        const double fs = kt::float_scale(l, row, x.p), qs = kt::q8_scale(l, row, xq);
+                        CHECK(std::fabs(t.dot_row(l, row, x.p) - ref.dot_row(l, row, x.p)) <= kt::rel_tol * fs);
+                        const float a8 = t.dot_row_q8(l, row, xq.values.data(), xq.scales.data(), xq.sums.data());
+                        const float r8 = ref.dot_row_q8(l, row, xq.values.data(), xq.scales.data(), xq.sums.data());
+                        CHECK(std::fabs(a8 - r8) <= kt::rel_tol * qs);
+
+                        // dequantize_row writes exactly cols values.
+                        kt::Vec out(cols, 1, 12345.0f), want(cols, 1, 12345.0f);
+                        t.dequantize_row(l, row, out.p);
+                        ref.dequantize_row(l, row, want.p);
+                        CHECK(out.storage.back() == 12345.0f);
+                        CHECK(out.storage.front() == 12345.0f);
+                        bool close = true;
+                        for (std::size_t j = 0; j < cols; ++j) {
+                            double d, mn;
+                            kt::params(l, row, j, d, mn);
+                            const double tol = 2.5e-7 * (std::fabs(want.p[j] - mn) + std::fabs(mn)) + 1e-30;
+                            close = close && std::fabs(out.p[j] - want.p[j]) <= tol;
+                        }
+                        CHECK(close);
+                    }
+
+                    // gemv_rows: repeated rows, an unaligned row list and output, the dense case.
+                    std::vector<std::uint32_t> list_storage{0, 0, 1, static_cast<std::uint32_t>(rows - 1), 1, 2};
+                    list_storage.insert(list_storage.begin(), 99);  // row list starts at an odd index
+                    const std::uint32_t* list = list_storage.data() + 1;
+                    const std::size_t n = list_storage.size() - 1;
+                    kt::Vec y(n, 2, -7.0f), yr(n, 2, -7.0f), y8(n, 2, -7.0f), yr8(n, 2, -7.0f);
+                    t.gemv_rows(l, m.data(), list, n, x.p, y.p);
+                    ref.gemv_rows(l, m.data(), list, n, x.p, yr.p);
+                    t.gemv_rows_q8(l, m.data(), list, n, xq.values.data(), xq.scales.data(), xq.sums.data(), y8.p);
+                    ref.gemv_rows_q8(l, m.data(), list, n, xq.values.data(), xq.scales.data(), xq.sums.data(),
+                                     yr8.p);
+                    for (std::size_t i = 0; i < n; ++i) {
+                        const std::uint8_t* row = m.row(list[i]);
+                        CHECK(std::fabs(y.p[i] - yr.p[i]) <= kt::rel_tol * kt::float_scale(l, row, x.p));
+                        CHECK(std::fabs(y8.p[i] - yr8.p[i]) <= kt::rel_tol * kt::q8_scale(l, row, xq));
+                    }
+                    CHECK(y.storage.back() == -7.0f);
+                    CHECK(y8.storage.back() == -7.0f);
+
+                    kt::Vec yd(rows, 3, -7.0f), yd8(rows, 3, -7.0f);
+                    t.gemv_rows(l, m.data(), nullptr, rows, x.p, yd.p);
+                    t.gemv_rows_q8(l, m.data(), nullptr, rows, xq.values.data(), xq.scales.data(), xq.sums.data(),
+                                   yd8.p);
+                    for (std::size_t r = 0; r < rows; ++r) {
+                        CHECK(std::fabs(yd.p[r] - ref.dot_row(l, m.row(r), x.p)) <=
+                              kt::rel_tol * kt::float_scale(l, m.row(r), x.p));
+                        CHECK(std::fabs(yd8.p[r] - ref.dot_row_q8(l, m.row(r), xq.values.data(), xq.scales.data(),
+                                                                  xq.sums.data())) <=
+                              kt::rel_tol * kt::q8_scale(l, m.row(r), xq));
+                    }
+                    CHECK(yd.storage.back() == -7.0f);
+
+                    // An empty row list touches nothing.
+                    kt::Vec ye(1, 4, -7.0f);
+                    t.gemv_rows(l, m.data(), list, 0, x.p, ye.p);
+                    t.gemv_rows_q8(l, m.data(), list, 0, xq.values.data(), xq.scales.data(), xq.sums.data(), ye.p);
+                    CHECK(ye.storage[0] == -7.0f);
+                    CHECK(ye.storage[2] == -7.0f);
+                }
+}
+
+TEST_CASE("axpy_rows matches the scalar reference and writes only y[0..cols)") {
+    for (Isa isa : sk::supported_isas())
+        for (int bits : kBits)
+            for (std::size_t group : kGroups)
+                for (std::size_t cols : kCols) {
+                    INFO(label(isa, bits, group, cols));
+                    const std::size_t rows = rows_for(cols);
+                    const auto m = kt::random_matrix(bits, rows, cols, group, static_cast<unsigned>(cols * 3 + bits));
+                    const auto& l = m.layout;
+                    const auto& t = sk::table_for(isa, bits);
+                    const auto& ref = sk::scalar::table(bits);
+                    for (std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{3}, std::size_t{6}, std::size_t{9}}) {
+                        std::vector<std::uint32_t> list(n + 1);
+                        for (std::size_t i = 0; i < n; ++i) list[i + 1] = static_cast<std::uint32_t>((i * 5) % rows);
+                        kt::Vec a(n + 1, 5);
+                        kt::Vec y(cols, 6, 777.0f), yr(cols, 6, 777.0f);
+                        t.axpy_rows(l, m.data(), list.data() + 1, n, a.p, y.p);
+                        ref.axpy_rows(l, m.data(), list.data() + 1, n, a.p, yr.p);
+                        CHECK(y.storage.front() == 777.0f);
+                        CHECK(y.storage.back() == 777.0f);
+                        // Error scale per column: |y| + sum_i |a_i| (|d q| + |m|).
+                        std::vector<double> scale(cols);
+                        for (std::size_t j = 0; j < cols; ++j) scale[j] = std::fabs(yr.p[j]) + 1e-30;
+                        for (std::size_t i = 0; i < n; ++i) {
+                            std::vector<float> w(cols);
+                            ref.dequantize_row(l, m.row(list[i + 1]), w.data());
+                            for (std::size_t j = 0; j < cols; ++j) {
+                                double d, mn;
+                                kt::params(l, m.row(list[i + 1]), j, d, mn);
+                                scale[j] += std::fabs(a.p[i]) * (std::fabs(w[j] - mn) + std::fabs(mn));
+                            }
+                        }
+                        bool close = true;
+                        for (std::size_t j = 0; j < cols; ++j) close = close && std::fabs(y.p[j] - yr.p[j]) <= kt::rel_tol * scale[j];
+                        CHECK(close);
+                        // Dense: rows == nullptr means rows 0..n-1.
+                        if (n <= rows) {
+                            kt::Vec yd(cols, 6), ydr(cols, 6);
+                            t.axpy_rows(l, m.data(), nullptr, n, a.p, yd.p);
+                            ref.axpy_rows(l, m.data(), nullptr, n, a.p, ydr.p);
+                            double worst = 0;
+                            for (std::size_t j = 0; j < cols; ++j)
+                                worst = std::max(worst, std::fabs(yd.p[j] - ydr.p[j]) / (1.0 + std::fabs(ydr.p[j])));
+                            CHECK(worst <= 1e-4);
+                        }
+                    }
+                }
+}
+
+TEST_CASE("quantize_activations is bit-identical to the scalar reference on every path") {
+    std::vector<std::size_t> sizes{0, 1, 5, 31, 32, 33, 64, 100, 4096, 4101};
+    for (Isa isa : sk::supported_isas())
+        for (std::size_t n : sizes) {
+            INFO(std::string(sparseinfer::isa_name(isa)) + " n=" + std::to_string(n));
+            kt::Vec x(n, static_cast<unsigned>(n + 11));
+            if (n > 40) {
+                x.p[3] = std::numeric_limits<float>::quiet_NaN();            // block 0 -> NaN
+                x.p[33] = std::numeric_limits<float>::infinity();            // block 1 -> NaN
+                for (std::size_t j = 64; j < 96 && j < n; ++j) x.p[j] = 0;  // an all-zero block
+            }
+            if (n > 130)  // exact ties: amax 127 makes inv 1, so k + 0.5 rounds away from zero
+                for (std::size_t j = 96; j < 128; ++j) x.p[j] = static_cast<float>(j % 2 ? 127 : -(static_cast<int>(j) - 96)) + (j % 3 ? 0.5f : -0.5f) * (j % 2 ? 0 : 1);
+            const std::size_t blocks = (n + 31) / 32;
+            std::vector<std::int8_t> q(blocks * 32 + 1, 99), qr(blocks * 32 + 1, 99);
+            std::vector<float> s(blocks + 1, 5), sr(blocks + 1, 5), u(blocks + 1, 5), ur(blocks + 1, 5);
+            sk::table_for(isa, 4).quantize_activations(x.p, n, q.data(), s.data(), u.data());
+            sk::scalar::quantize_activations(x.p, n, qr.data(), sr.data(), ur.data());
+            CHECK(q == qr);
+            bool same = true;
+            for (std::size_t b = 0; b <= blocks; ++b) {
+                same = same && ((std::isnan(s[b]) && std::isnan(sr[b])) || s[b] == sr[b]);
+                same = same && ((std::isnan(u[b]) && std::isnan(ur[b])) || u[b] == ur[b]);
+            }
+            CHECK(same);
+            if (n > 40) {
+                CHECK(std::isnan(s[0]));
+                CHECK(std::isnan(u[1]));
+            }
+        }
+}
+
+TEST_CASE("int8 path stays within the activation-rounding bound of the float path") {
+    // Rigorous: |dot_q8 - dot_f| <= sum_j |w_j| * s_b / 2 (each activation is off
+    // by at most half its block's step) + float rounding. On N(0,1) data we also
+    // hold it to llama.cpp's 0.02 relative error, relative to ||w|| ||x||.
+    for (Isa isa : sk::supported_isas())
+        for (int bits : kBits)
+            for (std::size_t group : kGroups) {
+                const std::size_t cols = 4096;
+                INFO(label(isa, bits, group, cols));
+                std::mt19937 rng(static_cast<unsigned>(bits * 100 + group));
+                std::normal_distribution<float> nd;
+                std::vector<float> w(4 * cols);
+                for (auto& v : w) v = nd(rng);
+                sparseinfer::QuantOptions opts;
+                opts.group_size = group;
+                opts.method = sparseinfer::QuantMethod::min_max;
+                const auto& t = sk::table_for(isa, bits);
+                auto check = [&](auto weights) {
+                    const auto& l = weights.layout();
+                    kt::Vec x(cols, 9);
+                    const auto xq = scalar_quantize(x.p, cols);
+                    for (std::size_t r = 0; r < 4; ++r) {
+                        const std::uint8_t* row = weights.data() + r * l.row_stride;
+                        std::vector<float> wd(cols);
+                        sk::scalar::dequantize_row(l, row, wd.data());
+                        double bound = 0, wn = 0, xn = 0;
+                        for (std::size_t j = 0; j < cols; ++j) {
+                            bound += std::fabs(wd[j]) * xq.scales[j / 32] / 2;
+                            wn += double(wd[j]) * wd[j];
+                            xn += double(x.p[j]) * x.p[j];
+                        }
+                        const double f = t.dot_row(l, row, x.p);
+                        const double q = t.dot_row_q8(l, row, xq.values.data(), xq.scales.data(), xq.sums.data());
+                        CHECK(std::fabs(q - f) <= bound + kt::rel_tol * (kt::float_scale(l, row, x.p) + kt::q8_scale(l, row, xq)));
+                        CHECK(std::fabs(q - f) <= 0.02 * std::sqrt(wn * xn));
+                    }
+                };
+                switch (bits) {
+                case 2: check(sparseinfer::QuantizedWeights<2>::from_f32(w.data(), 4, cols, opts)); break;
+                case 3: check(sparseinfer::QuantizedWeights<3>::from_f32(w.data(), 4, cols, opts)); break;
+                case 4: check(sparseinfer::QuantizedWeights<4>::from_f32(w.data(), 4, cols, opts)); break;
+                default: check(sparseinfer::QuantizedWeights<8>::from_f32(w.data(), 4, cols, opts)); break;
+                }
+            }
+}
