@@ -252,22 +252,36 @@ TEST_CASE("construction rejects null matrices, zero sizes and non-finite weights
     CHECK_THROWS_WITH(F(l.gate.data(), l.up.data(), l.down.data(), 40, 10, Activation::silu), Catch::Contains("gate"));
 }
 
-TEST_CASE("the bundle holds each neuron's gate, up and down^T rows at fixed offsets") {
+TEST_CASE("the layer stores gate, up and down^T as rows of one layout; a bundle is one neuron's three rows") {
     const Layer l = random_layer(64, 12, 4);
     SparseFfn<8> ffn(l.gate.data(), l.up.data(), l.down.data(), 64, 12, Activation::silu);
     auto gate = sparseinfer::QuantizedWeights<8>::from_f32(l.gate.data(), 12, 64);
+    auto up = sparseinfer::QuantizedWeights<8>::from_f32(l.up.data(), 12, 64);
+    CHECK(ffn.layout().row_bytes == gate.row_bytes());
+    CHECK(ffn.layout().row_stride == gate.row_bytes());
     CHECK(ffn.bundle_bytes() == 3 * gate.row_bytes());
     CHECK(ffn.memory_bytes() == 12 * ffn.bundle_bytes());
-    CHECK(ffn.up_offset() == gate.row_bytes());
-    CHECK(ffn.down_offset() == 2 * gate.row_bytes());
-    // The gate row bytes are exactly QuantizedWeights' row bytes.
-    for (std::size_t i = 0; i < 12; ++i)
-        CHECK(std::equal(gate.row_data(i), gate.row_data(i) + gate.row_bytes(), ffn.data() + i * ffn.bundle_bytes()));
-    // 8-bit dequantized down is close to the transposed float matrix.
+    CHECK(ffn.bundle_offset(FfnMatrix::gate) == 0);
+    CHECK(ffn.bundle_offset(FfnMatrix::up) == gate.row_bytes());
+    CHECK(ffn.bundle_offset(FfnMatrix::down) == 2 * gate.row_bytes());
+    // The rows are exactly QuantizedWeights' rows of the same matrices.
+    for (std::size_t i = 0; i < 12; ++i) {
+        CHECK(std::equal(gate.row_data(i), gate.row_data(i) + gate.row_bytes(),
+                         ffn.matrix_data(FfnMatrix::gate) + i * gate.row_bytes()));
+        CHECK(std::equal(up.row_data(i), up.row_data(i) + up.row_bytes(),
+                         ffn.matrix_data(FfnMatrix::up) + i * up.row_bytes()));
+    }
+    for (FfnMatrix m : {FfnMatrix::gate, FfnMatrix::up, FfnMatrix::down})
+        CHECK(reinterpret_cast<std::uintptr_t>(ffn.matrix_data(m)) % 64 == 0);
+    // 8-bit dequantized down is close to the float matrix.
     const std::vector<float> down = ffn.dequantized(FfnMatrix::down);
     for (std::size_t k = 0; k < down.size(); ++k) CHECK(std::fabs(down[k] - l.down[k]) < 0.01f);
     SparseFfn<4> mlp(nullptr, l.up.data(), l.down.data(), 64, 12, Activation::relu);
-    CHECK(mlp.bundle_bytes() == 2 * sparseinfer::QuantizedWeights<4>::from_f32(l.up.data(), 12, 64).row_bytes());
+    const std::size_t rb4 = sparseinfer::QuantizedWeights<4>::from_f32(l.up.data(), 12, 64).row_bytes();
+    CHECK(mlp.bundle_bytes() == 2 * rb4);
+    CHECK(mlp.bundle_offset(FfnMatrix::up) == 0);
+    CHECK(mlp.bundle_offset(FfnMatrix::down) == rb4);
+    CHECK_THROWS_AS(mlp.matrix_data(FfnMatrix::gate), sparseinfer::error);
 }
 
 TEST_CASE("gate-first keeps the exact top-k by |act(gate)| and equals the sparse pass over them") {
@@ -347,14 +361,18 @@ TEST_CASE("neurons served from an attached slot store give the same output") {
         plain.forward_sparse(x.data(), list.data(), list.size(), a.data());
         stored.forward_sparse(x.data(), list.data(), list.size(), b.data());
         for (std::size_t j = 0; j < d; ++j) CHECK(std::fabs(a[j] - b[j]) <= 1e-5f * (1.0f + std::fabs(a[j])));
-        // Every neuron resident now is served from the store's copy of its bundle.
+        // Every neuron resident now has its bundle (gate, up, down^T rows) in its slot.
         const auto* store = stored.cache().store();
+        const std::size_t rb = stored.layout().row_bytes;
         for (std::uint32_t i = 0; i < h; ++i) {
             const std::uint32_t slot = store->slot_of(i);
             if (slot == sparseinfer::SlotStore::npos) continue;
             ++hits;
-            CHECK(std::equal(stored.data() + i * stored.bundle_bytes(), stored.data() + (i + 1) * stored.bundle_bytes(),
-                             store->data() + static_cast<std::size_t>(slot) * store->slot_stride()));
+            const std::uint8_t* bundle = store->data() + static_cast<std::size_t>(slot) * store->slot_stride();
+            for (FfnMatrix m : {FfnMatrix::gate, FfnMatrix::up, FfnMatrix::down}) {
+                const std::uint8_t* row = stored.matrix_data(m) + i * rb;
+                CHECK(std::equal(row, row + rb, bundle + stored.bundle_offset(m)));
+            }
         }
     }
     CHECK(hits > 0);

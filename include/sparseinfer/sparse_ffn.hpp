@@ -2,21 +2,25 @@
 // the neurons it is given.
 //
 // SparseFfn<Bits, Policy> holds a gated FFN, y = down(act(gate x) * (up x)),
-// or a plain MLP, y = down(act(up x)), quantized to Bits bits. The rows of a
-// neuron - its gate row, its up row and its column of down (stored as a row of
-// down^T) - are bundled contiguously: all three have d_model columns and the
-// same row layout, so one RowLayout whose row_stride is the bundle size
-// addresses each of them, and one neuron is one contiguous byte range that a
-// cache can load as a whole:
+// or a plain MLP, y = down(act(up x)), quantized to Bits bits. Down is stored
+// transposed, so a neuron's output weights are a row: gate, up and down^T all
+// have d_model columns and share one RowLayout. The layer keeps them as three
+// contiguous matrices, so the dense pass streams each at full read bandwidth
+// (interleaving a neuron's three rows in the main storage made the dense pass
+// about 2x slower here: per-matrix sweeps then skip two rows in three).
+// A cache slot holds one neuron's bundle, one contiguous byte range:
 //
-//   bundle(i) = [ gate row i | up row i | down^T row i ]   (no gate row for a plain MLP)
+//   slot = [ gate row i | up row i | down^T row i ]   (no gate row for a plain MLP)
+//
+// so resident neurons are computed from the store with the same kernels and a
+// layout whose row_stride is the bundle size (bundle_bytes()).
 //
 // forward_sparse computes the listed neurons only: two dot products each (one
 // without a gate), then one scaled row-add of its down row into y. The cost is
-// the bytes of the bundles touched, so 10% of the neurons read 10% of the
-// layer. Every listed neuron is recorded in cache(), a NeuronCache<Policy>;
-// when a slot store is attached (attach_store), neurons resident in it are
-// read from the store's slots, the rest from the layer's own bytes.
+// the bytes of the rows touched, so 10% of the neurons read 10% of the layer.
+// Every listed neuron is recorded in cache(), a NeuronCache<Policy>; when a
+// slot store is attached (attach_store), neurons resident in it are read from
+// the store's slots, the rest from the layer's own matrices.
 //
 // A layer object holds preallocated scratch and is used by one thread at a
 // time; the forward functions do not allocate (after the first call with int8
@@ -93,16 +97,23 @@ public:
         check_finite(up, values, d_model, "up");
         check_finite(down, values, hidden, "down");
         layout_ = plain;
-        layout_.row_stride = stride;
-        up_offset_ = gated_ ? plain.row_bytes : 0;
-        down_offset_ = up_offset_ + plain.row_bytes;
-        bundle_.assign(total, 0);
+        slot_layout_ = plain;
+        slot_layout_.row_stride = stride;
+        slot_up_offset_ = gated_ ? plain.row_bytes : 0;
+        slot_down_offset_ = slot_up_offset_ + plain.row_bytes;
+        // Three matrices in one buffer, each starting on a 64-byte boundary.
+        const std::size_t matrix = (hidden * plain.row_bytes + 63) / 64 * 64;
+        gate_off_ = 0;
+        up_off_ = gated_ ? matrix : 0;
+        down_off_ = up_off_ + matrix;
+        weights_.assign(down_off_ + matrix, 0);
+        (void)total;
 
         std::vector<detail::GroupFit> fits(plain.groups);
         for (std::size_t i = 0; i < hidden; ++i) {
-            std::uint8_t* b = bundle_.data() + i * stride;
-            if (gated_) detail::quantize_row(plain, opts.method, i, gate + i * d_model, b, fits.data());
-            detail::quantize_row(plain, opts.method, i, up + i * d_model, b + up_offset_, fits.data());
+            if (gated_)
+                detail::quantize_row(plain, opts.method, i, gate + i * d_model, row_ptr(gate_off_, i), fits.data());
+            detail::quantize_row(plain, opts.method, i, up + i * d_model, row_ptr(up_off_, i), fits.data());
         }
         // down^T, transposed in tiles so both sides are read in cache lines.
         const std::size_t tile = 64;
@@ -113,7 +124,7 @@ public:
                 for (std::size_t i = 0; i < ni; ++i) rows[i * d_model + j] = down[j * hidden + i0 + i];
             for (std::size_t i = 0; i < ni; ++i)
                 detail::quantize_row(plain, opts.method, i0 + i, rows.data() + i * d_model,
-                                     bundle_.data() + (i0 + i) * stride + down_offset_, fits.data());
+                                     row_ptr(down_off_, i0 + i), fits.data());
         }
         allocate_scratch();
         cache_ = std::make_unique<Cache>(hidden_, policy_);
@@ -122,14 +133,15 @@ public:
     /// A deep copy of the weights with a fresh cache (same policy; a slot store
     /// is attached again with the same budget). Used e.g. to rotate layer copies.
     SparseFfn(const SparseFfn& o)
-        : layout_(o.layout_), d_model_(o.d_model_), hidden_(o.hidden_), act_(o.act_), gated_(o.gated_),
-          up_offset_(o.up_offset_), down_offset_(o.down_offset_), int8_(o.int8_), bundle_(o.bundle_),
+        : layout_(o.layout_), slot_layout_(o.slot_layout_), d_model_(o.d_model_), hidden_(o.hidden_), act_(o.act_),
+          gated_(o.gated_), slot_up_offset_(o.slot_up_offset_), slot_down_offset_(o.slot_down_offset_),
+          gate_off_(o.gate_off_), up_off_(o.up_off_), down_off_(o.down_off_), int8_(o.int8_), weights_(o.weights_),
           policy_(o.policy_) {
         allocate_scratch();
         cache_ = std::make_unique<Cache>(hidden_, policy_);
         if (o.cache_ != nullptr && o.cache_->store() != nullptr) attach_store(o.store_budget_);
     }
-    SparseFfn(SparseFfn&&) noexcept = default;  // the store's loader points at bundle_'s heap buffer, which moves along
+    SparseFfn(SparseFfn&&) noexcept = default;  // the store's loader points at weights_'s heap buffer, which moves along
     SparseFfn& operator=(const SparseFfn&) = delete;
     SparseFfn& operator=(SparseFfn&&) noexcept = default;
 
@@ -137,17 +149,22 @@ public:
     std::size_t hidden() const noexcept { return hidden_; }
     bool gated() const noexcept { return gated_; }
     Activation activation() const noexcept { return act_; }
-    /// Layout of every row; row_stride is the bundle size.
+    /// Layout of every row of the three matrices (row_stride == row_bytes).
     const detail::RowLayout& layout() const noexcept { return layout_; }
-    /// Bytes of one neuron's bundle (gate, up and down rows).
-    std::size_t bundle_bytes() const noexcept { return layout_.row_stride; }
-    /// Bytes of the quantized layer.
-    std::size_t memory_bytes() const noexcept { return bundle_.size(); }
-    /// The bundles, neuron i at data() + i * bundle_bytes(); 64-byte aligned.
-    const std::uint8_t* data() const noexcept { return bundle_.data(); }
-    /// Byte offsets of the up and down rows within a bundle (gate is at 0).
-    std::size_t up_offset() const noexcept { return up_offset_; }
-    std::size_t down_offset() const noexcept { return down_offset_; }
+    /// The rows of one matrix (down as down^T), row i at + i * layout().row_stride;
+    /// 64-byte aligned. Throws for the gate of a layer without one.
+    const std::uint8_t* matrix_data(FfnMatrix which) const {
+        if (which == FfnMatrix::gate && !gated_) throw error("this layer has no gate matrix");
+        return weights_.data() + (which == FfnMatrix::gate ? gate_off_ : which == FfnMatrix::up ? up_off_ : down_off_);
+    }
+    /// Bytes of one neuron's bundle (its gate, up and down rows): one cache slot.
+    std::size_t bundle_bytes() const noexcept { return slot_layout_.row_stride; }
+    /// Byte offset of a matrix's row within a bundle (gate 0, then up, then down).
+    std::size_t bundle_offset(FfnMatrix which) const noexcept {
+        return which == FfnMatrix::gate ? 0 : which == FfnMatrix::up ? slot_up_offset_ : slot_down_offset_;
+    }
+    /// Bytes of the quantized rows (hidden * bundle_bytes()).
+    std::size_t memory_bytes() const noexcept { return hidden_ * bundle_bytes(); }
 
     /// Use int8-quantized activations (quantized once per call) for the gate and
     /// up dot products. Off by default: floats are exact to kernel rounding.
@@ -161,11 +178,21 @@ public:
     /// Gives the cache a slot store of budget_bytes (whole bundles); resident
     /// neurons are then read from it.
     void attach_store(std::size_t budget_bytes) {
-        const std::uint8_t* base = bundle_.data();
-        const std::size_t stride = layout_.row_stride;
-        cache_->attach_store(stride, budget_bytes, [base, stride](std::uint32_t neuron, std::uint8_t* dst, std::size_t n) {
-            std::memcpy(dst, base + static_cast<std::size_t>(neuron) * stride, std::min(n, stride));
-        });
+        // The loader gathers a neuron's rows into its slot; it holds pointers into
+        // weights_'s heap buffer, which a move of the layer keeps.
+        const std::size_t rb = layout_.row_bytes;
+        const std::uint8_t* gate = gated_ ? weights_.data() + gate_off_ : nullptr;
+        const std::uint8_t* up = weights_.data() + up_off_;
+        const std::uint8_t* down = weights_.data() + down_off_;
+        const std::size_t up_at = slot_up_offset_, down_at = slot_down_offset_;
+        cache_->attach_store(bundle_bytes(), budget_bytes,
+                             [=](std::uint32_t neuron, std::uint8_t* dst, std::size_t n) {
+                                 if (n < down_at + rb) return;  // a smaller slot cannot hold a bundle
+                                 const std::size_t at = static_cast<std::size_t>(neuron) * rb;
+                                 if (gate) std::memcpy(dst, gate + at, rb);
+                                 std::memcpy(dst + up_at, up + at, rb);
+                                 std::memcpy(dst + down_at, down + at, rb);
+                             });
         store_budget_ = budget_bytes;
     }
 
@@ -176,7 +203,7 @@ public:
     void forward_dense(const float* x, float* y) {
         check_io(x, y);
         prepare_input(x);
-        compute(bundle_.data(), nullptr, nullptr, hidden_, false, y, true);
+        compute(main_source(), nullptr, nullptr, hidden_, false, y, true);
         stats_.calls += 1;
         stats_.neurons += hidden_;
         stats_.bytes_read += hidden_ * rows_per_neuron() * layout_.row_bytes;
@@ -221,9 +248,9 @@ public:
     std::vector<float> dequantized(FfnMatrix which) const {
         if (which == FfnMatrix::gate && !gated_) throw error("this layer has no gate matrix");
         std::vector<float> out(hidden_ * d_model_), row(d_model_);
-        const std::size_t off = which == FfnMatrix::gate ? 0 : which == FfnMatrix::up ? up_offset_ : down_offset_;
+        const std::uint8_t* base = matrix_data(which);
         for (std::size_t i = 0; i < hidden_; ++i) {
-            kernels::dequantize_row(layout_, bundle_.data() + i * layout_.row_stride + off, row.data());
+            kernels::dequantize_row(layout_, base + i * layout_.row_stride, row.data());
             for (std::size_t j = 0; j < d_model_; ++j) {
                 if (which == FfnMatrix::down) out[j * hidden_ + i] = row[j];
                 else out[i * d_model_ + j] = row[j];
@@ -284,36 +311,58 @@ private:
         if (int8_) quantize_activations(x, d_model_, xq_);
     }
 
-    void gemv(const std::uint8_t* base, const std::uint32_t* rows, std::size_t n, float* out) const {
-        if (int8_) kernels::gemv_rows(layout_, base, rows, n, xq_, out);
-        else kernels::gemv_rows(layout_, base, rows, n, x_, out);
+    /// Where a set of rows lives: the layer's matrices or the store's bundles.
+    struct Source {
+        const detail::RowLayout* layout;
+        const std::uint8_t* gate;  // unused without a gate
+        const std::uint8_t* up;
+        const std::uint8_t* down;
+    };
+    Source main_source() const noexcept {
+        return {&layout_, weights_.data() + gate_off_, weights_.data() + up_off_, weights_.data() + down_off_};
+    }
+    Source slot_source(const SlotStore& s) const noexcept {
+        return {&slot_layout_, s.data(), s.data() + slot_up_offset_, s.data() + slot_down_offset_};
+    }
+    std::uint8_t* row_ptr(std::size_t matrix_off, std::size_t row) noexcept {
+        return weights_.data() + matrix_off + row * layout_.row_bytes;
+    }
+
+    void gemv(const detail::RowLayout& l, const std::uint8_t* base, const std::uint32_t* rows, std::size_t n,
+              float* out) const {
+        if (int8_) kernels::gemv_rows(l, base, rows, n, xq_, out);
+        else kernels::gemv_rows(l, base, rows, n, x_, out);
     }
 
     /// gate_all_ = the first matrix's value for every neuron (gate, or up without a gate).
-    void gate_all() { gemv(bundle_.data(), nullptr, hidden_, gate_all_.data()); }
+    void gate_all() {
+        const Source s = main_source();
+        gemv(layout_, gated_ ? s.gate : s.up, nullptr, hidden_, gate_all_.data());
+    }
 
-    /// Computes n neurons whose bundles are rows `rows` of `base` (nullptr: 0..n-1)
-    /// and adds them to y (or sets y when `overwrite`). `neurons` are their ids
-    /// for reading precomputed gate values (gate_known).
-    void compute(const std::uint8_t* base, const std::uint32_t* rows, const std::uint32_t* neurons, std::size_t n,
+    /// Computes n neurons at rows `rows` of `src` (nullptr: 0..n-1) and adds
+    /// them to y (or sets y when `overwrite`). `neurons` are their ids, for
+    /// reading precomputed gate values (gate_known).
+    void compute(const Source& src, const std::uint32_t* rows, const std::uint32_t* neurons, std::size_t n,
                  bool gate_known, float* y, bool overwrite) {
         if (overwrite) std::fill_n(y, d_model_, 0.0f);
         if (n == 0) return;
+        const detail::RowLayout& l = *src.layout;
         if (gated_) {
             if (gate_known)
                 for (std::size_t i = 0; i < n; ++i) g_[i] = gate_all_[neurons ? neurons[i] : i];
             else
-                gemv(base, rows, n, g_.data());
-            gemv(base + up_offset_, rows, n, u_.data());
+                gemv(l, src.gate, rows, n, g_.data());
+            gemv(l, src.up, rows, n, u_.data());
             for (std::size_t i = 0; i < n; ++i) h_[i] = activate(act_, g_[i]) * u_[i];
         } else {
             if (gate_known)
                 for (std::size_t i = 0; i < n; ++i) u_[i] = gate_all_[neurons ? neurons[i] : i];
             else
-                gemv(base + up_offset_, rows, n, u_.data());
+                gemv(l, src.up, rows, n, u_.data());
             for (std::size_t i = 0; i < n; ++i) h_[i] = activate(act_, u_[i]);
         }
-        kernels::axpy_rows(layout_, base + down_offset_, rows, n, h_.data(), y);
+        kernels::axpy_rows(l, src.down, rows, n, h_.data(), y);
     }
 
     /// Records the (validated) list in the cache and computes it, resident
@@ -334,11 +383,11 @@ private:
                     cold_[n_cold++] = active[i];
                 }
             }
-            compute(bundle_.data(), cold_.data(), cold_.data(), n_cold, gate_known, y, false);
-            compute(store->data(), hot_.data(), hot_neuron_.data(), n_hot, gate_known, y, false);
+            compute(main_source(), cold_.data(), cold_.data(), n_cold, gate_known, y, false);
+            compute(slot_source(*store), hot_.data(), hot_neuron_.data(), n_hot, gate_known, y, false);
         } else {
             n_cold = n;
-            compute(bundle_.data(), active, active, n, gate_known, y, false);
+            compute(main_source(), active, active, n, gate_known, y, false);
         }
         stats_.calls += 1;
         stats_.neurons += n;
@@ -346,13 +395,15 @@ private:
         stats_.bytes_from_store += n_hot * per_neuron;
     }
 
-    detail::RowLayout layout_{};
+    detail::RowLayout layout_{};       // the three matrices: row_stride == row_bytes
+    detail::RowLayout slot_layout_{};  // the store's bundles: row_stride == bundle_bytes()
     std::size_t d_model_ = 0, hidden_ = 0;
     Activation act_ = Activation::silu;
     bool gated_ = true;
-    std::size_t up_offset_ = 0, down_offset_ = 0;
+    std::size_t slot_up_offset_ = 0, slot_down_offset_ = 0;  // within a bundle
+    std::size_t gate_off_ = 0, up_off_ = 0, down_off_ = 0;    // matrices within weights_
     bool int8_ = false;
-    std::vector<std::uint8_t, detail::AlignedAllocator<std::uint8_t>> bundle_;
+    std::vector<std::uint8_t, detail::AlignedAllocator<std::uint8_t>> weights_;
     Policy policy_;
     std::unique_ptr<Cache> cache_;
     std::size_t store_budget_ = 0;
