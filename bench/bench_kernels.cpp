@@ -12,13 +12,19 @@
 //    ascending), both activation paths (float, int8), and axpy_rows at the same
 //    fractions; effective bandwidth = rows touched * row_bytes / time, and its
 //    ratio to the probe;
+//  - read_rows: a plain sum over the same selected rows' bytes (no kernel work),
+//    the ceiling this machine gives the scattered-row access pattern;
 //  - Eigen's float GEMV (MatrixXf * VectorXf) on the same shape, compiled with
 //    the same flags as this file (a plain build: baseline x86-64, SSE2);
 //  - cache resident: 1024 x 1024, 4-bit, int8 activations, dense gemv, in cycles
 //    per 32 weights, for every kernel path the CPU has (TSC cycles, and core
 //    cycles from perf_event_open when the kernel allows it).
-// Each figure is the median of several repetitions. Weights are quantized with
-// min_max (the kernels' speed does not depend on how codes were fitted).
+// Each figure is the median of several repetitions, timed with the thread's CPU
+// clock (CLOCK_THREAD_CPUTIME_ID), so time slices lost to other processes on a
+// shared machine do not count; the probe is timed the same way. Before every
+// timed call a 64 MiB buffer is read to evict the LLC, so sparse row sets that
+// would fit in it are read from DRAM. Weights are quantized with min_max (the
+// kernels' speed does not depend on how codes were fitted).
 #include <sparseinfer/kernels/dispatch.hpp>
 #include <sparseinfer/quantized_weights.hpp>
 
@@ -33,6 +39,8 @@
 #include <random>
 #include <string>
 #include <vector>
+
+#include <time.h>
 
 #if defined(__linux__)
 #include <linux/perf_event.h>
@@ -49,7 +57,24 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+/// CPU time of this thread in seconds.
+double thread_seconds() {
+    timespec t{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+
+/// Reads a buffer twice the LLC so the next timed call starts with a cold cache.
+struct LlcFlush {
+    std::vector<std::uint64_t> buf;
+    explicit LlcFlush(std::size_t bytes) : buf(bytes / 8, 1) {}
+    void operator()() {
+        std::uint64_t s = 0;
+        for (std::size_t i = 0; i < buf.size(); i += 8) s += buf[i];
+        volatile std::uint64_t sink = s;
+        (void)sink;
+    }
+};
 
 double median(std::vector<double> v) {
     std::sort(v.begin(), v.end());
@@ -100,17 +125,35 @@ double probe_bandwidth(std::size_t bytes, int passes) {
     double best = 0;
     volatile std::uint64_t sink = 0;
     for (int p = 0; p < passes; ++p) {
-        const auto t0 = Clock::now();
+        const double t0 = thread_seconds();
         std::uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
         for (std::size_t i = 0; i + 8 <= buf.size(); i += 8) {
             s0 += buf[i]; s1 += buf[i + 1]; s2 += buf[i + 2]; s3 += buf[i + 3];
             s4 += buf[i + 4]; s5 += buf[i + 5]; s6 += buf[i + 6]; s7 += buf[i + 7];
         }
-        const double t = seconds_since(t0);
+        const double t = thread_seconds() - t0;
         sink = sink + s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7;
         best = std::max(best, static_cast<double>(bytes) / t / 1e9);
     }
     return best;
+}
+
+/// Reads every byte of the selected rows (a plain sum, no kernel work): what the
+/// memory system gives this access pattern, the ceiling of gemv_rows/axpy_rows.
+std::uint64_t read_rows(const std::uint8_t* base, const std::uint32_t* rows, std::size_t n, std::size_t stride,
+                        std::size_t bytes) {
+    std::uint64_t s0 = 0, s1 = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        const std::uint8_t* r = base + rows[i] * stride;
+        for (std::size_t o = 0; o + 16 <= bytes; o += 16) {
+            std::uint64_t a, b;
+            std::memcpy(&a, r + o, 8);
+            std::memcpy(&b, r + o + 8, 8);
+            s0 += a;
+            s1 += b;
+        }
+    }
+    return s0 + s1;
 }
 
 struct Result {
@@ -124,7 +167,7 @@ struct Result {
 };
 
 template <int Bits>
-void bench_bits(std::size_t rows, std::size_t cols, double probe, std::size_t llc_bytes, int reps,
+void bench_bits(std::size_t rows, std::size_t cols, double probe, std::size_t llc_bytes, int reps, LlcFlush& flush,
                 std::vector<Result>& out, double& dense4_f32_ms, double& dense4_q8_ms) {
     std::mt19937 rng(Bits);
     std::vector<float> w(rows * cols);
@@ -158,9 +201,10 @@ void bench_bits(std::size_t rows, std::size_t cols, double probe, std::size_t ll
         std::vector<double> t;
         for (std::size_t i = 0; i < calls; ++i) {
             const std::uint8_t* base = bytes.data() + (next++ % copies) * matrix_bytes;
-            const auto t0 = Clock::now();
+            flush();
+            const double t0 = thread_seconds();
             call(base);
-            t.push_back(seconds_since(t0));
+            t.push_back(thread_seconds() - t0);
         }
         const double s = median(t);
         const double gbps = static_cast<double>(touched_rows * l.row_bytes) / s / 1e9;
@@ -187,6 +231,8 @@ void bench_bits(std::size_t rows, std::size_t cols, double probe, std::size_t ll
         std::shuffle(all.begin(), all.end(), rng);
         std::vector<std::uint32_t> sel(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(k));
         std::sort(sel.begin(), sel.end());
+        volatile std::uint64_t sink = 0;
+        add("read_rows", "-", frac, run([&](const std::uint8_t* b) { sink = sink + read_rows(b, sel.data(), k, l.row_stride, l.row_bytes); }, k));
         add("gemv_rows", "f32", frac,
             run([&](const std::uint8_t* b) { sk::gemv_rows(l, b, sel.data(), k, x.data(), y.data()); }, k));
         add("gemv_rows", "int8", frac,
@@ -223,13 +269,15 @@ int main(int argc, char** argv) {
 
     std::vector<Result> results;
     double d4f = 0, d4q = 0;
-    bench_bits<4>(rows, cols, probe, llc, reps, results, d4f, d4q);
-    bench_bits<8>(rows, cols, probe, llc, reps, results, d4f, d4q);
-    bench_bits<2>(rows, cols, probe, llc, reps, results, d4f, d4q);
-    bench_bits<3>(rows, cols, probe, llc, reps, results, d4f, d4q);
+    LlcFlush flush(2 * llc);
+    bench_bits<4>(rows, cols, probe, llc, reps, flush, results, d4f, d4q);
+    bench_bits<8>(rows, cols, probe, llc, reps, flush, results, d4f, d4q);
+    bench_bits<2>(rows, cols, probe, llc, reps, flush, results, d4f, d4q);
+    bench_bits<3>(rows, cols, probe, llc, reps, flush, results, d4f, d4q);
 
     // Eigen float GEMV on the same shape (180 MB: larger than the LLC on its own).
     double eigen_ms = 0;
+
     {
         Eigen::MatrixXf W = Eigen::MatrixXf::Random(static_cast<Eigen::Index>(rows), static_cast<Eigen::Index>(cols));
         Eigen::VectorXf xv = Eigen::VectorXf::Random(static_cast<Eigen::Index>(cols));
@@ -237,9 +285,10 @@ int main(int argc, char** argv) {
         yv.noalias() = W * xv;
         std::vector<double> t;
         for (int i = 0; i < (quick ? 5 : 9); ++i) {
-            const auto t0 = Clock::now();
+            flush();
+            const double t0 = thread_seconds();
             yv.noalias() = W * xv;
-            t.push_back(seconds_since(t0));
+            t.push_back(thread_seconds() - t0);
         }
         eigen_ms = median(t) * 1e3;
         std::printf("Eigen MatrixXf*VectorXf %zux%zu: %.3f ms (%.1f GB/s); 4-bit gemv speedup: int8 %.2fx, f32 %.2fx\n",

@@ -119,3 +119,26 @@ TEST_CASE("public entry points agree with the scalar reference") {
             }
         }
 }
+
+// Run by .ci/steps/20-isa-paths.sh in a fresh process with SPARSEINFER_ISA=bogus
+// (hidden otherwise: the process-wide choice is made once).
+TEST_CASE("a bad SPARSEINFER_ISA is reported by every checked call, never by the raw kernels", "[.bad-env]") {
+    const char* forced = std::getenv("SPARSEINFER_ISA");
+    REQUIRE(forced != nullptr);
+    REQUIRE_THROWS_AS(sk::select_isa(), sparseinfer::error);
+    CHECK_THROWS_AS(sk::init_kernels(), sparseinfer::error);
+    try {
+        sk::init_kernels();
+    } catch (const sparseinfer::error& e) {
+        CHECK(std::string(e.what()).find(forced) != std::string::npos);
+    }
+    std::vector<float> w(4 * 64, 0.5f), x(64, 1.0f), y(4);
+    const auto q = sparseinfer::QuantizedWeights<4>::from_f32(w.data(), 4, 64);
+    CHECK_THROWS_AS(q.gemv(x.data(), y.data()), sparseinfer::error);
+    CHECK_THROWS_AS(q.dot_row(0, x.data()), sparseinfer::error);
+    CHECK_THROWS_AS(sparseinfer::quantize_activations(x.data(), x.size()), sparseinfer::error);
+    // The raw noexcept kernels run the scalar reference instead of throwing.
+    CHECK(std::string(sparseinfer::active_isa()) == "scalar");
+    const float got = sk::dot_row(q.layout(), q.data(), x.data());
+    CHECK(got == sk::scalar::dot_row(q.layout(), q.data(), x.data()));
+}

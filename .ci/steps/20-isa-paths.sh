@@ -15,3 +15,5 @@ for isa in $isas; do
     echo "--- SPARSEINFER_ISA=$isa"
     SPARSEINFER_ISA=$isa ctest --test-dir build --output-on-failure -j2
 done
+echo "--- SPARSEINFER_ISA=bogus (checked calls must report it)"
+SPARSEINFER_ISA=bogus build/tests/test_dispatch "[.bad-env]"

@@ -253,22 +253,22 @@ inline void prefetch_row(const std::uint8_t* p, std::size_t bytes) noexcept {
     for (std::size_t o = 0; o < bytes; o += 64) _mm_prefetch(reinterpret_cast<const char*>(p + o), _MM_HINT_T0);
 }
 
+/// Row i of a gemv/axpy: rows[i], or i when rows is nullptr.
+inline const std::uint8_t* next_row(const RowLayout& l, const std::uint8_t* base, const std::uint32_t* rows,
+                                    std::size_t i) noexcept {
+    return base + (rows ? rows[i] : i) * l.row_stride;
+}
+
 template <int Bits>
 inline void gemv_rows(const RowLayout& l, const std::uint8_t* base, const std::uint32_t* rows, std::size_t n,
                       const float* x, float* y) noexcept {
-    for (std::size_t i = 0; i < n; ++i) {
-        if (rows && i + 1 < n) prefetch_row(base + rows[i + 1] * l.row_stride, l.row_bytes);
-        y[i] = dot_row<Bits>(l, base + (rows ? rows[i] : i) * l.row_stride, x);
-    }
+    for (std::size_t i = 0; i < n; ++i) y[i] = dot_row<Bits>(l, next_row(l, base, rows, i), x);
 }
 
 template <int Bits>
 inline void gemv_rows_q8(const RowLayout& l, const std::uint8_t* base, const std::uint32_t* rows, std::size_t n,
                          const std::int8_t* xq, const float* xscale, const float* xsum, float* y) noexcept {
-    for (std::size_t i = 0; i < n; ++i) {
-        if (rows && i + 1 < n) prefetch_row(base + rows[i + 1] * l.row_stride, l.row_bytes);
-        y[i] = dot_row_q8<Bits>(l, base + (rows ? rows[i] : i) * l.row_stride, xq, xscale, xsum);
-    }
+    for (std::size_t i = 0; i < n; ++i) y[i] = dot_row_q8<Bits>(l, next_row(l, base, rows, i), xq, xscale, xsum);
 }
 
 template <int Bits>
@@ -311,9 +311,7 @@ inline void axpy_rows(const RowLayout& l, const std::uint8_t* base, const std::u
             const std::size_t i = i0 + (r < nr ? r : 0);
             row[r] = base + (rows ? rows[i] : i) * l.row_stride;
         }
-        if (rows)
-            for (std::size_t r = 0; r < R && i0 + R + r < n; ++r)
-                prefetch_row(base + rows[i0 + R + r] * l.row_stride, l.row_bytes);
+        for (std::size_t r = 0; r < R && i0 + R + r < n; ++r) prefetch_row(next_row(l, base, rows, i0 + R + r), l.row_bytes);
         for (std::size_t first = 0; first < nb; first += chunk_blocks) {
             __m256 ms = _mm256_setzero_ps();
             for (std::size_t r = 0; r < R; ++r) {

@@ -1,3 +1,66 @@
-// sparseinfer/kernels/neon.hpp - NEON kernels (aarch64) for the row format.
-// Not yet implemented: on aarch64 the scalar reference is used.
+// sparseinfer/kernels/neon.hpp - NEON kernels (aarch64) for the row format, in
+// sparseinfer::kernels::neon (Advanced SIMD) and sparseinfer::kernels::neon_dotprod
+// (plus the dot-product extension: sdot), each in its own target region so the
+// header builds with baseline armv8-a flags. Only compiled on aarch64.
+// Semantics: kernels/scalar.hpp.
+//
+// Float path: a block of 32 codes is widened to 8 vectors of 4 floats, w = d*q + m,
+// multiplied into 4 accumulators. Int8 path: per block the exact int32 sum of
+// codes x activations (sdot for codes < 128, i.e. 2-4 bits on neon_dotprod;
+// widening multiply-accumulate otherwise), then per group d * sum_b(s_b * isum_b)
+// + m * sum_b(xsum_b), the structure of the reference.
+//
+//   if (sparseinfer::detail::detect_cpu_features().neon_dotprod)
+//       y = sparseinfer::kernels::neon_dotprod::table(4).dot_row(layout, row, x);
 #pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+
+#include "../detail/kernel_table.hpp"
+#include "../detail/row_format.hpp"
+#include "scalar.hpp"
+
+#if defined(__aarch64__) && (defined(__GNUC__) || defined(__clang__))
+#define SPARSEINFER_HAS_NEON_KERNELS 1
+#include <arm_neon.h>
+
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("neon"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("+simd")
+#endif
+namespace sparseinfer::kernels::neon {
+inline constexpr Isa kIsa = Isa::neon;
+#define SPARSEINFER_NEON_BODY_DOTPROD 0
+#include "detail/neon_body.inc"
+#undef SPARSEINFER_NEON_BODY_DOTPROD
+}  // namespace sparseinfer::kernels::neon
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("dotprod"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("+simd+dotprod")
+#endif
+namespace sparseinfer::kernels::neon_dotprod {
+inline constexpr Isa kIsa = Isa::neon_dotprod;
+#define SPARSEINFER_NEON_BODY_DOTPROD 1
+#include "detail/neon_body.inc"
+#undef SPARSEINFER_NEON_BODY_DOTPROD
+}  // namespace sparseinfer::kernels::neon_dotprod
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+
+#endif
