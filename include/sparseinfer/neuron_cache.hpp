@@ -30,6 +30,8 @@
 //   FrequencyThreshold it holds the hot neurons that fit: pins first, then at each
 //   classification the newly hot neurons in descending count while slots remain; a hot neuron
 //   that did not fit has resident_data() == nullptr until a later classification frees a slot.
+//   A loader that throws propagates out of the call that admitted the neuron; that neuron stays
+//   cold, the token's counts and hits are recorded, and the resident set stays within capacity.
 // - Profiles: save_profile/load_profile write and read per-neuron counts in the little-endian
 //   file described at save_profile (docs/cache.md); every malformed file throws
 //   sparseinfer::format_error naming what was wrong and its byte offset.
@@ -77,7 +79,6 @@ public:
     explicit NeuronCache(std::size_t num_neurons, Policy policy = {})
         : config_(policy), state_(policy, check_size(num_neurons)) {
         counts_.assign(num_neurons, 0);
-        seen_.assign(num_neurons, 0);
         flags_.assign(num_neurons, 0);
     }
 
@@ -97,20 +98,21 @@ public:
                 throw error("NeuronCache::record_activations: active[" + std::to_string(k) + "] = " +
                             std::to_string(active[k]) + " is out of range (num_neurons " + std::to_string(size) +
                             ")");
-        const std::uint64_t t = ++tokens_;
+        ++tokens_;
         scratch_.clear();
         if (scratch_.capacity() < n) scratch_.reserve(n);
         std::uint64_t hits = 0, unique = 0;
         for (std::size_t k = 0; k < n; ++k) {
             const std::uint32_t x = active[k];
-            if (seen_[x] == t) continue;
-            seen_[x] = t;
+            const std::uint8_t f = flags_[x];
+            if (f & seen_bit) continue;  // repeated within this call
+            flags_[x] = static_cast<std::uint8_t>(f | seen_bit);
             ++counts_[x];
             ++unique;
-            const std::uint8_t f = flags_[x];
             hits += f & resident_bit;
             if (!(f & pinned_bit)) scratch_.push_back(x);
         }
+        for (std::size_t k = 0; k < n; ++k) flags_[active[k]] &= static_cast<std::uint8_t>(~seen_bit);
         hits_ += hits;
         misses_ += unique - hits;
         Residency ctx(*this);
@@ -158,7 +160,6 @@ public:
     /// An attached store keeps only the pinned neurons.
     void clear() {
         std::fill(counts_.begin(), counts_.end(), 0);
-        std::fill(seen_.begin(), seen_.end(), 0);
         tokens_ = hits_ = misses_ = churn_ = 0;
         state_ = typename Policy::state(config_, counts_.size());
         for (std::size_t i = 0; i < flags_.size(); ++i) {
@@ -269,7 +270,6 @@ public:
         std::vector<std::uint64_t> counts = detail::read_profile(in, counts_.size(), tokens);
         counts_ = std::move(counts);
         tokens_ = tokens;
-        std::fill(seen_.begin(), seen_.end(), 0);
         hits_ = misses_ = churn_ = 0;
         reclassify();
     }
@@ -315,6 +315,7 @@ public:
 private:
     static constexpr std::uint8_t resident_bit = 1;
     static constexpr std::uint8_t pinned_bit = 2;
+    static constexpr std::uint8_t seen_bit = 4;  // set only inside record_activations
 
     /// The view policies act through (see policies.hpp).
     class Residency {
@@ -375,11 +376,13 @@ private:
     Policy config_;
     typename Policy::state state_;
     std::vector<std::uint64_t> counts_;
-    std::vector<std::uint64_t> seen_;  // token of the last activation, for deduplication
     std::vector<std::uint8_t> flags_;
     std::vector<std::uint32_t> scratch_;
-    std::uint64_t tokens_ = 0, hits_ = 0, misses_ = 0, churn_ = 0;
+    std::uint64_t tokens_ = 0, hits_ = 0, misses_ = 0;
     std::size_t resident_ = 0, pinned_ = 0;
+    // Not next to resident_: admit/evict update both, and a compiler that fuses the two updates into
+    // one 16-byte load/store makes every following 8-byte update miss store-to-load forwarding.
+    std::uint64_t churn_ = 0;
     std::unique_ptr<SlotStore> store_;
 };
 

@@ -88,12 +88,14 @@ struct SlidingWindow {
 ///   r + (1 - r) q, beats the decayed rate of the least valuable unprotected resident
 ///   (then evicted), where r, the share of a token's active neurons still active in the next
 ///   token beyond what their rates predict, is learned online.
+/// - two rate estimators (half-lives half_life and half_life / 4) are scored every 16 tokens by
+///   the Brier score of their predictions; the better one drives the decisions.
 /// Without persistence (r = 0) it converges to the frequency-optimal static set and follows
 /// drift at the speed of the half-life; with persistence it keeps the current working set
 /// plus the most frequent rest. See docs/cache.md.
 struct Adaptive {
     std::size_t capacity = 0;  ///< >= 1
-    double half_life = 256;    ///< tokens for a past activation to weigh half, > 0
+    double half_life = 256;    ///< tokens for a past activation to weigh half, in [4, 1e6]
     class state;
 };
 
@@ -207,7 +209,7 @@ private:
 
 class Lru::state {
 public:
-    state(const Lru& c, std::size_t num_neurons) : capacity_(c.capacity), queue_(num_neurons) {
+    state(const Lru& c, std::size_t num_neurons) : capacity_(c.capacity), list_(num_neurons) {
         detail::require(c.capacity >= 1, "policy::Lru: capacity is 0");
     }
     std::size_t capacity() const noexcept { return capacity_; }
@@ -215,17 +217,40 @@ public:
     template <class Ctx>
     void on_token(Ctx& ctx, const std::uint32_t* active, std::size_t n) {
         const std::uint64_t t = ctx.tokens();
-        const bool can_admit = ctx.pinned_count() < capacity_;
+        if (ctx.pinned_count() >= capacity_) return;  // no room left beside the pins
+        if (n > capacity_ - ctx.pinned_count()) {
+            // More active neurons than room: the token evicts its own earlier neurons, in order.
+            for (std::size_t k = 0; k < n; ++k) {
+                const std::uint32_t x = active[k];
+                if (!ctx.resident(x)) {
+                    if (ctx.resident_count() >= capacity_) evict_oldest(ctx);
+                    ctx.admit(x);
+                }
+                list_.touch(x, t);
+            }
+            return;
+        }
+        // The token fits: every eviction takes a neuron older than the token, so touching all
+        // first, then admitting the misses, leaves the same set, without a branch on hit or miss
+        // in the first pass.
+        misses_.resize(n);
+        std::size_t m = 0;
         for (std::size_t k = 0; k < n; ++k) {
             const std::uint32_t x = active[k];
-            if (!ctx.resident(x)) {
-                if (!can_admit) continue;
-                if (ctx.resident_count() >= capacity_) evict_oldest(ctx);
-                ctx.admit(x);
-            }
-            queue_.touch(x, t);
+            list_.touch(x, t);
+            misses_[m] = x;
+            m += !ctx.resident(x);
         }
-        queue_.compact_if_large(capacity_, [&](std::uint32_t x) { return ctx.resident(x); });
+        std::size_t k = 0;
+        try {
+            for (; k < m; ++k) {
+                if (ctx.resident_count() >= capacity_) evict_oldest(ctx);
+                ctx.admit(misses_[k]);
+            }
+        } catch (...) {
+            for (; k < m; ++k) list_.remove(misses_[k]);  // not admitted: not in the order either
+            throw;
+        }
     }
 
     template <class Ctx>
@@ -233,27 +258,21 @@ public:
 
     template <class Ctx>
     void on_pin(Ctx& ctx, std::uint32_t neuron) {
-        queue_.forget(neuron);
+        list_.remove(neuron);  // pinned neurons leave the recency order
         if (!ctx.resident(neuron) && ctx.resident_count() >= capacity_) evict_oldest(ctx);
     }
 
 protected:
-    /// Evicts the least recently active resident, unpinned neuron (pinned ones are forgotten).
+    /// Evicts the least recently active unpinned resident (pinned ones are not listed).
     template <class Ctx>
     void evict_oldest(Ctx& ctx) {
-        while (!queue_.empty()) {
-            const auto e = queue_.front();
-            queue_.pop_front();
-            if (queue_.last_use(e.neuron) == e.token && ctx.resident(e.neuron) && !ctx.pinned(e.neuron)) {
-                queue_.forget(e.neuron);
-                ctx.evict(e.neuron);
-                return;
-            }
-        }
+        const std::uint32_t v = list_.pop_oldest();
+        if (v != sparseinfer::detail::RecencyList::npos) ctx.evict(v);
     }
 
     std::size_t capacity_;
-    sparseinfer::detail::RecencyQueue queue_;
+    sparseinfer::detail::RecencyList list_;
+    std::vector<std::uint32_t> misses_;
 };
 
 class SlidingWindow::state : private Lru::state {
@@ -275,13 +294,10 @@ public:
         const std::uint64_t t = ctx.tokens();
         if (t < window_) return;
         const std::uint64_t oldest_kept = t - window_ + 1;
-        while (!queue_.empty() && queue_.front().token < oldest_kept) {
-            const auto e = queue_.front();
-            queue_.pop_front();
-            if (queue_.last_use(e.neuron) == e.token && ctx.resident(e.neuron) && !ctx.pinned(e.neuron)) {
-                queue_.forget(e.neuron);
-                ctx.evict(e.neuron);
-            }
+        for (std::uint32_t v = list_.oldest(); v != sparseinfer::detail::RecencyList::npos && list_.last_use(v) < oldest_kept;
+             v = list_.oldest()) {
+            list_.pop_oldest();
+            ctx.evict(v);
         }
     }
 
@@ -292,59 +308,86 @@ private:
 class Adaptive::state {
 public:
     state(const Adaptive& c, std::size_t num_neurons)
-        : capacity_(c.capacity),
-          weight_(num_neurons, 0.0),
-          last_(num_neurons, 0),
-          heap_key_(num_neurons, 0.0),
-          heap_(num_neurons) {
+        : capacity_(c.capacity), node_(num_neurons), queue_(node_.data()) {
         detail::require(c.capacity >= 1, "policy::Adaptive: capacity is 0");
-        detail::require(std::isfinite(c.half_life) && c.half_life > 0,
-                        "policy::Adaptive: half_life (" + detail::str(c.half_life) + ") must be a positive number");
-        growth_ = std::exp2(1.0 / c.half_life);
+        // Bounds keep the float weights finite between renormalisations.
+        detail::require(c.half_life >= 4 && c.half_life <= 1e6,
+                        "policy::Adaptive: half_life (" + detail::str(c.half_life) + ") must be in [4, 1e6] tokens");
+        est_[0].growth = std::exp2(1.0 / c.half_life);
+        est_[1].growth = std::exp2(4.0 / c.half_life);
+        half_life_[0] = c.half_life;
+        half_life_[1] = c.half_life / 4;
     }
+    // The queue points into node_: moving keeps the buffer, copying would not.
+    state(state&&) noexcept = default;
+    state& operator=(state&&) noexcept = default;
+    state(const state&) = delete;
+    state& operator=(const state&) = delete;
     std::size_t capacity() const noexcept { return capacity_; }
     /// The learned persistence r (share of active neurons still active next token beyond their rate).
     double persistence() const noexcept { return persistence_; }
-    /// Decayed activation rate of a neuron.
-    double rate(std::uint32_t n) const noexcept { return mass_ > 0 ? weight_[n] / mass_ : 0.0; }
+    /// The half-life the rates currently use (half_life, or half_life / 4 while that predicts better).
+    double half_life() const noexcept { return half_life_[0]; }
+    /// Decayed activation rate of a neuron, in [0, 1].
+    double rate(std::uint32_t n) const noexcept {
+        return est_[0].mass > 0 ? static_cast<double>(node_[n].weight) / est_[0].mass : 0.0;
+    }
 
     template <class Ctx>
     void on_token(Ctx& ctx, const std::uint32_t* active, std::size_t n) {
-        const std::uint64_t t = ctx.tokens();
-        increment_ *= growth_;
-        mass_ += increment_;
-        // Pass 1: rates, and how many of the previous token's neurons came back.
-        std::size_t returned = 0;
-        double rate_sum = 0;
+        const auto t = static_cast<std::uint32_t>(ctx.tokens());  // wraps harmlessly: stamps only mark
+        const bool evaluate = (t & 15) == 0 && ctx.tokens() > 64;   // the current and previous token
+        if (evaluate) score_estimators(t, active, n);
+        for (Estimator& e : est_) {
+            e.increment *= e.growth;
+            e.mass += e.increment;
+        }
+        const auto inc = static_cast<float>(est_[0].increment), inc_other = static_cast<float>(est_[1].increment);
+        // Pass 1: weights, recency stamps, the misses, and (sampled) how many of the previous
+        // token's neurons came back.
+        misses_.resize(n);
+        std::size_t m = 0, returned = 0;
         for (std::size_t k = 0; k < n; ++k) {
             const std::uint32_t x = active[k];
-            returned += last_[x] + 1 == t;
-            last_[x] = t;
-            weight_[x] += increment_;
-            rate_sum += weight_[x];
+#if defined(__GNUC__)
+            if (k + 8 < n) __builtin_prefetch(&node_[active[k + 8]]);
+#endif
+            Node& nx = node_[x];
+            returned += nx.last + 1 == t;
+            nx.last = t;
+            nx.weight += inc;
+            nx.other += inc_other;
+            misses_[m] = x;
+            m += !ctx.resident(x);
         }
-        learn_persistence(returned, n, rate_sum / mass_);
-        // Pass 2: admissions against the least valuable unprotected resident.
-        const bool can_admit = ctx.pinned_count() < capacity_;
-        for (std::size_t k = 0; k < n && can_admit; ++k) {
-            const std::uint32_t x = active[k];
-            if (ctx.resident(x)) continue;
-            if (ctx.resident_count() < capacity_) {
-                admit(ctx, x);
-                continue;
-            }
-            const std::uint32_t v = victim(t);
-            if (v == npos) continue;  // every resident is active now
-            const double qx = rate(x);
-            if (persistence_ + (1 - persistence_) * qx > rate(v)) {
-                heap_.pop(heap_key_.data());
-                ctx.evict(v);
-                admit(ctx, x);
+        learn_persistence(t, returned, active, n);
+        // Pass 2: admissions against the least valuable unprotected resident. Admitted neurons
+        // are protected for the rest of the token and filed when it ends.
+        queue_.begin_scan();
+        if (ctx.pinned_count() < capacity_) {
+            const auto boost_mass = static_cast<float>(persistence_ * est_[0].mass);
+            const auto keep = static_cast<float>(1 - persistence_);
+            for (std::size_t k = 0; k < m; ++k) {
+                const std::uint32_t x = misses_[k];
+                if (ctx.resident_count() < capacity_) {
+                    ctx.admit(x);
+                    deferred_.push_back(x);
+                    continue;
+                }
+                const std::uint32_t v = victim(t);
+                if (v == npos) break;  // every resident is active now
+                // x is active now: next token it is active with chance r + (1 - r) q_x.
+                if (boost_mass + keep * node_[x].weight > node_[v].weight) {
+                    queue_.remove_scanned();
+                    ctx.evict(v);
+                    ctx.admit(x);
+                    deferred_.push_back(x);
+                }
             }
         }
-        for (std::uint32_t v : deferred_) push(v);
+        for (std::uint32_t v : deferred_) queue_.insert(v, node_[v].weight);  // admitted this token
         deferred_.clear();
-        if (increment_ > 1e200) renormalise();
+        if (est_[0].increment > 1e30 || est_[1].increment > 1e30 || switch_pending_) refile(ctx);
     }
 
     template <class Ctx>
@@ -352,79 +395,139 @@ public:
 
     template <class Ctx>
     void on_pin(Ctx& ctx, std::uint32_t neuron) {
-        heap_.remove(neuron, heap_key_.data());
+        queue_.remove(neuron);
         if (ctx.resident(neuron) || ctx.resident_count() < capacity_) return;
-        const std::uint32_t v = victim(std::numeric_limits<std::uint64_t>::max());
+        queue_.begin_scan();
+        const std::uint32_t v = victim(~static_cast<std::uint32_t>(ctx.tokens()));
         if (v == npos) return;
-        heap_.pop(heap_key_.data());
+        queue_.remove_scanned();
         ctx.evict(v);
     }
 
 private:
     static constexpr std::uint32_t npos = 0xFFFFFFFFu;
 
-    template <class Ctx>
-    void admit(Ctx& ctx, std::uint32_t x) {
-        ctx.admit(x);
-        push(x);
-    }
-    void push(std::uint32_t x) {
-        heap_key_[x] = weight_[x];
-        heap_.push(x, heap_key_.data());
+    struct Estimator {
+        double growth = 1;     // per-token growth of the increment: 2^(1 / half-life)
+        double increment = 1;  // weight of an activation now
+        double mass = 0;       // sum of the increments so far: rate = weight / mass
+    };
+    struct Node {                  // 20 bytes
+        float weight = 0;          // decayed count under est_[0] (drives every decision)
+        float other = 0;           // the same under est_[1], the challenger half-life
+        std::uint32_t last = 0;    // token (mod 2^32) of the last activation
+        std::int32_t bucket = -1;  // LogBucketQueue bookkeeping
+        std::uint32_t pos = 0;
+    };
+
+    /// A resident of (near-)lowest weight that was not active at token t (scan begun by the caller).
+    /// Weights only grow, so a neuron filed too low is refiled on the way; neurons active at t are
+    /// passed over in place.
+    std::uint32_t victim(std::uint32_t t) {
+        using Verdict = typename sparseinfer::detail::LogBucketQueue<Node>::Verdict;
+        return queue_.scan(
+            [&](std::uint32_t v) { return node_[v].last == t; },
+            [&](std::uint32_t v) {
+                return queue_.filed_low(v, node_[v].weight) ? Verdict::refile : Verdict::take;
+            },
+            [&](std::uint32_t v) { return node_[v].weight; });
     }
 
-    /// The resident with the lowest decayed rate that was not active at token t; it stays at the
-    /// heap top. Stale keys (weights only grow) are refreshed on the way.
-    std::uint32_t victim(std::uint64_t t) {
-        while (!heap_.empty()) {
-            const std::uint32_t v = heap_.top();
-            if (heap_key_[v] != weight_[v]) {
-                heap_key_[v] = weight_[v];
-                heap_.update(v, heap_key_.data());
-                continue;
+    /// Brier score of each estimator's rates as a prediction of this token (lower is better) over
+    /// the neurons not active in the previous token (those the rate alone must predict): sum of
+    /// rate^2, minus twice the rates of the active ones. Every 16th token,
+    /// O(num_neurons). When the challenger has been better for a while, the two swap roles.
+    void score_estimators(std::uint32_t t, const std::uint32_t* active, std::size_t n) {
+        if (n == 0 || est_[0].mass <= 0) return;
+        const double m0 = est_[0].mass, m1 = est_[1].mass;
+        // Four partial sums each, so the additions do not wait on one another.
+        double sq0[4] = {0, 0, 0, 0}, sq1[4] = {0, 0, 0, 0}, act0 = 0, act1 = 0;
+        const std::size_t size = node_.size();
+        std::size_t i = 0;
+        for (; i + 4 <= size; i += 4)
+            for (std::size_t j = 0; j < 4; ++j) {
+                // Persistence, not the rate, predicts the neurons of the previous token: left out,
+                // by a select rather than a branch (about one neuron in ten, at random).
+                const Node& nd = node_[i + j];
+                const double keep = static_cast<double>(nd.last + 1 != t);
+                sq0[j] += keep * static_cast<double>(nd.weight) * nd.weight;
+                sq1[j] += keep * static_cast<double>(nd.other) * nd.other;
             }
-            if (last_[v] == t) {  // protected this token: set aside, back after the token
-                heap_.pop(heap_key_.data());
-                deferred_.push_back(v);
-                continue;
-            }
-            return v;
+        for (; i < size; ++i) {
+            const Node& nd = node_[i];
+            const double keep = static_cast<double>(nd.last + 1 != t);
+            sq0[0] += keep * static_cast<double>(nd.weight) * nd.weight;
+            sq1[0] += keep * static_cast<double>(nd.other) * nd.other;
         }
-        return npos;
+        for (std::size_t k = 0; k < n; ++k) {
+            const Node& nd = node_[active[k]];
+            if (nd.last + 1 == t) continue;
+            act0 += nd.weight;
+            act1 += nd.other;
+        }
+        const double s0 = (sq0[0] + sq0[1]) + (sq0[2] + sq0[3]), s1 = (sq1[0] + sq1[1]) + (sq1[2] + sq1[3]);
+        const double brier0 = s0 / (m0 * m0) - 2 * act0 / m0, brier1 = s1 / (m1 * m1) - 2 * act1 / m1;
+        // Exponential mean and variance of the gap (about 10 evaluations); swap when the mean
+        // exceeds three standard errors of such a mean, so noise alone does not flip the roles.
+        const double gap = (brier0 - brier1) / static_cast<double>(n), a = 0.1;
+        const double delta = gap - gap_mean_;
+        gap_mean_ += a * delta;
+        gap_var_ = (1 - a) * (gap_var_ + a * delta * delta);
+        if (++evaluations_ >= 5 && gap_mean_ > 2 * std::sqrt(gap_var_ * a / (2 - a))) switch_pending_ = true;
     }
 
-    void learn_persistence(std::size_t returned, std::size_t n, double rate_sum_now) {
-        if (prev_n_ > 0) {
+    void learn_persistence(std::uint32_t t, std::size_t returned, const std::uint32_t* active, std::size_t n) {
+        if ((t & 3) == 1 && prev_n_ > 0) {
             const double came_back = static_cast<double>(returned) / static_cast<double>(prev_n_);
             const double expected = std::min(prev_rate_mean_, 0.999);
-            double r = (came_back - expected) / (1 - expected);
-            r = std::min(1.0, std::max(0.0, r));
-            persistence_ += 0.05 * (r - persistence_);
+            const double r = std::min(1.0, std::max(0.0, (came_back - expected) / (1 - expected)));
+            persistence_ += 0.1 * (r - persistence_);
         }
-        prev_n_ = n;
-        prev_rate_mean_ = n > 0 ? rate_sum_now / static_cast<double>(n) : 0.0;
+        if ((t & 3) == 0) {
+            double sum = 0;
+            for (std::size_t k = 0; k < n; ++k) sum += static_cast<double>(node_[active[k]].weight);
+            prev_n_ = n;
+            prev_rate_mean_ = n > 0 ? sum / est_[0].mass / static_cast<double>(n) : 0.0;
+        }
     }
 
-    void renormalise() {
-        const double s = 1e-200;
-        for (double& w : weight_) w *= s;
-        for (double& k : heap_key_) k *= s;
-        increment_ *= s;
-        mass_ *= s;
+    /// Rescales weights that grew large, swaps the estimators when a switch is pending, and refiles
+    /// every resident (buckets depend on the scale). O(num_neurons), rare.
+    template <class Ctx>
+    void refile(Ctx& ctx) {
+        for (int e = 0; e < 2; ++e) {
+            if (est_[e].increment <= 1e30) continue;
+            const double s = 1e-30;
+            for (Node& nd : node_) (e == 0 ? nd.weight : nd.other) *= static_cast<float>(s);
+            est_[e].increment *= s;
+            est_[e].mass *= s;
+        }
+        if (switch_pending_) {
+            for (Node& nd : node_) std::swap(nd.weight, nd.other);
+            std::swap(est_[0], est_[1]);
+            std::swap(half_life_[0], half_life_[1]);
+            switch_pending_ = false;
+            gap_mean_ = gap_var_ = 0;
+            evaluations_ = 0;
+        }
+        queue_.clear();
+        const auto n = static_cast<std::uint32_t>(node_.size());
+        for (std::uint32_t i = 0; i < n; ++i)
+            if (ctx.resident(i) && !ctx.pinned(i)) queue_.insert(i, node_[i].weight);
     }
 
     std::size_t capacity_;
-    double growth_ = 1;
-    double increment_ = 1;  // weight of an activation now; grows by growth_ per token
-    double mass_ = 0;       // sum of the increments so far: rate = weight / mass
+    Estimator est_[2];
+    double half_life_[2] = {0, 0};
+    double gap_mean_ = 0, gap_var_ = 0;  // Brier(primary) - Brier(challenger) per active neuron
+    int evaluations_ = 0;
+    bool switch_pending_ = false;
     double persistence_ = 0;
     std::size_t prev_n_ = 0;
     double prev_rate_mean_ = 0;
-    std::vector<double> weight_;
-    std::vector<std::uint64_t> last_;
-    std::vector<double> heap_key_;
-    sparseinfer::detail::KeyedHeap<double> heap_;
-    std::vector<std::uint32_t> deferred_;
+    std::vector<Node> node_;
+    sparseinfer::detail::LogBucketQueue<Node> queue_;
+    std::vector<std::uint32_t> deferred_, misses_;
 };
 
 }  // namespace sparseinfer::policy

@@ -43,8 +43,9 @@ public:
     /// value (naming its row and column).
     static QuantizedWeights from_f32(const float* data, std::size_t rows, std::size_t cols,
                                      QuantOptions opts = {}) {
-        if (data == nullptr) throw error("argument 'data' is a null pointer");
         if (rows == 0) throw error("rows is 0; a quantized matrix needs at least one row");
+        if (cols == 0) throw error("cols is 0; a quantized matrix needs at least one column");
+        if (data == nullptr) throw error("argument 'data' is a null pointer");
         if (rows > std::numeric_limits<std::uint32_t>::max())
             throw error("rows is " + std::to_string(rows) + "; row indices are 32-bit, at most 4294967295 rows");
         QuantizedWeights w;

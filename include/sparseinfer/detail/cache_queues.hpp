@@ -1,74 +1,282 @@
 // sparseinfer/detail/cache_queues.hpp - the ordered containers behind the cache policies.
 //
-// RecencyQueue: neurons in order of last use, as a FIFO of (neuron, token) entries
-// with lazy deletion: touching a neuron appends an entry and makes its older
-// entry stale; the front is popped past stale entries. Every push is popped or
-// compacted away once, so each operation is O(1) amortised and the memory is
-// sequential (no linked-list pointer chasing on the per-token path).
+// RecencyList: neurons in order of last use, kept lazily: a touch stamps the neuron and appends
+// (neuron, stamp) to a ring; entries whose stamp is no longer the neuron's are stale and dropped,
+// a batch at a time without branches, when they reach the front. touch and remove are O(1) with
+// sequential writes and no pointer chasing; oldest is O(1) amortised (each entry is looked at
+// once or twice). No allocation after construction.
+//
+// LogBucketQueue: neuron ids bucketed by the logarithm of a positive weight (8 buckets per
+// doubling, read straight from the float's exponent and top mantissa bits), for finding a
+// near-minimum-weight neuron in O(1) amortised; weights within 9% of each other tie.
 //
 // KeyedHeap: an indexed binary min-heap of neuron ids ordered by a key array
 // the owner holds, with O(1) membership and O(log n) push, pop, removal and
 // key change.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 namespace sparseinfer::detail {
 
-class RecencyQueue {
+class RecencyList {
 public:
-    struct Entry {
-        std::uint32_t neuron;
-        std::uint64_t token;
-    };
+    static constexpr std::uint32_t npos = 0xFFFFFFFFu;
 
-    explicit RecencyQueue(std::size_t num_neurons = 0) : last_(num_neurons, 0) {}
+    explicit RecencyList(std::size_t num_neurons = 0)
+        : stamp_(num_neurons, unlisted), last_(num_neurons), ring_(2 * num_neurons + 2 * batch) {}
 
-    /// Records that `neuron` was used at `token` (tokens start at 1 and never decrease).
-    void touch(std::uint32_t neuron, std::uint64_t token) {
-        last_[neuron] = token;
-        entries_.push_back({neuron, token});
-    }
-    /// Token of the last use, 0 when never used (or forgotten).
-    std::uint64_t last_use(std::uint32_t neuron) const noexcept { return last_[neuron]; }
-    /// Drops `neuron` from the order (its entries become stale).
-    void forget(std::uint32_t neuron) noexcept { last_[neuron] = 0; }
-
-    /// True when the front entry is the live entry of its neuron.
-    bool front_live() const noexcept {
-        const Entry& e = entries_[head_];
-        return last_[e.neuron] == e.token;
-    }
-    bool empty() const noexcept { return head_ == entries_.size(); }
-    const Entry& front() const noexcept { return entries_[head_]; }
-    void pop_front() noexcept { ++head_; }
-
-    /// Keeps memory proportional to the live entries: call once per token. `keep(neuron)`
-    /// says whether a live entry still matters to the owner.
-    template <class Keep>
-    void compact_if_large(std::size_t live_bound, Keep keep) {
-        if (entries_.size() - head_ <= 2 * live_bound + 1024 && head_ <= entries_.size() / 2 + 1024) return;
-        std::size_t out = 0;
-        for (std::size_t i = head_; i < entries_.size(); ++i) {
-            const Entry e = entries_[i];
-            if (last_[e.neuron] == e.token && keep(e.neuron)) entries_[out++] = e;
+    bool contains(std::uint32_t x) const noexcept { return stamp_[x] != unlisted; }
+    /// The least recently used neuron (npos when none is listed). Drops stale entries on the way.
+    std::uint32_t oldest() noexcept {
+        for (;;) {
+            while (next_ < ready_) {
+                const Entry e = front_[next_];
+                if (stamp_[e.neuron] == e.stamp) return e.neuron;
+                ++next_;  // touched or removed since it was moved to the front batch
+            }
+            if (head_ == tail_) return npos;
+            refill();
         }
-        entries_.resize(out);
-        head_ = 0;
     }
+    /// Removes and returns the least recently used neuron (npos when none is listed).
+    std::uint32_t pop_oldest() noexcept {
+        const std::uint32_t x = oldest();
+        if (x != npos) {
+            stamp_[x] = unlisted;
+            ++next_;
+        }
+        return x;
+    }
+    /// Token of the last touch of a listed neuron.
+    std::uint64_t last_use(std::uint32_t x) const noexcept { return last_[x]; }
 
-    void clear() {
-        entries_.clear();
-        head_ = 0;
-        for (auto& t : last_) t = 0;
+    /// Makes x the most recent (listing it when it was not).
+    void touch(std::uint32_t x, std::uint64_t token) noexcept {
+        if (tail_ == ring_.size()) compact();
+        if (++seq_ == unlisted) seq_ = 1;
+        stamp_[x] = seq_;
+        last_[x] = token;
+        ring_[tail_++] = Entry{x, seq_};
+    }
+    void remove(std::uint32_t x) noexcept { stamp_[x] = unlisted; }
+    void clear() noexcept {
+        std::fill(stamp_.begin(), stamp_.end(), unlisted);
+        head_ = tail_ = next_ = ready_ = 0;
     }
 
 private:
-    std::vector<std::uint64_t> last_;
-    std::vector<Entry> entries_;
-    std::size_t head_ = 0;
+    static constexpr std::uint32_t unlisted = 0;
+    static constexpr std::size_t batch = 64;
+    struct Entry {
+        std::uint32_t neuron, stamp;
+    };
+    /// Moves the next live entries of the ring, up to `batch` of them checked, to the front batch.
+    /// Branch-free: the stale entries (most of them, when neurons are touched again and again) cost
+    /// no mispredicted branch, and the stamp loads overlap.
+    void refill() noexcept {
+        const std::size_t n = tail_ - head_ < batch ? tail_ - head_ : batch;
+        std::size_t k = 0;
+        for (std::size_t i = 0; i < n; ++i) {
+            const Entry e = ring_[head_ + i];
+            front_[k] = e;
+            k += stamp_[e.neuron] == e.stamp;
+        }
+        head_ += n;
+        next_ = 0;
+        ready_ = k;
+    }
+    /// Keeps the live entries (at most one per neuron), in order, at the front. The ring holds
+    /// 2N + 128 entries, so at least N + 64 touches separate two compactions: O(1) amortised. A stale
+    /// entry never survives a compaction, so a 32-bit stamp cannot wrap onto a live one.
+    void compact() noexcept {
+        std::size_t out = 0;
+        for (std::size_t i = head_; i < tail_; ++i) {
+            ring_[out] = ring_[i];
+            out += stamp_[ring_[i].neuron] == ring_[i].stamp;
+        }
+        head_ = 0;
+        tail_ = out;
+    }
+
+    std::vector<std::uint32_t> stamp_;  // per neuron: stamp of its live entry, or unlisted
+    std::vector<std::uint64_t> last_;   // per neuron: token of the last touch
+    std::vector<Entry> ring_;           // entries in touch order; [head_, tail_) not yet looked at
+    Entry front_[batch];                // the oldest entries, live when moved here: [next_, ready_)
+    std::size_t head_ = 0, tail_ = 0, next_ = 0, ready_ = 0;
+    std::uint32_t seq_ = 0;
+};
+
+/// `Node` has members `std::int32_t bucket` (LogBucketQueue::none when not queued) and
+/// `std::uint32_t pos`; the owner keeps one Node per neuron (alongside its own per-neuron data, so
+/// a lookup touches one cache line) and passes the array, which must not move, to the constructor.
+template <class Node>
+class LogBucketQueue {
+public:
+    static constexpr std::uint32_t npos = 0xFFFFFFFFu;
+    static constexpr std::int32_t none = -1;
+
+    explicit LogBucketQueue(Node* nodes = nullptr) : node_(nodes) {}
+
+    /// Monotone in w for w >= 0 (8 buckets per doubling).
+    static std::int32_t bucket(float w) noexcept {
+        std::uint32_t bits;
+        std::memcpy(&bits, &w, sizeof bits);
+        return static_cast<std::int32_t>(bits >> 20);
+    }
+
+    bool empty() const noexcept { return size_ == 0; }
+    std::size_t size() const noexcept { return size_; }
+    bool contains(std::uint32_t x) const noexcept { return node_[x].bucket != none; }
+    /// True when x is filed below the bucket of weight w (its weight grew since it was filed).
+    bool filed_low(std::uint32_t x, float w) const noexcept { return clamp(bucket(w)) > node_[x].bucket; }
+
+    void insert(std::uint32_t x, float w) {
+        std::int32_t b = bucket(w);
+        if (lo_ == unset) lo_ = b - ring + 1 > 0 ? b - ring + 1 : 0;
+        if (b >= lo_ + ring) advance(b - ring + 1);
+        if (b < lo_) b = lo_;
+        auto& v = buckets_[index(b)];
+        node_[x].bucket = b;
+        node_[x].pos = static_cast<std::uint32_t>(v.size());
+        v.push_back(x);
+        if (b < min_) min_ = b;
+        ++size_;
+    }
+    void remove(std::uint32_t x) noexcept {
+        Node& nx = node_[x];
+        if (nx.bucket == none) return;
+        auto& v = buckets_[index(nx.bucket)];
+        const std::uint32_t moved = v.back();
+        v[nx.pos] = moved;
+        node_[moved].pos = nx.pos;
+        v.pop_back();
+        nx.bucket = none;
+        --size_;
+    }
+    /// A neuron of the lowest non-empty bucket; npos when empty.
+    std::uint32_t peek_min() noexcept {
+        if (size_ == 0) return npos;
+        while (buckets_[index(min_)].empty()) ++min_;
+        const auto& v = buckets_[index(min_)];
+#if defined(__GNUC__)
+        if (v.size() > 1) __builtin_prefetch(&node_[v[v.size() - 2]]);  // the likely next victim
+#endif
+        return v.back();
+    }
+    /// Scanning upward from the lowest bucket: `passed(x)` says x is passed over for the rest of this
+    /// scan (left in place, no writes); otherwise `judge(x)` says whether x is the one (take) or was
+    /// filed too low (refile: the queue moves it to the bucket of `weight(x)`). begin_scan() starts a
+    /// scan; remove_scanned() removes the neuron scan() returned. Returns npos when every neuron was
+    /// passed over. `passed` is evaluated on runs of up to 8 neurons at once, without a branch per
+    /// neuron, so long runs of passed-over neurons cost no mispredictions.
+    enum class Verdict { take, refile };
+    void begin_scan() noexcept { scan_pos_ = npos; }
+    template <class Passed, class Judge, class Weight>
+    std::uint32_t scan(Passed passed, Judge judge, Weight weight) {
+        if (size_ == 0) return npos;
+        if (scan_pos_ == npos) {
+            while (buckets_[index(min_)].empty()) ++min_;
+            scan_bucket_ = min_;
+            scan_pos_ = static_cast<std::uint32_t>(buckets_[index(min_)].size());
+        }
+        for (;;) {
+            auto& v = buckets_[index(scan_bucket_)];
+            while (scan_pos_ > 0) {
+                if (passed(v[scan_pos_ - 1])) {  // a run of passed-over neurons may follow
+                    --scan_pos_;
+                    const std::uint32_t run = scan_pos_ < 8 ? scan_pos_ : 8;
+                    const std::uint32_t* top = v.data() + scan_pos_ - 1;
+                    unsigned candidates = 0;
+                    for (std::uint32_t i = 0; i < run; ++i)
+                        candidates |= static_cast<unsigned>(!passed(*(top - i))) << i;
+                    if (candidates == 0) {
+                        scan_pos_ -= run;
+                        continue;
+                    }
+                    scan_pos_ -= static_cast<std::uint32_t>(lowest_bit(candidates));
+                }
+                const std::uint32_t x = v[scan_pos_ - 1];
+                if (judge(x) == Verdict::take) return x;
+                remove_scanned();
+                insert(x, weight(x));  // a higher bucket; may restart the scan (advance)
+                if (scan_pos_ == npos) return scan(passed, judge, weight);
+            }
+            do {
+                ++scan_bucket_;
+            } while (scan_bucket_ < lo_ + ring && buckets_[index(scan_bucket_)].empty());
+            if (scan_bucket_ >= lo_ + ring) return npos;
+            scan_pos_ = static_cast<std::uint32_t>(buckets_[index(scan_bucket_)].size());
+        }
+    }
+    /// Removes the neuron scan() just returned (everything above it in its bucket was skipped, so the
+    /// element that moves into its place is one already passed over).
+    void remove_scanned() noexcept {
+        auto& v = buckets_[index(scan_bucket_)];
+        const std::uint32_t x = v[scan_pos_ - 1];
+        remove(x);
+        --scan_pos_;
+    }
+
+    void clear() noexcept {
+        scan_pos_ = npos;
+        for (auto& v : buckets_) {
+            for (std::uint32_t x : v) node_[x].bucket = none;
+            v.clear();
+        }
+        size_ = 0;
+        lo_ = unset;
+        min_ = max_bucket;
+    }
+
+private:
+    static int lowest_bit(unsigned m) noexcept {
+#if defined(__GNUC__)
+        return __builtin_ctz(m);
+#else
+        int i = 0;
+        while (!(m & 1u)) m >>= 1, ++i;
+        return i;
+#endif
+    }
+    static constexpr std::int32_t ring = 512;  // 64 doublings of weight
+    static constexpr std::int32_t unset = -2;
+    static constexpr std::int32_t max_bucket = 0x7FFFFFFF - ring;
+    static std::size_t index(std::int32_t b) noexcept { return static_cast<std::size_t>(b) & (ring - 1); }
+    std::int32_t clamp(std::int32_t b) const noexcept { return b < lo_ ? lo_ : b; }
+
+    /// Moves the window up so its bottom is new_lo; lower buckets merge into new_lo.
+    void advance(std::int32_t new_lo) {
+        const std::int32_t stop = new_lo < lo_ + ring ? new_lo : lo_ + ring;
+        lumped_.clear();
+        for (std::int32_t b = lo_; b < stop; ++b) {
+            auto& v = buckets_[index(b)];
+            lumped_.insert(lumped_.end(), v.begin(), v.end());
+            v.clear();
+        }
+        lo_ = new_lo;
+        scan_pos_ = npos;  // buckets merged: a running scan restarts
+        auto& dst = buckets_[index(lo_)];
+        for (std::uint32_t x : lumped_) {
+            node_[x].bucket = lo_;
+            node_[x].pos = static_cast<std::uint32_t>(dst.size());
+            dst.push_back(x);
+        }
+        if (min_ < lo_) min_ = lo_;
+    }
+
+    Node* node_;
+    std::vector<std::vector<std::uint32_t>> buckets_ = std::vector<std::vector<std::uint32_t>>(ring);
+    std::vector<std::uint32_t> lumped_;
+    std::size_t size_ = 0;
+    std::int32_t lo_ = unset;
+    std::int32_t min_ = max_bucket;
+    std::int32_t scan_bucket_ = 0;
+    std::uint32_t scan_pos_ = npos;
 };
 
 /// Indexed min-heap of neuron ids; the key of neuron n is key[n] in an array the owner keeps and

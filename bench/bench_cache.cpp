@@ -1,0 +1,331 @@
+// bench_cache: replays FFN activation traces through every NeuronCache policy at the same capacity
+// (20% of the neurons) and prints miss rate, churn and ns per recorded active neuron, with Belady's
+// offline optimum as the floor.
+//
+// Traces: synthetic (activation_trace.hpp: 11008 neurons, 10% active per token, Zipf popularity
+// 0.89 / 0.76 / 0.40, persistence 0 / 0.5 / 0.8, with and without a popularity reshuffle halfway)
+// and real ones, one per layer, from the FFN of stories260K (a neuron is active when |silu(gate)| is
+// in the token's top 10%). Miss rates count the tokens after the first 10% of each trace, which
+// warm every policy and are StaticProfile's profile. SlidingWindow is swept over window lengths and
+// reported at its best.
+//
+// Usage: bench_cache [out.json] [--tokens N] [--quick] [--cost-only [--reps R]]
+//   --cost-only: only the cost of record_activations, per policy, on three 11008-neuron 10%-active
+//   traces (median of R whole-trace replays each, default 9), one policy at a time; no miss rates.
+#include <sparseinfer/activation_trace.hpp>
+#include <sparseinfer/detail/cache_belady.hpp>
+#include <sparseinfer/neuron_cache.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "../examples/llama2c/model.hpp"
+
+namespace si = sparseinfer;
+
+namespace {
+
+struct Run {
+    std::string policy;
+    double miss_rate = 0;
+    double churn_per_token = 0;
+    double ns_per_active = 0;
+};
+
+struct TraceResult {
+    std::string name;
+    std::string kind;  // synthetic | real
+    std::size_t neurons = 0, capacity = 0, tokens = 0;
+    double mean_active = 0;
+    std::vector<Run> runs;
+    double belady = 0;
+    std::size_t best_window = 0;
+};
+
+/// Thread CPU time where POSIX has it: on a shared machine, wall time counts the time other
+/// processes held the core; CPU time does not (cache interference from them remains).
+double now_ns() {
+#if defined(CLOCK_THREAD_CPUTIME_ID)
+    timespec ts{};
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == 0)
+        return static_cast<double>(ts.tv_sec) * 1e9 + static_cast<double>(ts.tv_nsec);
+#endif
+    return static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
+
+/// Replays a trace `reps` times (fresh cache each time); miss rate and churn from the first
+/// replay after the warm-up prefix, time = median over replays of the whole trace.
+template <class Policy>
+Run replay(const std::string& name, const si::ActivationTrace& trace, Policy policy, std::size_t warm, int reps) {
+    Run run;
+    run.policy = name;
+    std::vector<double> times;
+    for (int rep = 0; rep < reps; ++rep) {
+        si::NeuronCache<Policy> cache(trace.num_neurons(), policy);
+        si::CacheStats at_warm{};
+        double elapsed = 0;
+        // Timed in two halves around the snapshot so the snapshot is not timed.
+        double t0 = now_ns();
+        for (std::size_t t = 0; t < warm; ++t) cache.record_activations(trace.token(t), trace.token_size(t));
+        elapsed += now_ns() - t0;
+        at_warm = cache.stats();
+        t0 = now_ns();
+        for (std::size_t t = warm; t < trace.num_tokens(); ++t)
+            cache.record_activations(trace.token(t), trace.token_size(t));
+        elapsed += now_ns() - t0;
+        times.push_back(elapsed / static_cast<double>(trace.num_activations()));
+        if (rep == 0) {
+            const si::CacheStats s = cache.stats();
+            const double acc = static_cast<double>((s.hits - at_warm.hits) + (s.misses - at_warm.misses));
+            run.miss_rate = acc > 0 ? static_cast<double>(s.misses - at_warm.misses) / acc : 0;
+            run.churn_per_token = static_cast<double>(s.churn - at_warm.churn) /
+                                  static_cast<double>(trace.num_tokens() - warm);
+        }
+    }
+    std::sort(times.begin(), times.end());
+    run.ns_per_active = times[times.size() / 2];
+    return run;
+}
+
+TraceResult evaluate(const std::string& name, const std::string& kind, const si::ActivationTrace& trace, int reps) {
+    TraceResult r;
+    r.name = name;
+    r.kind = kind;
+    r.neurons = trace.num_neurons();
+    r.tokens = trace.num_tokens();
+    r.capacity = static_cast<std::size_t>(std::lround(0.2 * static_cast<double>(trace.num_neurons())));
+    r.mean_active = static_cast<double>(trace.num_activations()) / static_cast<double>(trace.num_tokens());
+    const std::size_t warm = trace.num_tokens() / 10;
+    const std::size_t cap = r.capacity;
+
+    r.runs.push_back(replay("FrequencyThreshold*", trace, si::policy::FrequencyThreshold{0.2, 1000}, warm, reps));
+    r.runs.push_back(replay("StaticProfile", trace, si::policy::StaticProfile{cap, warm}, warm, reps));
+    r.runs.push_back(replay("Lru", trace, si::policy::Lru{cap}, warm, reps));
+    Run best_window;
+    best_window.miss_rate = 2;
+    for (std::uint64_t k : {1, 2, 3, 4, 5, 6, 8, 12, 16, 24, 32}) {
+        Run w = replay("SlidingWindow", trace, si::policy::SlidingWindow{k, cap}, warm, 1);
+        if (w.miss_rate < best_window.miss_rate) {
+            best_window = w;
+            r.best_window = k;
+        }
+    }
+    best_window = replay("SlidingWindow", trace, si::policy::SlidingWindow{r.best_window, cap}, warm, reps);
+    best_window.policy = "SlidingWindow(k=" + std::to_string(r.best_window) + ")";
+    r.runs.push_back(best_window);
+    r.runs.push_back(replay("Adaptive", trace, si::policy::Adaptive{cap}, warm, reps));
+    const si::detail::BeladyResult b = si::detail::belady(trace, cap, warm);
+    r.belady = static_cast<double>(b.misses) / static_cast<double>(b.hits + b.misses);
+    return r;
+}
+
+/// One trace per layer from stories260K: sampled decoding (seeded, temperature 0.8), restarting at
+/// BOS at the end of the context; a neuron is active when |silu(gate)| is in the token's top share.
+std::vector<si::ActivationTrace> real_traces(const std::string& path, std::size_t tokens, double active_share) {
+    llama2c::Model m = llama2c::load_checkpoint(path);
+    const auto& c = m.config;
+    const int hd = c.hidden_dim;
+    const std::size_t top = static_cast<std::size_t>(std::lround(active_share * hd));
+    std::vector<si::ActivationTrace> traces;
+    for (int l = 0; l < c.n_layers; ++l) traces.emplace_back(static_cast<std::size_t>(hd));
+    std::vector<float> gate(static_cast<std::size_t>(hd));
+    std::vector<std::pair<float, std::uint32_t>> mag(static_cast<std::size_t>(hd));
+    std::vector<std::uint32_t> active;
+    auto ffn = [&](int layer, const float* x, float* out) {
+        llama2c::matvec(m.gate(layer), x, gate.data(), hd, c.dim);
+        for (int i = 0; i < hd; ++i) {
+            const float g = gate[static_cast<std::size_t>(i)];
+            mag[static_cast<std::size_t>(i)] = {std::fabs(g / (1.0f + std::exp(-g))), static_cast<std::uint32_t>(i)};
+        }
+        std::partial_sort(mag.begin(), mag.begin() + static_cast<std::ptrdiff_t>(top), mag.end(),
+                          [](const auto& a, const auto& b) { return a.first > b.first; });
+        active.clear();
+        for (std::size_t i = 0; i < top; ++i) active.push_back(mag[i].second);
+        traces[static_cast<std::size_t>(layer)].add_token(active);
+        llama2c::float_ffn(m, layer, x, out);
+    };
+    llama2c::Transformer tf(m, ffn);
+    si::detail::TraceRng rng(7);
+    int token = 1, pos = 0;
+    for (std::size_t t = 0; t < tokens; ++t) {
+        const std::vector<float>& logits = tf.forward(token, pos);
+        // Sample at temperature 0.8.
+        float mx = *std::max_element(logits.begin(), logits.end());
+        std::vector<double> p(logits.size());
+        double sum = 0;
+        for (std::size_t i = 0; i < p.size(); ++i) sum += p[i] = std::exp((logits[i] - mx) / 0.8);
+        double u = rng.uniform() * sum;
+        std::size_t next = 0;
+        for (; next + 1 < p.size(); ++next)
+            if ((u -= p[next]) < 0) break;
+        token = static_cast<int>(next);
+        ++pos;
+        if (pos >= c.seq_len || token == 1) {
+            pos = 0;
+            token = 1;
+        }
+    }
+    return traces;
+}
+
+void print(const TraceResult& r) {
+    std::printf("\n%s  (%zu neurons, capacity %zu, %zu tokens, %.1f active/token)\n", r.name.c_str(), r.neurons,
+                r.capacity, r.tokens, r.mean_active);
+    std::printf("  %-22s %10s %14s %14s\n", "policy", "miss rate", "churn/token", "ns/active");
+    for (const Run& run : r.runs)
+        std::printf("  %-22s %10.4f %14.1f %14.2f\n", run.policy.c_str(), run.miss_rate, run.churn_per_token,
+                    run.ns_per_active);
+    std::printf("  %-22s %10.4f\n", "Belady (offline)", r.belady);
+}
+
+const Run& find(const TraceResult& r, const std::string& prefix) {
+    for (const Run& run : r.runs)
+        if (run.policy.rfind(prefix, 0) == 0) return run;
+    return r.runs.front();
+}
+
+/// --cost-only: ns per recorded active neuron, median of `reps` replays, per policy and trace.
+int cost_only(const std::string& out_path, std::size_t tokens, int reps) {
+    struct Case {
+        double s, p;
+        bool drift;
+    };
+    const Case cases[] = {{0.89, 0.5, false}, {0.40, 0.0, false}, {0.76, 0.8, true}};
+    std::ofstream json(out_path);
+    json << "{\n  \"benchmark\": \"bench_cache\",\n  \"mode\": \"cost-only\",\n  \"reps\": " << reps
+         << ",\n  \"traces\": [\n";
+    std::printf("record_activations, ns per recorded active neuron (median of %d replays of the whole trace)\n", reps);
+    std::printf("%-24s %10s %10s %10s %10s %10s\n", "trace", "FreqThr", "Static", "Lru", "Window(4)", "Adaptive");
+    bool first = true;
+    for (const Case& c : cases) {
+        si::SyntheticTraceOptions o;
+        o.tokens = tokens;
+        o.zipf_exponent = c.s;
+        o.persistence = c.p;
+        o.drift = c.drift;
+        o.seed = 42;
+        const si::ActivationTrace trace = si::make_synthetic_trace(o);
+        const std::size_t cap = static_cast<std::size_t>(std::lround(0.2 * static_cast<double>(trace.num_neurons())));
+        const std::size_t warm = trace.num_tokens() / 10;
+        const Run runs[] = {replay("FrequencyThreshold", trace, si::policy::FrequencyThreshold{0.2, 1000}, warm, reps),
+                            replay("StaticProfile", trace, si::policy::StaticProfile{cap, warm}, warm, reps),
+                            replay("Lru", trace, si::policy::Lru{cap}, warm, reps),
+                            replay("SlidingWindow(k=4)", trace, si::policy::SlidingWindow{4, cap}, warm, reps),
+                            replay("Adaptive", trace, si::policy::Adaptive{cap}, warm, reps)};
+        char name[96];
+        std::snprintf(name, sizeof name, "zipf%.2f p%.1f%s", c.s, c.p, c.drift ? " drift" : "");
+        std::printf("%-24s", name);
+        for (const Run& r : runs) std::printf(" %10.2f", r.ns_per_active);
+        std::printf("\n");
+        std::fflush(stdout);
+        json << (first ? "" : ",\n") << "    {\"name\": \"" << name << "\", \"neurons\": " << trace.num_neurons()
+             << ", \"tokens\": " << trace.num_tokens() << ", \"policies\": [";
+        first = false;
+        for (std::size_t j = 0; j < 5; ++j)
+            json << (j ? ", " : "") << "{\"policy\": \"" << runs[j].policy
+                 << "\", \"ns_per_active\": " << runs[j].ns_per_active << ", \"miss_rate\": " << runs[j].miss_rate
+                 << "}";
+        json << "]}";
+    }
+    json << "\n  ]\n}\n";
+    std::printf("wrote %s\n", out_path.c_str());
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::string out_path = "bench_cache.json";
+    std::size_t synth_tokens = 2000, real_tokens = 2000;
+    bool quick = false, cost = false;
+    int cost_reps = 9;
+    for (int i = 1; i < argc; ++i) {
+        if (!std::strcmp(argv[i], "--tokens") && i + 1 < argc) synth_tokens = std::strtoull(argv[++i], nullptr, 10);
+        else if (!std::strcmp(argv[i], "--quick")) quick = true;
+        else if (!std::strcmp(argv[i], "--cost-only")) cost = true;
+        else if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) cost_reps = std::atoi(argv[++i]);
+        else out_path = argv[i];
+    }
+    if (cost) return cost_only(out_path, synth_tokens, cost_reps < 1 ? 1 : cost_reps);
+    const int reps = quick ? 1 : 3;
+
+    std::vector<TraceResult> results;
+    for (double s : {0.89, 0.76, 0.40})
+        for (bool drift : {false, true})
+            for (double p : {0.0, 0.5, 0.8}) {
+                si::SyntheticTraceOptions o;
+                o.tokens = synth_tokens;
+                o.zipf_exponent = s;
+                o.persistence = p;
+                o.drift = drift;
+                o.seed = 42;
+                char name[96];
+                std::snprintf(name, sizeof name, "zipf%.2f p%.1f%s", s, p, drift ? " drift" : "");
+                results.push_back(evaluate(name, "synthetic", si::make_synthetic_trace(o), reps));
+                print(results.back());
+                std::fflush(stdout);
+            }
+    const std::string model = std::string(SPARSEINFER_DATA_DIR) + "/stories260K.bin";
+    if (std::ifstream(model).good()) {
+        const auto traces = real_traces(model, real_tokens, 0.10);
+        for (std::size_t l = 0; l < traces.size(); ++l) {
+            results.push_back(evaluate("stories260K layer " + std::to_string(l), "real", traces[l], reps));
+            print(results.back());
+        }
+    } else {
+        std::printf("\n(stories260K.bin not found at %s: real traces skipped)\n", model.c_str());
+    }
+
+    // Bars: Adaptive against the best of StaticProfile, Lru and SlidingWindow(best k).
+    std::printf("\n%-28s %9s %9s %9s %8s %9s %8s\n", "trace", "adaptive", "best", "belady", "ratio", "abs diff",
+                "gap closed");
+    for (const TraceResult& r : results) {
+        const double best = std::min({find(r, "StaticProfile").miss_rate, find(r, "Lru").miss_rate,
+                                      find(r, "SlidingWindow").miss_rate});
+        const double a = find(r, "Adaptive").miss_rate;
+        const double gap = best - r.belady;
+        std::printf("%-28s %9.4f %9.4f %9.4f %8.3f %+9.4f %8.2f\n", r.name.c_str(), a, best, r.belady,
+                    best > 0 ? a / best : 0, a - best, gap > 0 ? (best - a) / gap : 0);
+    }
+
+    // record_activations cost per policy: median over the synthetic traces (11008 neurons, 10% active).
+    std::printf("\nns per recorded active neuron, median over the synthetic traces (min .. max):\n");
+    for (std::size_t j = 0; j < results.front().runs.size(); ++j) {
+        std::vector<double> ns;
+        for (const TraceResult& r : results)
+            if (r.kind == "synthetic") ns.push_back(r.runs[j].ns_per_active);
+        std::sort(ns.begin(), ns.end());
+        std::string name = results.front().runs[j].policy;
+        if (name.rfind("SlidingWindow", 0) == 0) name = "SlidingWindow(best k)";
+        std::printf("  %-22s %6.2f  (%.2f .. %.2f)\n", name.c_str(), ns[ns.size() / 2], ns.front(), ns.back());
+    }
+
+    std::ofstream json(out_path);
+    json << "{\n  \"benchmark\": \"bench_cache\",\n  \"capacity_share\": 0.2,\n  \"traces\": [\n";
+    for (std::size_t i = 0; i < results.size(); ++i) {
+        const TraceResult& r = results[i];
+        json << "    {\"name\": \"" << r.name << "\", \"kind\": \"" << r.kind << "\", \"neurons\": " << r.neurons
+             << ", \"capacity\": " << r.capacity << ", \"tokens\": " << r.tokens
+             << ", \"mean_active\": " << r.mean_active << ", \"best_window\": " << r.best_window
+             << ", \"belady_miss_rate\": " << r.belady << ", \"policies\": [";
+        for (std::size_t j = 0; j < r.runs.size(); ++j)
+            json << (j ? ", " : "") << "{\"policy\": \"" << r.runs[j].policy
+                 << "\", \"miss_rate\": " << r.runs[j].miss_rate
+                 << ", \"churn_per_token\": " << r.runs[j].churn_per_token
+                 << ", \"ns_per_active\": " << r.runs[j].ns_per_active << "}";
+        json << "]}" << (i + 1 < results.size() ? "," : "") << "\n";
+    }
+    json << "  ]\n}\n";
+    std::printf("\nwrote %s\n", out_path.c_str());
+    return 0;
+}
