@@ -128,8 +128,14 @@ double probe_bandwidth(std::size_t bytes, int passes) {
         const double t0 = thread_seconds();
         std::uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
         for (std::size_t i = 0; i + 8 <= buf.size(); i += 8) {
-            s0 += buf[i]; s1 += buf[i + 1]; s2 += buf[i + 2]; s3 += buf[i + 3];
-            s4 += buf[i + 4]; s5 += buf[i + 5]; s6 += buf[i + 6]; s7 += buf[i + 7];
+            s0 += buf[i];
+            s1 += buf[i + 1];
+            s2 += buf[i + 2];
+            s3 += buf[i + 3];
+            s4 += buf[i + 4];
+            s5 += buf[i + 5];
+            s6 += buf[i + 6];
+            s7 += buf[i + 7];
         }
         const double t = thread_seconds() - t0;
         sink = sink + s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7;
@@ -158,12 +164,12 @@ std::uint64_t read_rows(const std::uint8_t* base, const std::uint32_t* rows, std
 
 struct Result {
     int bits;
-    std::string op;    // gemv / gemv_rows / axpy_rows
-    std::string act;   // f32 / int8
-    double fraction;   // of rows touched
-    double ms;         // median time per call
-    double gbps;       // effective bandwidth
-    double ratio;      // gbps / probe
+    std::string op;   // gemv / gemv_rows / axpy_rows
+    std::string act;  // f32 / int8
+    double fraction;  // of rows touched
+    double ms;        // median time per call
+    double gbps;      // effective bandwidth
+    double ratio;     // gbps / probe
 };
 
 template <int Bits>
@@ -232,7 +238,9 @@ void bench_bits(std::size_t rows, std::size_t cols, double probe, std::size_t ll
         std::vector<std::uint32_t> sel(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(k));
         std::sort(sel.begin(), sel.end());
         volatile std::uint64_t sink = 0;
-        add("read_rows", "-", frac, run([&](const std::uint8_t* b) { sink = sink + read_rows(b, sel.data(), k, l.row_stride, l.row_bytes); }, k));
+        add("read_rows", "-", frac,
+            run([&](const std::uint8_t* b) { sink = sink + read_rows(b, sel.data(), k, l.row_stride, l.row_bytes); },
+                k));
         add("gemv_rows", "f32", frac,
             run([&](const std::uint8_t* b) { sk::gemv_rows(l, b, sel.data(), k, x.data(), y.data()); }, k));
         add("gemv_rows", "int8", frac,
@@ -331,11 +339,14 @@ int main(int argc, char** argv) {
             }
             resident.push_back({sparseinfer::isa_name(isa), median(ts), cc.fd >= 0 ? median(cs) : -1});
             if (cc.fd >= 0)
-                std::printf("cache resident 1024x1024 4-bit x int8, %-12s %.2f TSC cycles, %.2f core cycles per 32 weights\n",
-                            sparseinfer::isa_name(isa), median(ts), median(cs));
+                std::printf(
+                    "cache resident 1024x1024 4-bit x int8, %-12s %.2f TSC cycles, %.2f core cycles per 32 weights\n",
+                    sparseinfer::isa_name(isa), median(ts), median(cs));
             else
-                std::printf("cache resident 1024x1024 4-bit x int8, %-12s %.2f TSC cycles per 32 weights (core cycles unavailable)\n",
-                            sparseinfer::isa_name(isa), median(ts));
+                std::printf(
+                    "cache resident 1024x1024 4-bit x int8, %-12s %.2f TSC cycles per 32 weights (core cycles "
+                    "unavailable)\n",
+                    sparseinfer::isa_name(isa), median(ts));
         }
     }
 
@@ -344,8 +355,8 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "cannot write %s\n", json_path.c_str());
         return 1;
     }
-    std::fprintf(f, "{\n  \"isa\": \"%s\",\n  \"quick\": %s,\n  \"rows\": %zu,\n  \"cols\": %zu,\n", sparseinfer::active_isa(),
-                 quick ? "true" : "false", rows, cols);
+    std::fprintf(f, "{\n  \"isa\": \"%s\",\n  \"quick\": %s,\n  \"rows\": %zu,\n  \"cols\": %zu,\n",
+                 sparseinfer::active_isa(), quick ? "true" : "false", rows, cols);
     std::fprintf(f, "  \"probe_gbps\": %.3f,\n  \"eigen_gemv_ms\": %.4f,\n", probe, eigen_ms);
     std::fprintf(f, "  \"speedup_4bit_int8_vs_eigen\": %.3f,\n  \"speedup_4bit_f32_vs_eigen\": %.3f,\n", eigen_ms / d4q,
                  eigen_ms / d4f);

@@ -93,8 +93,9 @@ TEST_CASE("public entry points agree with the scalar reference") {
             for (int i = 0; i < 3; ++i) {
                 const std::uint8_t* row = m.row(rows[i]);
                 CHECK(std::fabs(y[i] - sk::scalar::dot_row(l, row, x.p)) <= kt::rel_tol * kt::float_scale(l, row, x.p));
-                CHECK(std::fabs(y8[i] - sk::scalar::dot_row_q8(l, row, xq.values.data(), xq.scales.data(),
-                                                                 xq.sums.data())) <= kt::rel_tol * kt::q8_scale(l, row, xq));
+                CHECK(std::fabs(y8[i] -
+                                sk::scalar::dot_row_q8(l, row, xq.values.data(), xq.scales.data(), xq.sums.data())) <=
+                      kt::rel_tol * kt::q8_scale(l, row, xq));
                 CHECK(std::fabs(sk::dot_row(l, row, x.p) - y[i]) <= kt::rel_tol * kt::float_scale(l, row, x.p));
                 CHECK(std::fabs(sk::dot_row(l, row, xq) - y8[i]) <= kt::rel_tol * kt::q8_scale(l, row, xq));
             }

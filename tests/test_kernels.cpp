@@ -110,8 +110,7 @@ TEST_CASE("dot_row, gemv_rows and dequantize_row match the scalar reference on e
                     t.gemv_rows(l, m.data(), list, n, x.p, y.p);
                     ref.gemv_rows(l, m.data(), list, n, x.p, yr.p);
                     t.gemv_rows_q8(l, m.data(), list, n, xq.values.data(), xq.scales.data(), xq.sums.data(), y8.p);
-                    ref.gemv_rows_q8(l, m.data(), list, n, xq.values.data(), xq.scales.data(), xq.sums.data(),
-                                     yr8.p);
+                    ref.gemv_rows_q8(l, m.data(), list, n, xq.values.data(), xq.scales.data(), xq.sums.data(), yr8.p);
                     for (std::size_t i = 0; i < n; ++i) {
                         const std::uint8_t* row = m.row(list[i]);
                         CHECK(std::fabs(y.p[i] - yr.p[i]) <= kt::rel_tol * kt::float_scale(l, row, x.p));
@@ -153,7 +152,8 @@ TEST_CASE("axpy_rows matches the scalar reference and writes only y[0..cols)") {
                     const auto& l = m.layout;
                     const auto& t = sk::table_for(isa, bits);
                     const auto& ref = sk::scalar::table(bits);
-                    for (std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{3}, std::size_t{6}, std::size_t{9}}) {
+                    for (std::size_t n :
+                         {std::size_t{0}, std::size_t{1}, std::size_t{3}, std::size_t{6}, std::size_t{9}}) {
                         std::vector<std::uint32_t> list(n + 1);
                         for (std::size_t i = 0; i < n; ++i) list[i + 1] = static_cast<std::uint32_t>((i * 5) % rows);
                         kt::Vec a(n + 1, 5);
@@ -175,7 +175,8 @@ TEST_CASE("axpy_rows matches the scalar reference and writes only y[0..cols)") {
                             }
                         }
                         bool close = true;
-                        for (std::size_t j = 0; j < cols; ++j) close = close && std::fabs(y.p[j] - yr.p[j]) <= kt::rel_tol * scale[j];
+                        for (std::size_t j = 0; j < cols; ++j)
+                            close = close && std::fabs(y.p[j] - yr.p[j]) <= kt::rel_tol * scale[j];
                         CHECK(close);
                         // Dense: rows == nullptr means rows 0..n-1.
                         if (n <= rows) {
@@ -198,12 +199,14 @@ TEST_CASE("quantize_activations is bit-identical to the scalar reference on ever
             INFO(std::string(sparseinfer::isa_name(isa)) + " n=" + std::to_string(n));
             kt::Vec x(n, static_cast<unsigned>(n + 11));
             if (n > 40) {
-                x.p[3] = std::numeric_limits<float>::quiet_NaN();            // block 0 -> NaN
-                x.p[33] = std::numeric_limits<float>::infinity();            // block 1 -> NaN
+                x.p[3] = std::numeric_limits<float>::quiet_NaN();           // block 0 -> NaN
+                x.p[33] = std::numeric_limits<float>::infinity();           // block 1 -> NaN
                 for (std::size_t j = 64; j < 96 && j < n; ++j) x.p[j] = 0;  // an all-zero block
             }
             if (n > 130)  // exact ties: amax 127 makes inv 1, so k + 0.5 rounds away from zero
-                for (std::size_t j = 96; j < 128; ++j) x.p[j] = static_cast<float>(j % 2 ? 127 : -(static_cast<int>(j) - 96)) + (j % 3 ? 0.5f : -0.5f) * (j % 2 ? 0 : 1);
+                for (std::size_t j = 96; j < 128; ++j)
+                    x.p[j] = static_cast<float>(j % 2 ? 127 : -(static_cast<int>(j) - 96)) +
+                             (j % 3 ? 0.5f : -0.5f) * (j % 2 ? 0 : 1);
             const std::size_t blocks = (n + 31) / 32;
             std::vector<std::int8_t> q(blocks * 32 + 1, 99), qr(blocks * 32 + 1, 99);
             std::vector<float> s(blocks + 1, 5), sr(blocks + 1, 5), u(blocks + 1, 5), ur(blocks + 1, 5);
@@ -256,7 +259,8 @@ TEST_CASE("int8 path stays within the activation-rounding bound of the float pat
                         }
                         const double f = t.dot_row(l, row, x.p);
                         const double q = t.dot_row_q8(l, row, xq.values.data(), xq.scales.data(), xq.sums.data());
-                        CHECK(std::fabs(q - f) <= bound + kt::rel_tol * (kt::float_scale(l, row, x.p) + kt::q8_scale(l, row, xq)));
+                        CHECK(std::fabs(q - f) <=
+                              bound + kt::rel_tol * (kt::float_scale(l, row, x.p) + kt::q8_scale(l, row, xq)));
                         CHECK(std::fabs(q - f) <= 0.02 * std::sqrt(wn * xn));
                     }
                 };

@@ -26,14 +26,13 @@ namespace sparseinfer {
 
 /// An activation vector quantized to int8 per block of 32 (see the header comment).
 struct QuantizedActivations {
-    std::size_t size = 0;  ///< length of the float vector
+    std::size_t size = 0;                                                    ///< length of the float vector
     std::vector<std::int8_t, detail::AlignedAllocator<std::int8_t>> values;  ///< blocks * 32, zero-padded
-    std::vector<float> scales;  ///< per block: x ~= scale * q
-    std::vector<float> sums;    ///< per block: scale * sum(q)
+    std::vector<float> scales;                                               ///< per block: x ~= scale * q
+    std::vector<float> sums;                                                 ///< per block: scale * sum(q)
 
     std::size_t blocks() const noexcept { return scales.size(); }
 };
-
 
 /// Quantizes x[0..n) into `out`, reusing its storage (no allocation once it is large enough).
 /// Runs the SIMD path in use (bit-identical to the scalar reference); throws

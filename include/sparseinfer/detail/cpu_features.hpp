@@ -19,11 +19,11 @@
 namespace sparseinfer::detail {
 
 struct CpuFeatures {
-    bool avx2 = false;         ///< AVX2 and FMA, with OS support for YMM state
-    bool avx512 = false;       ///< AVX-512 F, BW, VL and DQ, with OS support for ZMM state
-    bool avx512_vnni = false;  ///< plus AVX512-VNNI (vpdpbusd)
-    bool neon = false;         ///< Advanced SIMD (always on aarch64)
-    bool neon_dotprod = false; ///< plus the dot-product extension (sdot)
+    bool avx2 = false;          ///< AVX2 and FMA, with OS support for YMM state
+    bool avx512 = false;        ///< AVX-512 F, BW, VL and DQ, with OS support for ZMM state
+    bool avx512_vnni = false;   ///< plus AVX512-VNNI (vpdpbusd)
+    bool neon = false;          ///< Advanced SIMD (always on aarch64)
+    bool neon_dotprod = false;  ///< plus the dot-product extension (sdot)
 };
 
 #if defined(SPARSEINFER_X86)
@@ -46,7 +46,7 @@ inline CpuFeatures detect_cpu_features() noexcept {
         fma = (c >> 12) & 1;
         if (osxsave && avx) {
             const unsigned long long xcr0 = read_xcr0();
-            avx_os = (xcr0 & 0x6) == 0x6;              // SSE and AVX state
+            avx_os = (xcr0 & 0x6) == 0x6;                 // SSE and AVX state
             avx512_os = avx_os && (xcr0 & 0xE0) == 0xE0;  // opmask, ZMM_Hi256, Hi16_ZMM
         }
     }

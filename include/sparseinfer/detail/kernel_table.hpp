@@ -41,22 +41,20 @@ struct KernelTable {
     /// row . x, x of cols floats.
     float (*dot_row)(const detail::RowLayout&, const std::uint8_t* row, const float* x) noexcept;
     /// row . x for int8 activations (values, per-block scales, per-block scale * sum).
-    float (*dot_row_q8)(const detail::RowLayout&, const std::uint8_t* row, const std::int8_t* xq,
-                        const float* xscale, const float* xsum) noexcept;
+    float (*dot_row_q8)(const detail::RowLayout&, const std::uint8_t* row, const std::int8_t* xq, const float* xscale,
+                        const float* xsum) noexcept;
     /// y[i] = row(rows[i]) . x; rows == nullptr means rows 0..n-1.
-    void (*gemv_rows)(const detail::RowLayout&, const std::uint8_t* base, const std::uint32_t* rows,
-                      std::size_t n, const float* x, float* y) noexcept;
+    void (*gemv_rows)(const detail::RowLayout&, const std::uint8_t* base, const std::uint32_t* rows, std::size_t n,
+                      const float* x, float* y) noexcept;
     /// gemv_rows for int8 activations.
-    void (*gemv_rows_q8)(const detail::RowLayout&, const std::uint8_t* base, const std::uint32_t* rows,
-                         std::size_t n, const std::int8_t* xq, const float* xscale, const float* xsum,
-                         float* y) noexcept;
+    void (*gemv_rows_q8)(const detail::RowLayout&, const std::uint8_t* base, const std::uint32_t* rows, std::size_t n,
+                         const std::int8_t* xq, const float* xscale, const float* xsum, float* y) noexcept;
     /// y[0..cols) += sum_i a[i] * row(rows[i]); rows == nullptr means rows 0..n-1.
-    void (*axpy_rows)(const detail::RowLayout&, const std::uint8_t* base, const std::uint32_t* rows,
-                      std::size_t n, const float* a, float* y) noexcept;
+    void (*axpy_rows)(const detail::RowLayout&, const std::uint8_t* base, const std::uint32_t* rows, std::size_t n,
+                      const float* a, float* y) noexcept;
     /// Quantizes x[0..n) to int8 per block of 32: q has ceil(n/32)*32 entries
     /// (zero-padded), scales and sums one per block.
-    void (*quantize_activations)(const float* x, std::size_t n, std::int8_t* q, float* scales,
-                                 float* sums) noexcept;
+    void (*quantize_activations)(const float* x, std::size_t n, std::int8_t* q, float* scales, float* sums) noexcept;
 };
 
 /// Index of a code width in a 4-entry per-Bits array (2, 3, 4, 8 -> 0..3).

@@ -134,6 +134,12 @@ protected:
         kernels::init_kernels();  // reports a bad SPARSEINFER_ISA before any kernel runs
         if (p == nullptr) throw error(std::string("argument '") + name + "' is a null pointer");
     }
+    // Output buffers are taken as non-const: GCC's -Wmaybe-uninitialized treats a
+    // pointer to const as a read of the (usually uninitialized) buffer.
+    static void check_ptr(void* p, const char* name) {
+        kernels::init_kernels();
+        if (p == nullptr) throw error(std::string("argument '") + name + "' is a null pointer");
+    }
     void check_row(std::size_t row, const char* name) const {
         if (row >= self().rows())
             throw error(std::string(name) + " index " + std::to_string(row) + " is out of range (rows = " +

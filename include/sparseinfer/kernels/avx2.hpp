@@ -75,8 +75,8 @@ inline __m256i block_codes(const RowLayout& l, const std::uint8_t* plane, std::s
         c = load_low(plane + g0, l.groups - g0 < want ? l.groups - g0 : want);
         if (bpg > 1) {
             const __m128i iota = _mm_set_epi8(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
-            const __m128i idx = _mm_and_si128(_mm_srl_epi16(iota, _mm_cvtsi32_si128(__builtin_ctzll(bpg))),
-                                              _mm_set1_epi8(15));
+            const __m128i idx =
+                _mm_and_si128(_mm_srl_epi16(iota, _mm_cvtsi32_si128(__builtin_ctzll(bpg))), _mm_set1_epi8(15));
             c = _mm_shuffle_epi8(c, idx);
         }
     } else {
@@ -103,7 +103,8 @@ inline void block_params(const RowLayout& l, const std::uint8_t* row, std::size_
 template <int Bits>
 inline void unpack_block_epi32(const std::uint8_t* c, __m256i* q) noexcept {
     if constexpr (Bits == 8) {
-        for (int k = 0; k < 4; ++k) q[k] = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(c + 8 * k)));
+        for (int k = 0; k < 4; ++k)
+            q[k] = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(c + 8 * k)));
     } else if constexpr (Bits == 4) {
         const __m256i v0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(c)));
         const __m256i v1 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(c + 8)));
@@ -183,37 +184,50 @@ inline __m256i reduce_blocks(const __m256i* a) noexcept {
     return _mm256_add_epi32(_mm256_permute2x128_si256(h0, h1, 0x20), _mm256_permute2x128_si256(h0, h1, 0x31));
 }
 
+/// acc[k] += w[8k..8k+8) * x[col+8k..) for block b (scale d, min m); x is read
+/// only below cols.
+template <int Bits>
+inline void block_dot_f32(const std::uint8_t* codes, std::size_t b, float d, float m, const float* x, std::size_t cols,
+                          __m256& a0, __m256& a1, __m256& a2, __m256& a3) noexcept {
+    constexpr std::size_t bb = sparseinfer::detail::block_bytes(Bits);
+    const std::size_t col = b * 32;
+    __m256i q[4];
+    unpack_block_epi32<Bits>(codes + b * bb, q);
+    const __m256 vd = _mm256_set1_ps(d), vm = _mm256_set1_ps(m);
+    __m256 xv[4];
+    if (col + 32 <= cols) {
+        for (int k = 0; k < 4; ++k) xv[k] = _mm256_loadu_ps(x + col + 8 * k);
+    } else {
+        const std::size_t r = cols - col;
+        for (std::size_t k = 0; k < 4; ++k)
+            xv[k] = 8 * k < r ? _mm256_maskload_ps(x + col + 8 * k, lane_mask(r - 8 * k)) : _mm256_setzero_ps();
+    }
+    a0 = _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_cvtepi32_ps(q[0]), vd, vm), xv[0], a0);
+    a1 = _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_cvtepi32_ps(q[1]), vd, vm), xv[1], a1);
+    a2 = _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_cvtepi32_ps(q[2]), vd, vm), xv[2], a2);
+    a3 = _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_cvtepi32_ps(q[3]), vd, vm), xv[3], a3);
+}
+
 template <int Bits>
 inline float dot_row(const RowLayout& l, const std::uint8_t* row, const float* x) noexcept {
-    constexpr std::size_t bb = sparseinfer::detail::block_bytes(Bits);
     const std::uint8_t* codes = row + l.codes_offset();
     const std::size_t nb = (l.cols + 31) / 32;
-    __m256 acc[8];
-    for (auto& v : acc) v = _mm256_setzero_ps();
+    // Eight named accumulators, two blocks in flight (an indexed array of
+    // vectors would live on the stack).
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
     alignas(32) float d[8], m[8];
     for (std::size_t first = 0; first < nb; first += chunk_blocks) {
         block_params(l, row, first, 1.0f, d, m);
         const std::size_t n = nb - first < chunk_blocks ? nb - first : chunk_blocks;
-        for (std::size_t i = 0; i < n; ++i) {
-            const std::size_t b = first + i, col = b * 32;
-            __m256i q[4];
-            unpack_block_epi32<Bits>(codes + b * bb, q);
-            const __m256 vd = _mm256_set1_ps(d[i]), vm = _mm256_set1_ps(m[i]);
-            __m256* ac = acc + (i & 1) * 4;
-            if (col + 32 <= l.cols) {
-                for (int k = 0; k < 4; ++k)
-                    ac[k] = _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_cvtepi32_ps(q[k]), vd, vm),
-                                            _mm256_loadu_ps(x + col + 8 * k), ac[k]);
-            } else {
-                const std::size_t r = l.cols - col;
-                for (std::size_t k = 0; k < 4 && 8 * k < r; ++k)
-                    ac[k] = _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_cvtepi32_ps(q[k]), vd, vm),
-                                            _mm256_maskload_ps(x + col + 8 * k, lane_mask(r - 8 * k)), ac[k]);
-            }
+        std::size_t i = 0;
+        for (; i + 2 <= n; i += 2) {
+            block_dot_f32<Bits>(codes, first + i, d[i], m[i], x, l.cols, a0, a1, a2, a3);
+            block_dot_f32<Bits>(codes, first + i + 1, d[i + 1], m[i + 1], x, l.cols, a4, a5, a6, a7);
         }
+        if (i < n) block_dot_f32<Bits>(codes, first + i, d[i], m[i], x, l.cols, a0, a1, a2, a3);
     }
-    const __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])),
-                                   _mm256_add_ps(_mm256_add_ps(acc[4], acc[5]), _mm256_add_ps(acc[6], acc[7])));
+    const __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
+                                   _mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7)));
     return hsum(s);
 }
 
@@ -240,8 +254,7 @@ inline float dot_row_q8(const RowLayout& l, const std::uint8_t* row, const std::
             xs = _mm256_maskload_ps(xscale + first, k);
             xm = _mm256_maskload_ps(xsum + first, k);
         }
-        const __m256 sc =
-            _mm256_mul_ps(_mm256_cvtepi32_ps(block_codes<false>(l, row + l.scales_offset(), first)), xs);
+        const __m256 sc = _mm256_mul_ps(_mm256_cvtepi32_ps(block_codes<false>(l, row + l.scales_offset(), first)), xs);
         accs = _mm256_fmadd_ps(isum, sc, accs);
         accm = _mm256_fmadd_ps(_mm256_cvtepi32_ps(block_codes<true>(l, row + l.mins_offset(), first)), xm, accm);
     }
@@ -311,7 +324,8 @@ inline void axpy_rows(const RowLayout& l, const std::uint8_t* base, const std::u
             const std::size_t i = i0 + (r < nr ? r : 0);
             row[r] = base + (rows ? rows[i] : i) * l.row_stride;
         }
-        for (std::size_t r = 0; r < R && i0 + R + r < n; ++r) prefetch_row(next_row(l, base, rows, i0 + R + r), l.row_bytes);
+        for (std::size_t r = 0; r < R && i0 + R + r < n; ++r)
+            prefetch_row(next_row(l, base, rows, i0 + R + r), l.row_bytes);
         for (std::size_t first = 0; first < nb; first += chunk_blocks) {
             __m256 ms = _mm256_setzero_ps();
             for (std::size_t r = 0; r < R; ++r) {
@@ -395,9 +409,15 @@ inline void quantize_activations(const float* x, std::size_t n, std::int8_t* q, 
 }
 
 template <int Bits>
-inline constexpr KernelTable table_for_bits = {Isa::avx2, Bits, dequantize_row<Bits>, dot_row<Bits>,
-                                               dot_row_q8<Bits>, gemv_rows<Bits>, gemv_rows_q8<Bits>,
-                                               axpy_rows<Bits>, quantize_activations};
+inline constexpr KernelTable table_for_bits = {Isa::avx2,
+                                               Bits,
+                                               dequantize_row<Bits>,
+                                               dot_row<Bits>,
+                                               dot_row_q8<Bits>,
+                                               gemv_rows<Bits>,
+                                               gemv_rows_q8<Bits>,
+                                               axpy_rows<Bits>,
+                                               quantize_activations};
 
 /// The AVX2 kernels for a code width (2, 3, 4 or 8).
 inline const KernelTable& table(int bits) noexcept {

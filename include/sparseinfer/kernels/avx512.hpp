@@ -51,8 +51,8 @@ inline constexpr Isa kIsa = Isa::avx512;
 
 // --- avx512_vnni: the same plus AVX512-VNNI ---
 #if defined(__clang__)
-#pragma clang attribute push( \
-    __attribute__((target("avx2,fma,bmi2,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni"))), apply_to = function)
+#pragma clang attribute push(__attribute__((target("avx2,fma,bmi2,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni"))), \
+                             apply_to = function)
 #else
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,bmi2,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")

@@ -36,7 +36,7 @@ inline float dot_row(const RowLayout& l, const std::uint8_t* row, const float* x
 /// Returns row . x for int8-quantized activations.
 inline float dot_row(const RowLayout& l, const std::uint8_t* row, const QuantizedActivations& x) noexcept {
     return sparseinfer::detail::active_table(l.bits).dot_row_q8(l, row, x.values.data(), x.scales.data(),
-                                                                 x.sums.data());
+                                                                x.sums.data());
 }
 
 /// y[i] = row(rows[i]) . x; rows == nullptr means rows 0..n-1.

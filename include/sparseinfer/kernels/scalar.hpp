@@ -23,8 +23,7 @@ namespace sparseinfer::kernels::scalar {
 using detail::RowLayout;
 
 /// Decoded scale and min of group g of a row.
-inline void group_params(const RowLayout& l, const std::uint8_t* row, std::size_t g, float& d,
-                         float& m) noexcept {
+inline void group_params(const RowLayout& l, const std::uint8_t* row, std::size_t g, float& d, float& m) noexcept {
     d = detail::load_f32(row) * static_cast<float>(row[l.scales_offset() + g]);
     m = detail::load_f32(row + 4) * static_cast<float>(static_cast<std::int8_t>(row[l.mins_offset() + g]));
 }
@@ -104,8 +103,8 @@ inline float dot_row_q8(const RowLayout& l, const std::uint8_t* row, const std::
 }
 
 /// y[i] = row(rows[i]) . x for i in [0, n); rows == nullptr means row i.
-inline void gemv_rows(const RowLayout& l, const std::uint8_t* base, const std::uint32_t* rows,
-                      std::size_t n, const float* x, float* y) noexcept {
+inline void gemv_rows(const RowLayout& l, const std::uint8_t* base, const std::uint32_t* rows, std::size_t n,
+                      const float* x, float* y) noexcept {
     for (std::size_t i = 0; i < n; ++i) {
         const std::size_t r = rows ? rows[i] : i;
         y[i] = dot_row(l, base + r * l.row_stride, x);
@@ -122,8 +121,8 @@ inline void gemv_rows_q8(const RowLayout& l, const std::uint8_t* base, const std
 }
 
 /// y[0..cols) += sum_i a[i] * row(rows[i]); rows == nullptr means row i.
-inline void axpy_rows(const RowLayout& l, const std::uint8_t* base, const std::uint32_t* rows,
-                      std::size_t n, const float* a, float* y) noexcept {
+inline void axpy_rows(const RowLayout& l, const std::uint8_t* base, const std::uint32_t* rows, std::size_t n,
+                      const float* a, float* y) noexcept {
     const std::size_t bb = detail::block_bytes(l.bits), bpg = l.blocks_per_group();
     for (std::size_t i = 0; i < n; ++i) {
         const std::uint8_t* row = base + (rows ? rows[i] : i) * l.row_stride;
@@ -174,8 +173,7 @@ inline float quantize_activation_block(const float* x, std::size_t n, std::int8_
 }
 
 /// Quantizes x[0..n) per block of 32 (see KernelTable::quantize_activations).
-inline void quantize_activations(const float* x, std::size_t n, std::int8_t* q, float* scales,
-                                 float* sums) noexcept {
+inline void quantize_activations(const float* x, std::size_t n, std::int8_t* q, float* scales, float* sums) noexcept {
     const std::size_t blocks = (n + detail::block_values - 1) / detail::block_values;
     for (std::size_t b = 0; b < blocks; ++b) {
         const std::size_t first = b * detail::block_values;
@@ -185,8 +183,8 @@ inline void quantize_activations(const float* x, std::size_t n, std::int8_t* q, 
 }
 
 template <int Bits>
-inline constexpr KernelTable table_for_bits = {Isa::scalar, Bits, dequantize_row, dot_row, dot_row_q8,
-                                               gemv_rows, gemv_rows_q8, axpy_rows, quantize_activations};
+inline constexpr KernelTable table_for_bits = {
+    Isa::scalar, Bits, dequantize_row, dot_row, dot_row_q8, gemv_rows, gemv_rows_q8, axpy_rows, quantize_activations};
 
 /// The scalar kernels for a code width (2, 3, 4 or 8).
 inline const KernelTable& table(int bits) noexcept {
