@@ -75,7 +75,7 @@ struct Lru {
 /// Resident = the neurons active in the last `tokens` tokens, as LLM in a Flash keeps them,
 /// capped at `capacity` by evicting the least recently active first.
 struct SlidingWindow {
-    std::uint64_t tokens = 4;  ///< window length, >= 1
+    std::uint64_t tokens = 4;  ///< window length, >= 1 (longer than 2^32 - 1 acts as 2^32 - 1)
     std::size_t capacity = 0;  ///< >= 1
     class state;
 };
@@ -234,19 +234,21 @@ public:
         // first, then admitting the misses, leaves the same set, without a branch on hit or miss
         // in the first pass.
         misses_.resize(n);
+        list_.reserve(n);  // n distinct neurons
         std::size_t m = 0;
         for (std::size_t k = 0; k < n; ++k) {
             const std::uint32_t x = active[k];
-            list_.touch(x, t);
+            list_.touch_reserved(x, t);
             misses_[m] = x;
             m += !ctx.resident(x);
         }
+        // Make room first (the oldest residents, none of them active now), then admit: two tight loops.
+        const std::size_t resident = ctx.resident_count();
+        for (std::size_t over = resident + m > capacity_ ? resident + m - capacity_ : 0; over > 0; --over)
+            evict_oldest(ctx);
         std::size_t k = 0;
         try {
-            for (; k < m; ++k) {
-                if (ctx.resident_count() >= capacity_) evict_oldest(ctx);
-                ctx.admit(misses_[k]);
-            }
+            for (; k < m; ++k) ctx.admit(misses_[k]);
         } catch (...) {
             for (; k < m; ++k) list_.remove(misses_[k]);  // not admitted: not in the order either
             throw;
@@ -278,7 +280,8 @@ protected:
 class SlidingWindow::state : private Lru::state {
 public:
     state(const SlidingWindow& c, std::size_t num_neurons)
-        : Lru::state(Lru{c.capacity == 0 ? 1 : c.capacity}, num_neurons), window_(c.tokens) {
+        : Lru::state(Lru{c.capacity == 0 ? 1 : c.capacity}, num_neurons),
+          window_(static_cast<std::uint32_t>(std::min<std::uint64_t>(c.tokens, 0xFFFFFFFFu))) {
         detail::require(c.capacity >= 1, "policy::SlidingWindow: capacity is 0");
         detail::require(c.tokens >= 1, "policy::SlidingWindow: tokens (the window length) is 0");
     }
@@ -291,10 +294,11 @@ public:
         Lru::state::on_token(ctx, active, n);
         // Expire what was last active `window_` tokens ago: after this token, the resident set
         // is the neurons active in tokens t - window + 1 .. t.
-        const std::uint64_t t = ctx.tokens();
-        if (t < window_) return;
-        const std::uint64_t oldest_kept = t - window_ + 1;
-        for (std::uint32_t v = list_.oldest(); v != sparseinfer::detail::RecencyList::npos && list_.last_use(v) < oldest_kept;
+        // Ages are taken mod 2^32: a listed neuron is never older than the window (it expires every
+        // token), and the window is capped at 2^32 - 1 tokens.
+        const auto t = static_cast<std::uint32_t>(ctx.tokens());
+        for (std::uint32_t v = list_.oldest();
+             v != sparseinfer::detail::RecencyList::npos && static_cast<std::uint32_t>(t - list_.last_use(v)) >= window_;
              v = list_.oldest()) {
             list_.pop_oldest();
             ctx.evict(v);
@@ -302,7 +306,7 @@ public:
     }
 
 private:
-    std::uint64_t window_;
+    std::uint32_t window_;
 };
 
 class Adaptive::state {
@@ -367,6 +371,7 @@ public:
         if (ctx.pinned_count() < capacity_) {
             const auto boost_mass = static_cast<float>(persistence_ * est_[0].mass);
             const auto keep = static_cast<float>(1 - persistence_);
+            std::uint32_t v = npos;  // the current victim: unchanged until it is evicted
             for (std::size_t k = 0; k < m; ++k) {
                 const std::uint32_t x = misses_[k];
                 if (ctx.resident_count() < capacity_) {
@@ -374,14 +379,14 @@ public:
                     deferred_.push_back(x);
                     continue;
                 }
-                const std::uint32_t v = victim(t);
-                if (v == npos) break;  // every resident is active now
+                if (v == npos && (v = victim(t)) == npos) break;  // every resident is active now
                 // x is active now: next token it is active with chance r + (1 - r) q_x.
                 if (boost_mass + keep * node_[x].weight > node_[v].weight) {
                     queue_.remove_scanned();
                     ctx.evict(v);
                     ctx.admit(x);
                     deferred_.push_back(x);
+                    v = npos;
                 }
             }
         }

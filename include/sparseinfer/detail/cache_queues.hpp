@@ -28,15 +28,15 @@ public:
     static constexpr std::uint32_t npos = 0xFFFFFFFFu;
 
     explicit RecencyList(std::size_t num_neurons = 0)
-        : stamp_(num_neurons, unlisted), last_(num_neurons), ring_(2 * num_neurons + 2 * batch) {}
+        : node_(num_neurons), ring_(2 * num_neurons + 2 * batch) {}
 
-    bool contains(std::uint32_t x) const noexcept { return stamp_[x] != unlisted; }
+    bool contains(std::uint32_t x) const noexcept { return node_[x].stamp != unlisted; }
     /// The least recently used neuron (npos when none is listed). Drops stale entries on the way.
     std::uint32_t oldest() noexcept {
         for (;;) {
             while (next_ < ready_) {
                 const Entry e = front_[next_];
-                if (stamp_[e.neuron] == e.stamp) return e.neuron;
+                if (node_[e.neuron].stamp == e.stamp) return e.neuron;
                 ++next_;  // touched or removed since it was moved to the front batch
             }
             if (head_ == tail_) return npos;
@@ -47,25 +47,32 @@ public:
     std::uint32_t pop_oldest() noexcept {
         const std::uint32_t x = oldest();
         if (x != npos) {
-            stamp_[x] = unlisted;
+            node_[x].stamp = unlisted;
             ++next_;
         }
         return x;
     }
-    /// Token of the last touch of a listed neuron.
-    std::uint64_t last_use(std::uint32_t x) const noexcept { return last_[x]; }
+    /// Token (mod 2^32) of the last touch of a listed neuron.
+    std::uint32_t last_use(std::uint32_t x) const noexcept { return node_[x].last; }
 
     /// Makes x the most recent (listing it when it was not).
     void touch(std::uint32_t x, std::uint64_t token) noexcept {
         if (tail_ == ring_.size()) compact();
+        touch_reserved(x, token);
+    }
+    /// Makes room for n touch_reserved() calls of distinct neurons (n <= num_neurons).
+    void reserve(std::size_t n) noexcept {
+        if (ring_.size() - tail_ < n) compact();  // leaves at most N live entries: room for N + 128
+    }
+    /// touch() after reserve(): no room check.
+    void touch_reserved(std::uint32_t x, std::uint64_t token) noexcept {
         if (++seq_ == unlisted) seq_ = 1;
-        stamp_[x] = seq_;
-        last_[x] = token;
+        node_[x] = Node{seq_, static_cast<std::uint32_t>(token)};
         ring_[tail_++] = Entry{x, seq_};
     }
-    void remove(std::uint32_t x) noexcept { stamp_[x] = unlisted; }
+    void remove(std::uint32_t x) noexcept { node_[x].stamp = unlisted; }
     void clear() noexcept {
-        std::fill(stamp_.begin(), stamp_.end(), unlisted);
+        for (Node& n : node_) n.stamp = unlisted;
         head_ = tail_ = next_ = ready_ = 0;
     }
 
@@ -74,6 +81,10 @@ private:
     static constexpr std::size_t batch = 64;
     struct Entry {
         std::uint32_t neuron, stamp;
+    };
+    struct Node {                        // one 8-byte write per touch
+        std::uint32_t stamp = unlisted;  // stamp of the neuron's live entry, or unlisted
+        std::uint32_t last = 0;          // token (mod 2^32) of the last touch
     };
     /// Moves the next live entries of the ring, up to `batch` of them checked, to the front batch.
     /// Branch-free: the stale entries (most of them, when neurons are touched again and again) cost
@@ -84,7 +95,7 @@ private:
         for (std::size_t i = 0; i < n; ++i) {
             const Entry e = ring_[head_ + i];
             front_[k] = e;
-            k += stamp_[e.neuron] == e.stamp;
+            k += node_[e.neuron].stamp == e.stamp;
         }
         head_ += n;
         next_ = 0;
@@ -97,14 +108,13 @@ private:
         std::size_t out = 0;
         for (std::size_t i = head_; i < tail_; ++i) {
             ring_[out] = ring_[i];
-            out += stamp_[ring_[i].neuron] == ring_[i].stamp;
+            out += node_[ring_[i].neuron].stamp == ring_[i].stamp;
         }
         head_ = 0;
         tail_ = out;
     }
 
-    std::vector<std::uint32_t> stamp_;  // per neuron: stamp of its live entry, or unlisted
-    std::vector<std::uint64_t> last_;   // per neuron: token of the last touch
+    std::vector<Node> node_;
     std::vector<Entry> ring_;           // entries in touch order; [head_, tail_) not yet looked at
     Entry front_[batch];                // the oldest entries, live when moved here: [next_, ready_)
     std::size_t head_ = 0, tail_ = 0, next_ = 0, ready_ = 0;
