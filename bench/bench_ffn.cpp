@@ -6,7 +6,7 @@
 //
 // The layer is synthetic, with structure planted for the selectors:
 //  - gate = diag(s) (U V + noise): a rank-24 product plus isotropic noise (2% of
-//    the energy; the full run also reports recall at 5, 10 and 20%), rows scaled by s_i = (1 + pi(i))^-0.35 for a random permutation
+//    the energy; the full run also reports recall at 1, 5, 10 and 20%), rows scaled by s_i = (1 + pi(i))^-0.35 for a random permutation
 //    pi, so some neurons fire far more often than others: a power-law
 //    activation pattern over scattered neuron ids;
 //  - up, down: uniform random; inputs: N(0, 1) vectors (a pool of tokens).
@@ -394,7 +394,7 @@ int main(int argc, char** argv) {
     // level regenerates the gate and recalibrates the predictor, float factors).
     std::vector<std::pair<double, double>> sweep{{noise_energy, k10.recall}};
     if (!quick) {
-        for (double ne : {0.05, 0.10, 0.20}) {
+        for (double ne : {0.01, 0.05, 0.10, 0.20}) {
             build_gate(ne, 42);
             auto p = si::LowRankPredictor::from_gate(gate.data(), h, d, popts);
             Eigen::Map<const RowMatrix> G(gate.data(), h, d);
