@@ -6,9 +6,9 @@
 //
 // The layer is synthetic, with structure planted for the selectors:
 //  - gate = diag(s) (U V + noise): a rank-24 product plus isotropic noise (2% of
-//    the energy; the full run also reports recall at 1, 5, 10 and 20%), rows scaled by s_i = (1 + pi(i))^-0.35 for a random permutation
-//    pi, so some neurons fire far more often than others: a power-law
-//    activation pattern over scattered neuron ids;
+//    the energy; the full run also reports recall at 1, 5, 10 and 20%), rows scaled by s_i = (1 + pi(i))^-0.35 for a
+//    random permutation pi, so some neurons fire far more often than others: a power-law activation pattern over
+//    scattered neuron ids;
 //  - up, down: uniform random; inputs: N(0, 1) vectors (a pool of tokens).
 // Selectors:
 //  - oracle: lists drawn per token from a Zipf(0.89) law over neurons without
@@ -79,8 +79,14 @@ double read_bandwidth_gbs() {
         const auto t0 = Clock::now();
         float a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
         for (std::size_t i = 0; i < n; i += 8) {
-            a0 += buf[i]; a1 += buf[i + 1]; a2 += buf[i + 2]; a3 += buf[i + 3];
-            a4 += buf[i + 4]; a5 += buf[i + 5]; a6 += buf[i + 6]; a7 += buf[i + 7];
+            a0 += buf[i];
+            a1 += buf[i + 1];
+            a2 += buf[i + 2];
+            a3 += buf[i + 3];
+            a4 += buf[i + 4];
+            a5 += buf[i + 5];
+            a6 += buf[i + 6];
+            a7 += buf[i + 7];
         }
         const double t = since(t0);
         volatile float sink = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7;
@@ -92,10 +98,10 @@ double read_bandwidth_gbs() {
 
 struct Result {
     std::string name;
-    double ms = 0;          // median per token
-    double active = 1.0;    // share of neurons computed
-    double select_ms = 0;   // of which selection (predictor / dense gate)
-    double recall = -1;     // vs the exact top-k, when measured
+    double ms = 0;         // median per token
+    double active = 1.0;   // share of neurons computed
+    double select_ms = 0;  // of which selection (predictor / dense gate)
+    double recall = -1;    // vs the exact top-k, when measured
 };
 
 }  // namespace
@@ -105,11 +111,13 @@ int main(int argc, char** argv) {
     std::string out_path = "bench_ffn.json";
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
-        if (a == "--quick") quick = true;
+        if (a == "--quick")
+            quick = true;
         else if (a == "-h" || a == "--help") {
             std::puts("usage: bench_ffn [--quick] [out.json]");
             return 0;
-        } else out_path = a;
+        } else
+            out_path = a;
     }
     const std::size_t d = 4096, h = 11008, planted_rank = 24, copies = 8;
     const int tokens = quick ? 24 : 64;
@@ -214,7 +222,8 @@ int main(int argc, char** argv) {
         std::vector<double> ts;
         for (int t = -static_cast<int>(copies); t < tokens; ++t) {  // one warm-up pass over the copies
             const std::size_t tok = static_cast<std::size_t>((t + tokens * 4) % tokens);
-            const std::size_t c = static_cast<std::size_t>((t + static_cast<int>(copies) * 64) % static_cast<int>(copies));
+            const std::size_t c =
+                static_cast<std::size_t>((t + static_cast<int>(copies) * 64) % static_cast<int>(copies));
             const auto s = Clock::now();
             fn(tok, c);
             if (t >= 0) ts.push_back(since(s));
@@ -227,8 +236,10 @@ int main(int argc, char** argv) {
     for (bool int8 : {false, true}) {
         q8.set_int8_activations(int8);
         for (auto& f : q4) f.set_int8_activations(int8);
-        const double t8 = time_tokens([&](std::size_t tok, std::size_t) { q8.forward_dense(xs[tok].data(), y.data()); });
-        const double t4 = time_tokens([&](std::size_t tok, std::size_t c) { q4[c].forward_dense(xs[tok].data(), y.data()); });
+        const double t8 =
+            time_tokens([&](std::size_t tok, std::size_t) { q8.forward_dense(xs[tok].data(), y.data()); });
+        const double t4 =
+            time_tokens([&](std::size_t tok, std::size_t c) { q4[c].forward_dense(xs[tok].data(), y.data()); });
         const char* a = int8 ? " (int8 act)" : " (float act)";
         results.push_back({std::string("sparseinfer dense 8-bit") + a, t8 * 1e3});
         results.push_back({std::string("sparseinfer dense 4-bit") + a, t4 * 1e3});
@@ -245,7 +256,8 @@ int main(int argc, char** argv) {
         for (int t = 0; t < tokens; ++t) {
             Eigen::Map<const Eigen::VectorXf> x(xs[static_cast<std::size_t>(t)].data(), d);
             Eigen::VectorXf g = G * x;
-            for (std::size_t i = 0; i < h; ++i) exact[static_cast<std::size_t>(t)][i] = std::fabs(si::silu(g[static_cast<Eigen::Index>(i)]));
+            for (std::size_t i = 0; i < h; ++i)
+                exact[static_cast<std::size_t>(t)][i] = std::fabs(si::silu(g[static_cast<Eigen::Index>(i)]));
         }
     }
     // Activation frequency of the exact top 10%: share carried by the top 26% of neurons.
@@ -259,17 +271,20 @@ int main(int argc, char** argv) {
         }
         std::sort(count.begin(), count.end(), std::greater<double>());
         const double total = std::accumulate(count.begin(), count.end(), 0.0);
-        top26_share = std::accumulate(count.begin(), count.begin() + static_cast<std::ptrdiff_t>(h * 26 / 100), 0.0) / total;
+        top26_share =
+            std::accumulate(count.begin(), count.begin() + static_cast<std::ptrdiff_t>(h * 26 / 100), 0.0) / total;
     }
 
     // The predictor's factors: 8-bit (fewer bytes) or float (P's 32-value rows make the
     // 8-bit path overhead-bound); the faster one is used below.
     const double pred_alone_ms = time_tokens([&](std::size_t tok, std::size_t c) {
-        preds[c].scores(xs[tok].data(), si::Activation::silu, scores.data());
-    }) * 1e3;
+                                     preds[c].scores(xs[tok].data(), si::Activation::silu, scores.data());
+                                 }) *
+                                 1e3;
     const double pred_float_ms = time_tokens([&](std::size_t tok, std::size_t c) {
-        preds_f[c].scores(xs[tok].data(), si::Activation::silu, scores.data());
-    }) * 1e3;
+                                     preds_f[c].scores(xs[tok].data(), si::Activation::silu, scores.data());
+                                 }) *
+                                 1e3;
     const bool float_pred = pred_float_ms < pred_alone_ms;
     std::vector<si::LowRankPredictor>& pr = float_pred ? preds_f : preds;
     const double shares[] = {0.50, 0.25, 0.10, 0.05};
@@ -318,7 +333,8 @@ int main(int argc, char** argv) {
             rec_k += si::recall(idx.data(), k, truth.data(), k);
         }
         sel_t.erase(sel_t.begin(), sel_t.begin() + static_cast<std::ptrdiff_t>(copies));
-        results.push_back({"sparse 4-bit " + pct + " predictor top-k", t_pk * 1e3, share, median(sel_t) * 1e3, rec_k / tokens});
+        results.push_back(
+            {"sparse 4-bit " + pct + " predictor top-k", t_pk * 1e3, share, median(sel_t) * 1e3, rec_k / tokens});
 
         // predictor, calibrated threshold: the per-layer threshold that keeps `share` of the
         // calibration tokens' scores; per token one comparison per neuron.
@@ -346,8 +362,10 @@ int main(int argc, char** argv) {
             rec += si::recall(idx.data(), n, truth.data(), k);
         }
         sel_t.erase(sel_t.begin(), sel_t.begin() + static_cast<std::ptrdiff_t>(copies));
-        const double mean_active = kept / (static_cast<double>(tokens + static_cast<int>(copies)) * static_cast<double>(h));
-        results.push_back({"sparse 4-bit " + pct + " predictor", t_pr * 1e3, mean_active, median(sel_t) * 1e3, rec / tokens});
+        const double mean_active =
+            kept / (static_cast<double>(tokens + static_cast<int>(copies)) * static_cast<double>(h));
+        results.push_back(
+            {"sparse 4-bit " + pct + " predictor", t_pr * 1e3, mean_active, median(sel_t) * 1e3, rec / tokens});
 
         // gate-first
         const double t_gf = time_tokens([&](std::size_t tok, std::size_t c) {
@@ -363,29 +381,31 @@ int main(int argc, char** argv) {
         return Result{};
     };
     const double eigen_ms = find("eigen float dense").ms;
-    std::printf("\n%-44s %10s %7s %9s %9s %11s %7s\n", "configuration", "ms/token", "vs dense4", "vs Eigen", "select ms",
-                "recall", "active");
+    std::printf("\n%-44s %10s %7s %9s %9s %11s %7s\n", "configuration", "ms/token", "vs dense4", "vs Eigen",
+                "select ms", "recall", "active");
     for (const auto& r : results)
-        std::printf("%-44s %10.3f %9.2f %9.1f %11s %7s %6.1f%%\n", r.name.c_str(), r.ms, dense4_best / r.ms, eigen_ms / r.ms,
-                    r.select_ms > 0 ? std::to_string(r.select_ms).substr(0, 6).c_str() : "-",
+        std::printf("%-44s %10.3f %9.2f %9.1f %11s %7s %6.1f%%\n", r.name.c_str(), r.ms, dense4_best / r.ms,
+                    eigen_ms / r.ms, r.select_ms > 0 ? std::to_string(r.select_ms).substr(0, 6).c_str() : "-",
                     r.recall >= 0 ? std::to_string(r.recall).substr(0, 5).c_str() : "-", 100 * r.active);
     const double dense4_bytes = static_cast<double>(q4[0].memory_bytes());
     const Result p10 = find("sparse 4-bit 10% predictor"), g10 = find("sparse 4-bit 10% gate-first");
     std::printf("\ndense 4-bit uses %s activations (faster); effective bandwidth %.1f GB/s = %.0f%% of the probe\n",
                 use_int8 ? "int8" : "float", dense4_bytes / (dense4_best * 1e-3) / 1e9,
                 100.0 * dense4_bytes / (dense4_best * 1e-3) / 1e9 / bw);
-    std::printf("power law: the top 26%% of neurons carry %.0f%% of the exact top-10%% activations\n", 100 * top26_share);
+    std::printf("power law: the top 26%% of neurons carry %.0f%% of the exact top-10%% activations\n",
+                100 * top26_share);
     std::printf("bars (4-bit, 10%% active):\n");
     std::printf("  predictor vs dense 4-bit: %.2fx (>= 5)   vs Eigen float: %.1fx (>= 30)\n", dense4_best / p10.ms,
                 eigen_ms / p10.ms);
     std::printf("  gate-first vs dense 4-bit: %.2fx (>= 2.2)\n", dense4_best / g10.ms);
     std::printf("  sparse part 5%% / 10%%: %.2f (<= 0.6)\n", oracle_ms[3] / oracle_ms[2]);
     const Result k10 = find("sparse 4-bit 10% predictor top-k");
-    std::printf("  predictor scores: 8-bit factors %.3f ms, float factors %.3f ms (using %s) = %.1f%% of dense 4-bit;\n"
-                "  with the threshold selection %.3f ms = %.1f%% (<= 5%%); with exact top-k %.3f ms = %.1f%%\n",
-                pred_alone_ms, pred_float_ms, float_pred ? "float" : "8-bit",
-                100 * std::min(pred_alone_ms, pred_float_ms) / dense4_best, p10.select_ms,
-                100 * p10.select_ms / dense4_best, k10.select_ms, 100 * k10.select_ms / dense4_best);
+    std::printf(
+        "  predictor scores: 8-bit factors %.3f ms, float factors %.3f ms (using %s) = %.1f%% of dense 4-bit;\n"
+        "  with the threshold selection %.3f ms = %.1f%% (<= 5%%); with exact top-k %.3f ms = %.1f%%\n",
+        pred_alone_ms, pred_float_ms, float_pred ? "float" : "8-bit",
+        100 * std::min(pred_alone_ms, pred_float_ms) / dense4_best, p10.select_ms, 100 * p10.select_ms / dense4_best,
+        k10.select_ms, 100 * k10.select_ms / dense4_best);
     std::printf("  predictor share of the 10%% predictor layer's time: %.0f%%\n", 100 * p10.select_ms / p10.ms);
     std::printf("  recall of the top 10%% (predictor top-k): %.3f (>= 0.9); with the calibrated threshold %.3f\n",
                 k10.recall, p10.recall);
@@ -423,24 +443,31 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "bench_ffn: cannot write %s\n", out_path.c_str());
         return 1;
     }
-    std::fprintf(f, "{\n  \"benchmark\": \"bench_ffn\", \"d_model\": %zu, \"hidden\": %zu, \"isa\": \"%s\", \"quick\": %s,\n",
-                 d, h, si::active_isa(), quick ? "true" : "false");
-    std::fprintf(f, "  \"read_bandwidth_gbs\": %.2f, \"dense4_activations\": \"%s\", \"tokens\": %d, \"copies\": %zu,\n", bw,
-                 use_int8 ? "int8" : "float", tokens, copies);
-    std::fprintf(f, "  \"predictor_rank\": %zu, \"predictor_bytes\": %zu, \"predictor_scores_ms\": %.4f, \"predictor_scores_float_ms\": %.4f, \"predictor_float_factors\": %s, \"top26_share\": %.4f,\n",
-                 pred0.rank(), preds[0].memory_bytes(), pred_alone_ms, pred_float_ms, float_pred ? "true" : "false", top26_share);
+    std::fprintf(
+        f, "{\n  \"benchmark\": \"bench_ffn\", \"d_model\": %zu, \"hidden\": %zu, \"isa\": \"%s\", \"quick\": %s,\n", d,
+        h, si::active_isa(), quick ? "true" : "false");
+    std::fprintf(f,
+                 "  \"read_bandwidth_gbs\": %.2f, \"dense4_activations\": \"%s\", \"tokens\": %d, \"copies\": %zu,\n",
+                 bw, use_int8 ? "int8" : "float", tokens, copies);
+    std::fprintf(f,
+                 "  \"predictor_rank\": %zu, \"predictor_bytes\": %zu, \"predictor_scores_ms\": %.4f, "
+                 "\"predictor_scores_float_ms\": %.4f, \"predictor_float_factors\": %s, \"top26_share\": %.4f,\n",
+                 pred0.rank(), preds[0].memory_bytes(), pred_alone_ms, pred_float_ms, float_pred ? "true" : "false",
+                 top26_share);
     std::fprintf(f, "  \"recall_vs_noise\": [");
     for (std::size_t i = 0; i < sweep.size(); ++i)
-        std::fprintf(f, "%s{\"noise_energy\": %.2f, \"recall_top10\": %.4f}", i ? ", " : "", sweep[i].first, sweep[i].second);
+        std::fprintf(f, "%s{\"noise_energy\": %.2f, \"recall_top10\": %.4f}", i ? ", " : "", sweep[i].first,
+                     sweep[i].second);
     std::fprintf(f, "],\n");
     std::fprintf(f, "  \"results\": [\n");
     for (std::size_t i = 0; i < results.size(); ++i) {
         const auto& r = results[i];
-        std::fprintf(f,
-                     "    {\"name\": \"%s\", \"ms_per_token\": %.4f, \"active\": %.2f, \"select_ms\": %.4f, \"recall\": %.4f, "
-                     "\"speedup_vs_dense4\": %.3f, \"speedup_vs_eigen\": %.3f}%s\n",
-                     r.name.c_str(), r.ms, r.active, r.select_ms, r.recall, dense4_best / r.ms, eigen_ms / r.ms,
-                     i + 1 < results.size() ? "," : "");
+        std::fprintf(
+            f,
+            "    {\"name\": \"%s\", \"ms_per_token\": %.4f, \"active\": %.2f, \"select_ms\": %.4f, \"recall\": %.4f, "
+            "\"speedup_vs_dense4\": %.3f, \"speedup_vs_eigen\": %.3f}%s\n",
+            r.name.c_str(), r.ms, r.active, r.select_ms, r.recall, dense4_best / r.ms, eigen_ms / r.ms,
+            i + 1 < results.size() ? "," : "");
     }
     std::fprintf(f, "  ]\n}\n");
     std::fclose(f);

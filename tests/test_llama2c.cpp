@@ -35,9 +35,9 @@ std::vector<int> reference_greedy(const std::string& path, int steps) {
         return std::vector<double>(tmp.begin(), tmp.end());
     };
     const auto emb = take(std::size_t(V) * D), ra = take(std::size_t(L) * D), wq = take(std::size_t(L) * D * D),
-               wk = take(std::size_t(L) * KV * D), wv = take(std::size_t(L) * KV * D), wo = take(std::size_t(L) * D * D),
-               rf = take(std::size_t(L) * D), w1 = take(std::size_t(L) * H * D), w2 = take(std::size_t(L) * D * H),
-               w3 = take(std::size_t(L) * H * D), rfin = take(std::size_t(D));
+               wk = take(std::size_t(L) * KV * D), wv = take(std::size_t(L) * KV * D),
+               wo = take(std::size_t(L) * D * D), rf = take(std::size_t(L) * D), w1 = take(std::size_t(L) * H * D),
+               w2 = take(std::size_t(L) * D * H), w3 = take(std::size_t(L) * H * D), rfin = take(std::size_t(D));
     REQUIRE(f.good());
     const std::vector<double>& cls = emb;  // stories260K shares the classifier (vocab > 0)
     REQUIRE(hd[5] > 0);

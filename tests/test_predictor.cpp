@@ -50,7 +50,8 @@ double mean_recall(LowRankPredictor& p, const RowMatrix& G, double frac, int tok
         const std::vector<float> x = random_x(d, 1000 + static_cast<unsigned>(t));
         for (std::size_t i = 0; i < h; ++i) {
             double g = 0;
-            for (std::size_t j = 0; j < d; ++j) g += double(G(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(j))) * x[j];
+            for (std::size_t j = 0; j < d; ++j)
+                g += double(G(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(j))) * x[j];
             exact[i] = static_cast<float>(std::fabs(g / (1.0 + std::exp(-g))));
         }
         p.scores(x.data(), sparseinfer::Activation::silu, predicted.data());
@@ -61,9 +62,7 @@ double mean_recall(LowRankPredictor& p, const RowMatrix& G, double frac, int tok
     return sum / tokens;
 }
 
-double frobenius_error(const LowRankPredictor& p, const RowMatrix& G) {
-    return (G - p.P() * p.Q()).norm() / G.norm();
-}
+double frobenius_error(const LowRankPredictor& p, const RowMatrix& G) { return (G - p.P() * p.Q()).norm() / G.norm(); }
 
 }  // namespace
 

@@ -174,8 +174,10 @@ TEST_CASE("activations match their double-precision definitions and stay finite 
         for (float x : {1e30f, -1e30f, std::numeric_limits<float>::max(), -std::numeric_limits<float>::max()}) {
             const float y = sparseinfer::activate(a, x);
             CHECK(std::isfinite(y));
-            if (x > 0) CHECK(y == x);
-            else CHECK(std::fabs(y) <= 1e-30f);
+            if (x > 0)
+                CHECK(y == x);
+            else
+                CHECK(std::fabs(y) <= 1e-30f);
         }
         CHECK(std::isnan(sparseinfer::activate(a, std::numeric_limits<float>::quiet_NaN())) == (a != Activation::relu));
     }
@@ -320,7 +322,8 @@ TEST_CASE("gate-first keeps the exact top-k by |act(gate)| and equals the sparse
     // exact_scores are the gate-first scores.
     std::vector<float> s(h);
     ffn.exact_scores(x.data(), s.data());
-    for (std::size_t i = 0; i < k; ++i) CHECK(std::fabs(s[scored[i].second] - scored[i].first) <= 1e-4 * (1 + scored[i].first));
+    for (std::size_t i = 0; i < k; ++i)
+        CHECK(std::fabs(s[scored[i].second] - scored[i].first) <= 1e-4 * (1 + scored[i].first));
 }
 
 TEST_CASE("the layer records neurons in its cache and counts the bytes it reads") {

@@ -40,13 +40,13 @@ namespace llama2c {
 enum class Selector { gate, predictor };
 
 struct EngineOptions {
-    int bits = 32;              ///< 32 (float), 8, 4, 3 or 2
-    double active = 1.0;        ///< share of FFN neurons computed per token, (0, 1]
+    int bits = 32;        ///< 32 (float), 8, 4, 3 or 2
+    double active = 1.0;  ///< share of FFN neurons computed per token, (0, 1]
     Selector selector = Selector::gate;
     std::string policy = "frequency";  ///< frequency | static | lru | window | adaptive
-    double budget = 0.0;        ///< slot store per layer, as a share of the layer's neurons (0 = none)
-    std::size_t rank = 0;       ///< predictor rank; 0 = dim / 4
-    bool int8 = false;          ///< int8 activations for the gate/up dot products
+    double budget = 0.0;               ///< slot store per layer, as a share of the layer's neurons (0 = none)
+    std::size_t rank = 0;              ///< predictor rank; 0 = dim / 4
+    bool int8 = false;                 ///< int8 activations for the gate/up dot products
 };
 
 /// Validates options against a model; throws std::invalid_argument with a message.
@@ -85,8 +85,17 @@ inline std::size_t neurons_for(double share, std::size_t hidden) {
 class FloatFfn : public FfnLayer {
 public:
     FloatFfn(const Model& m, int layer, const EngineOptions& o)
-        : m_(m), layer_(layer), d_(m.config.dim), h_(m.config.hidden_dim), k_(neurons_for(o.active, h_)),
-          dense_(o.active >= 1.0), selector_(o.selector), g_(h_), u_(h_), s_(h_), idx_(h_) {
+        : m_(m),
+          layer_(layer),
+          d_(m.config.dim),
+          h_(m.config.hidden_dim),
+          k_(neurons_for(o.active, h_)),
+          dense_(o.active >= 1.0),
+          selector_(o.selector),
+          g_(h_),
+          u_(h_),
+          s_(h_),
+          idx_(h_) {
         if (!dense_ && selector_ == Selector::predictor)
             pred_.emplace(sparseinfer::LowRankPredictor::from_gate(m.gate(layer), h_, d_, {o.rank ? o.rank : d_ / 4}));
     }
@@ -145,16 +154,19 @@ template <int Bits, class Policy>
 class QuantFfn : public FfnLayer {
 public:
     QuantFfn(const Model& m, int layer, const EngineOptions& o, Policy policy)
-        : ffn_(m.gate(layer), m.up(layer), m.down(layer),
-               static_cast<std::size_t>(m.config.dim), static_cast<std::size_t>(m.config.hidden_dim),
-               sparseinfer::Activation::silu, {}, policy),
-          k_(neurons_for(o.active, ffn_.hidden())), dense_(o.active >= 1.0), selector_(o.selector),
-          s_(ffn_.hidden()), idx_(ffn_.hidden()) {
+        : ffn_(m.gate(layer), m.up(layer), m.down(layer), static_cast<std::size_t>(m.config.dim),
+               static_cast<std::size_t>(m.config.hidden_dim), sparseinfer::Activation::silu, {}, policy),
+          k_(neurons_for(o.active, ffn_.hidden())),
+          dense_(o.active >= 1.0),
+          selector_(o.selector),
+          s_(ffn_.hidden()),
+          idx_(ffn_.hidden()) {
         ffn_.set_int8_activations(o.int8);
         if (o.budget > 0) ffn_.attach_store(neurons_for(o.budget, ffn_.hidden()) * ffn_.bundle_bytes());
         if (!dense_ && selector_ == Selector::predictor) {
             const std::size_t d = ffn_.d_model();
-            pred_.emplace(sparseinfer::LowRankPredictor::from_gate(m.gate(layer), ffn_.hidden(), d, {o.rank ? o.rank : d / 4}));
+            pred_.emplace(
+                sparseinfer::LowRankPredictor::from_gate(m.gate(layer), ffn_.hidden(), d, {o.rank ? o.rank : d / 4}));
             pred_->quantize();
         }
     }
@@ -190,9 +202,11 @@ template <int Bits>
 std::unique_ptr<FfnLayer> make_quant_layer(const Model& m, int layer, const EngineOptions& o) {
     namespace pol = sparseinfer::policy;
     const std::size_t cap = neurons_for(o.budget > 0 ? o.budget : 0.25, static_cast<std::size_t>(m.config.hidden_dim));
-    if (o.policy == "static") return std::make_unique<QuantFfn<Bits, pol::StaticProfile>>(m, layer, o, pol::StaticProfile{cap, 16});
+    if (o.policy == "static")
+        return std::make_unique<QuantFfn<Bits, pol::StaticProfile>>(m, layer, o, pol::StaticProfile{cap, 16});
     if (o.policy == "lru") return std::make_unique<QuantFfn<Bits, pol::Lru>>(m, layer, o, pol::Lru{cap});
-    if (o.policy == "window") return std::make_unique<QuantFfn<Bits, pol::SlidingWindow>>(m, layer, o, pol::SlidingWindow{4, cap});
+    if (o.policy == "window")
+        return std::make_unique<QuantFfn<Bits, pol::SlidingWindow>>(m, layer, o, pol::SlidingWindow{4, cap});
     if (o.policy == "adaptive") return std::make_unique<QuantFfn<Bits, pol::Adaptive>>(m, layer, o, pol::Adaptive{cap});
     return std::make_unique<QuantFfn<Bits, pol::FrequencyThreshold>>(m, layer, o, pol::FrequencyThreshold{0.2, 16});
 }
@@ -358,7 +372,8 @@ public:
         std::ifstream in(path, std::ios::binary);
         if (!in) throw std::runtime_error("cannot open tokenizer '" + path + "'");
         std::int32_t max_len = 0;
-        if (!in.read(reinterpret_cast<char*>(&max_len), 4)) throw std::runtime_error("'" + path + "' is not a tokenizer file");
+        if (!in.read(reinterpret_cast<char*>(&max_len), 4))
+            throw std::runtime_error("'" + path + "' is not a tokenizer file");
         for (int i = 0; i < vocab_size; ++i) {
             float score;
             std::int32_t len;
@@ -366,7 +381,8 @@ public:
                 len > 1 << 16)
                 throw std::runtime_error("'" + path + "': token " + std::to_string(i) + " is malformed or missing");
             std::string s(static_cast<std::size_t>(len), '\0');
-            if (!in.read(s.data(), len)) throw std::runtime_error("'" + path + "': token " + std::to_string(i) + " is truncated");
+            if (!in.read(s.data(), len))
+                throw std::runtime_error("'" + path + "': token " + std::to_string(i) + " is truncated");
             pieces_.push_back(s);
         }
     }
@@ -375,7 +391,8 @@ public:
         std::string s = pieces_.at(static_cast<std::size_t>(token));
         if (prev == 1 && !s.empty() && s[0] == ' ') s.erase(0, 1);
         unsigned byte = 0;
-        if (s.size() == 6 && std::sscanf(s.c_str(), "<0x%02X>", &byte) == 1) return std::string(1, static_cast<char>(byte));
+        if (s.size() == 6 && std::sscanf(s.c_str(), "<0x%02X>", &byte) == 1)
+            return std::string(1, static_cast<char>(byte));
         return s;
     }
 

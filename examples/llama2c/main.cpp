@@ -75,9 +75,12 @@ int main(int argc, char** argv) {
             o.active = parse_number(a, value());
         } else if (a == "--selector") {
             const std::string s = value();
-            if (s == "gate") o.selector = llama2c::Selector::gate;
-            else if (s == "predictor") o.selector = llama2c::Selector::predictor;
-            else fail("--selector must be gate or predictor (got '" + s + "')");
+            if (s == "gate")
+                o.selector = llama2c::Selector::gate;
+            else if (s == "predictor")
+                o.selector = llama2c::Selector::predictor;
+            else
+                fail("--selector must be gate or predictor (got '" + s + "')");
         } else if (a == "--rank") {
             const int r = parse_int(a, value());
             if (r < 1) fail("--rank must be at least 1");
@@ -124,15 +127,17 @@ int main(int argc, char** argv) {
             return 0;
         }
         std::unique_ptr<llama2c::Tokenizer> tok;
-        if (!tokenizer_path.empty()) tok = std::make_unique<llama2c::Tokenizer>(tokenizer_path, model.config.vocab_size);
+        if (!tokenizer_path.empty())
+            tok = std::make_unique<llama2c::Tokenizer>(tokenizer_path, model.config.vocab_size);
         llama2c::Engine engine(model, o);
         const std::vector<int> tokens = engine.generate(steps);
         std::printf("tokens:");
         for (int t : tokens) std::printf(" %d", t);
         std::printf("\n");
-        std::printf("stats: %.1f tokens/s, FFN %.1f%% of time, hit rate %.3f, %.0f FFN bytes/token, %.1f%% neurons active\n",
-                    engine.tokens_per_second(), 100.0 * engine.ffn_share(), engine.hit_rate(), engine.bytes_per_token(),
-                    100.0 * engine.active_share());
+        std::printf(
+            "stats: %.1f tokens/s, FFN %.1f%% of time, hit rate %.3f, %.0f FFN bytes/token, %.1f%% neurons active\n",
+            engine.tokens_per_second(), 100.0 * engine.ffn_share(), engine.hit_rate(), engine.bytes_per_token(),
+            100.0 * engine.active_share());
         if (tok) {
             std::string text;
             int prev = 1;

@@ -50,7 +50,9 @@ inline void write_recall_vs_rank(const Model& m, int steps, const std::string& p
         const float* gate = m.gate(l);
         // Even positions train the refinement; odd ones evaluate both predictors.
         std::vector<float> train;
-        for (int pos = 0; pos < steps; pos += 2) train.insert(train.end(), X.begin() + pos * static_cast<long>(d), X.begin() + (pos + 1) * static_cast<long>(d));
+        for (int pos = 0; pos < steps; pos += 2)
+            train.insert(train.end(), X.begin() + pos * static_cast<long>(d),
+                         X.begin() + (pos + 1) * static_cast<long>(d));
         out << "    {\"layer\": " << l << ", \"ranks\": [\n";
         for (std::size_t ri = 0; ri < ranks.size(); ++ri) {
             auto svd = sparseinfer::LowRankPredictor::from_gate(gate, h, d, {ranks[ri]});

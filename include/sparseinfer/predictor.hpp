@@ -52,11 +52,11 @@ namespace sparseinfer {
 
 /// How a LowRankPredictor is calibrated.
 struct PredictorOptions {
-    std::size_t rank = 64;          ///< r, the number of factor columns
-    std::size_t oversample = 10;    ///< extra random directions of the range finder
-    int power_iterations = 2;       ///< subspace iterations (more: closer to the exact SVD)
+    std::size_t rank = 64;               ///< r, the number of factor columns
+    std::size_t oversample = 10;         ///< extra random directions of the range finder
+    int power_iterations = 2;            ///< subspace iterations (more: closer to the exact SVD)
     std::size_t exact_svd_limit = 1024;  ///< use a full BDCSVD when min(hidden, d_model) <= this
-    std::uint64_t seed = 1;         ///< of the range finder's Gaussian matrix
+    std::uint64_t seed = 1;              ///< of the range finder's Gaussian matrix
 };
 
 /// Predicts the gate pre-activations of every neuron with a rank-r factorization.
@@ -85,7 +85,8 @@ public:
             p.P_ = svd.matrixU().leftCols(r) * svd.singularValues().head(r).asDiagonal();
             p.Q_ = svd.matrixV().leftCols(r).transpose();
         } else {
-            const Eigen::Index l = std::min<Eigen::Index>(r + static_cast<Eigen::Index>(opts.oversample), std::min(m, n));
+            const Eigen::Index l =
+                std::min<Eigen::Index>(r + static_cast<Eigen::Index>(opts.oversample), std::min(m, n));
             std::mt19937_64 rng(opts.seed);
             std::normal_distribution<float> nd;
             Eigen::MatrixXf omega(n, l);
@@ -132,10 +133,10 @@ public:
     /// Stores both factors as 8-bit quantized rows; predict() then uses them.
     void quantize(QuantOptions opts = {}) {
         const RowMatrix Pr = P_, Qr = Q_;
-        qP_ = std::make_shared<QuantizedWeights<8>>(
-            QuantizedWeights<8>::from_f32(Pr.data(), static_cast<std::size_t>(Pr.rows()), static_cast<std::size_t>(Pr.cols()), opts));
-        qQ_ = std::make_shared<QuantizedWeights<8>>(
-            QuantizedWeights<8>::from_f32(Qr.data(), static_cast<std::size_t>(Qr.rows()), static_cast<std::size_t>(Qr.cols()), opts));
+        qP_ = std::make_shared<QuantizedWeights<8>>(QuantizedWeights<8>::from_f32(
+            Pr.data(), static_cast<std::size_t>(Pr.rows()), static_cast<std::size_t>(Pr.cols()), opts));
+        qQ_ = std::make_shared<QuantizedWeights<8>>(QuantizedWeights<8>::from_f32(
+            Qr.data(), static_cast<std::size_t>(Qr.rows()), static_cast<std::size_t>(Qr.cols()), opts));
     }
     bool quantized() const noexcept { return qP_ != nullptr; }
 

@@ -58,8 +58,7 @@ inline std::size_t select_top_k(const float* scores, std::size_t n, std::size_t 
 
 /// Writes the (ascending) indices of every score >= threshold to out and
 /// returns their count; `out` must hold n entries.
-inline std::size_t select_at_least(const float* scores, std::size_t n, float threshold,
-                                   std::uint32_t* out) noexcept {
+inline std::size_t select_at_least(const float* scores, std::size_t n, float threshold, std::uint32_t* out) noexcept {
     std::size_t m = 0;
     for (std::size_t i = 0; i < n; ++i) {
         out[m] = static_cast<std::uint32_t>(i);
@@ -84,9 +83,15 @@ inline double recall(const std::uint32_t* chosen, std::size_t n_chosen, const st
     std::sort(b.begin(), b.end());
     std::size_t hits = 0;
     for (std::size_t i = 0, j = 0; i < a.size() && j < b.size();) {
-        if (a[i] < b[j]) ++i;
-        else if (b[j] < a[i]) ++j;
-        else { ++hits; ++i; ++j; }
+        if (a[i] < b[j])
+            ++i;
+        else if (b[j] < a[i])
+            ++j;
+        else {
+            ++hits;
+            ++i;
+            ++j;
+        }
     }
     return static_cast<double>(hits) / static_cast<double>(n_truth);
 }

@@ -58,10 +58,10 @@ namespace sparseinfer {
 
 /// Work counters of a layer since construction or reset_stats().
 struct FfnStats {
-    std::uint64_t calls = 0;            ///< forward_* calls (tokens)
-    std::uint64_t neurons = 0;          ///< neurons computed
-    std::uint64_t bytes_read = 0;       ///< weight bytes of every row touched
-    std::uint64_t bytes_from_store = 0; ///< of which read from the cache's slot store
+    std::uint64_t calls = 0;             ///< forward_* calls (tokens)
+    std::uint64_t neurons = 0;           ///< neurons computed
+    std::uint64_t bytes_read = 0;        ///< weight bytes of every row touched
+    std::uint64_t bytes_from_store = 0;  ///< of which read from the cache's slot store
 };
 
 /// Which matrix of a layer (for dequantized copies).
@@ -123,8 +123,8 @@ public:
             for (std::size_t j = 0; j < d_model; ++j)
                 for (std::size_t i = 0; i < ni; ++i) rows[i * d_model + j] = down[j * hidden + i0 + i];
             for (std::size_t i = 0; i < ni; ++i)
-                detail::quantize_row(plain, opts.method, i0 + i, rows.data() + i * d_model,
-                                     row_ptr(down_off_, i0 + i), fits.data());
+                detail::quantize_row(plain, opts.method, i0 + i, rows.data() + i * d_model, row_ptr(down_off_, i0 + i),
+                                     fits.data());
         }
         allocate_scratch();
         cache_ = std::make_unique<Cache>(hidden_, policy_);
@@ -133,15 +133,26 @@ public:
     /// A deep copy of the weights with a fresh cache (same policy; a slot store
     /// is attached again with the same budget). Used e.g. to rotate layer copies.
     SparseFfn(const SparseFfn& o)
-        : layout_(o.layout_), slot_layout_(o.slot_layout_), d_model_(o.d_model_), hidden_(o.hidden_), act_(o.act_),
-          gated_(o.gated_), slot_up_offset_(o.slot_up_offset_), slot_down_offset_(o.slot_down_offset_),
-          gate_off_(o.gate_off_), up_off_(o.up_off_), down_off_(o.down_off_), int8_(o.int8_), weights_(o.weights_),
+        : layout_(o.layout_),
+          slot_layout_(o.slot_layout_),
+          d_model_(o.d_model_),
+          hidden_(o.hidden_),
+          act_(o.act_),
+          gated_(o.gated_),
+          slot_up_offset_(o.slot_up_offset_),
+          slot_down_offset_(o.slot_down_offset_),
+          gate_off_(o.gate_off_),
+          up_off_(o.up_off_),
+          down_off_(o.down_off_),
+          int8_(o.int8_),
+          weights_(o.weights_),
           policy_(o.policy_) {
         allocate_scratch();
         cache_ = std::make_unique<Cache>(hidden_, policy_);
         if (o.cache_ != nullptr && o.cache_->store() != nullptr) attach_store(o.store_budget_);
     }
-    SparseFfn(SparseFfn&&) noexcept = default;  // the store's loader points at weights_'s heap buffer, which moves along
+    SparseFfn(SparseFfn&&) noexcept =
+        default;  // the store's loader points at weights_'s heap buffer, which moves along
     SparseFfn& operator=(const SparseFfn&) = delete;
     SparseFfn& operator=(SparseFfn&&) noexcept = default;
 
@@ -185,14 +196,13 @@ public:
         const std::uint8_t* up = weights_.data() + up_off_;
         const std::uint8_t* down = weights_.data() + down_off_;
         const std::size_t up_at = slot_up_offset_, down_at = slot_down_offset_;
-        cache_->attach_store(bundle_bytes(), budget_bytes,
-                             [=](std::uint32_t neuron, std::uint8_t* dst, std::size_t n) {
-                                 if (n < down_at + rb) return;  // a smaller slot cannot hold a bundle
-                                 const std::size_t at = static_cast<std::size_t>(neuron) * rb;
-                                 if (gate) std::memcpy(dst, gate + at, rb);
-                                 std::memcpy(dst + up_at, up + at, rb);
-                                 std::memcpy(dst + down_at, down + at, rb);
-                             });
+        cache_->attach_store(bundle_bytes(), budget_bytes, [=](std::uint32_t neuron, std::uint8_t* dst, std::size_t n) {
+            if (n < down_at + rb) return;  // a smaller slot cannot hold a bundle
+            const std::size_t at = static_cast<std::size_t>(neuron) * rb;
+            if (gate) std::memcpy(dst, gate + at, rb);
+            std::memcpy(dst + up_at, up + at, rb);
+            std::memcpy(dst + down_at, down + at, rb);
+        });
         store_budget_ = budget_bytes;
     }
 
@@ -252,8 +262,10 @@ public:
         for (std::size_t i = 0; i < hidden_; ++i) {
             kernels::dequantize_row(layout_, base + i * layout_.row_stride, row.data());
             for (std::size_t j = 0; j < d_model_; ++j) {
-                if (which == FfnMatrix::down) out[j * hidden_ + i] = row[j];
-                else out[i * d_model_ + j] = row[j];
+                if (which == FfnMatrix::down)
+                    out[j * hidden_ + i] = row[j];
+                else
+                    out[i * d_model_ + j] = row[j];
             }
         }
         return out;
@@ -288,8 +300,8 @@ private:
         if (n == 0) return;
         if (active == nullptr) throw error("argument 'active' is a null pointer");
         if (n > hidden_)
-            throw error("the list holds " + std::to_string(n) + " neurons; the layer has " +
-                        std::to_string(hidden_) + ", so one is repeated or out of range");
+            throw error("the list holds " + std::to_string(n) + " neurons; the layer has " + std::to_string(hidden_) +
+                        ", so one is repeated or out of range");
         if (++epoch_ == 0) {  // the stamp wrapped: clear the marks once
             std::fill(mark_.begin(), mark_.end(), 0u);
             epoch_ = 1;
@@ -330,8 +342,10 @@ private:
 
     void gemv(const detail::RowLayout& l, const std::uint8_t* base, const std::uint32_t* rows, std::size_t n,
               float* out) const {
-        if (int8_) kernels::gemv_rows(l, base, rows, n, xq_, out);
-        else kernels::gemv_rows(l, base, rows, n, x_, out);
+        if (int8_)
+            kernels::gemv_rows(l, base, rows, n, xq_, out);
+        else
+            kernels::gemv_rows(l, base, rows, n, x_, out);
     }
 
     /// gate_all_ = the first matrix's value for every neuron (gate, or up without a gate).
@@ -401,7 +415,7 @@ private:
     Activation act_ = Activation::silu;
     bool gated_ = true;
     std::size_t slot_up_offset_ = 0, slot_down_offset_ = 0;  // within a bundle
-    std::size_t gate_off_ = 0, up_off_ = 0, down_off_ = 0;    // matrices within weights_
+    std::size_t gate_off_ = 0, up_off_ = 0, down_off_ = 0;   // matrices within weights_
     bool int8_ = false;
     std::vector<std::uint8_t, detail::AlignedAllocator<std::uint8_t>> weights_;
     Policy policy_;
