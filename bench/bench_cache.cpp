@@ -59,9 +59,9 @@ double now_ns() {
     if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == 0)
         return static_cast<double>(ts.tv_sec) * 1e9 + static_cast<double>(ts.tv_nsec);
 #endif
-    return static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                   std::chrono::steady_clock::now().time_since_epoch())
-                                   .count());
+    return static_cast<double>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+            .count());
 }
 
 /// Replays a trace `reps` times (fresh cache each time); miss rate and churn from the first
@@ -89,8 +89,8 @@ Run replay(const std::string& name, const si::ActivationTrace& trace, Policy pol
             const si::CacheStats s = cache.stats();
             const double acc = static_cast<double>((s.hits - at_warm.hits) + (s.misses - at_warm.misses));
             run.miss_rate = acc > 0 ? static_cast<double>(s.misses - at_warm.misses) / acc : 0;
-            run.churn_per_token = static_cast<double>(s.churn - at_warm.churn) /
-                                  static_cast<double>(trace.num_tokens() - warm);
+            run.churn_per_token =
+                static_cast<double>(s.churn - at_warm.churn) / static_cast<double>(trace.num_tokens() - warm);
         }
     }
     std::sort(times.begin(), times.end());
@@ -313,11 +313,16 @@ int main(int argc, char** argv) {
     bool quick = false, cost = false;
     int cost_reps = 9;
     for (int i = 1; i < argc; ++i) {
-        if (!std::strcmp(argv[i], "--tokens") && i + 1 < argc) synth_tokens = std::strtoull(argv[++i], nullptr, 10);
-        else if (!std::strcmp(argv[i], "--quick")) quick = true;
-        else if (!std::strcmp(argv[i], "--cost-only")) cost = true;
-        else if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) cost_reps = std::atoi(argv[++i]);
-        else out_path = argv[i];
+        if (!std::strcmp(argv[i], "--tokens") && i + 1 < argc)
+            synth_tokens = std::strtoull(argv[++i], nullptr, 10);
+        else if (!std::strcmp(argv[i], "--quick"))
+            quick = true;
+        else if (!std::strcmp(argv[i], "--cost-only"))
+            cost = true;
+        else if (!std::strcmp(argv[i], "--reps") && i + 1 < argc)
+            cost_reps = std::atoi(argv[++i]);
+        else
+            out_path = argv[i];
     }
     if (cost) return cost_only(out_path, synth_tokens, cost_reps < 1 ? 1 : cost_reps);
     const int reps = quick ? 1 : 3;
@@ -354,8 +359,8 @@ int main(int argc, char** argv) {
     std::printf("\n%-28s %9s %9s %9s %9s %8s %9s %8s %8s\n", "trace", "adaptive", "best", "oracle", "belady", "ratio",
                 "abs diff", "gap closed", "oracle/best");
     for (const TraceResult& r : results) {
-        const double best = std::min({find(r, "StaticProfile").miss_rate, find(r, "Lru").miss_rate,
-                                      find(r, "SlidingWindow").miss_rate});
+        const double best = std::min(
+            {find(r, "StaticProfile").miss_rate, find(r, "Lru").miss_rate, find(r, "SlidingWindow").miss_rate});
         const double a = find(r, "Adaptive").miss_rate;
         const double gap = best - r.belady;
         std::printf("%-28s %9.4f %9.4f %9.4f %9.4f %8.3f %+9.4f %8.2f %8.3f\n", r.name.c_str(), a, best, r.oracle,
@@ -386,10 +391,11 @@ int main(int argc, char** argv) {
              << ", \"mean_active\": " << r.mean_active << ", \"best_window\": " << r.best_window
              << ", \"belady_miss_rate\": " << r.belady << ", \"markov_oracle_miss_rate\": " << r.oracle;
         {
-            const double best = std::min({find(r, "StaticProfile").miss_rate, find(r, "Lru").miss_rate,
-                                          find(r, "SlidingWindow").miss_rate});
+            const double best = std::min(
+                {find(r, "StaticProfile").miss_rate, find(r, "Lru").miss_rate, find(r, "SlidingWindow").miss_rate});
             const double a = find(r, "Adaptive").miss_rate;
-            json << ", \"best_baseline_miss_rate\": " << best << ", \"adaptive_over_best\": " << (best > 0 ? a / best : 0)
+            json << ", \"best_baseline_miss_rate\": " << best
+                 << ", \"adaptive_over_best\": " << (best > 0 ? a / best : 0)
                  << ", \"adaptive_minus_best\": " << a - best
                  << ", \"gap_to_belady_closed\": " << (best - r.belady > 0 ? (best - a) / (best - r.belady) : 0);
         }

@@ -60,8 +60,13 @@ Row measure(const std::string& name, const std::vector<float>& w, std::size_t ro
         rmse = relative_rmse(w, back);
     }
     const double mb = static_cast<double>(w.size()) * 4 / 1e6;
-    return {name, Bits, method == QuantMethod::min_max ? "min_max" : "optimized", bpw, rmse,
-            mb / bench::median(qt), mb / bench::median(dt)};
+    return {name,
+            Bits,
+            method == QuantMethod::min_max ? "min_max" : "optimized",
+            bpw,
+            rmse,
+            mb / bench::median(qt),
+            mb / bench::median(dt)};
 }
 
 void measure_all(std::vector<Row>& out, const std::string& name, const std::vector<float>& w, std::size_t rows,

@@ -39,19 +39,15 @@ float read_f32(const std::uint8_t* p) {
 /// Code of value j of a 32-value block, read from the documented packing.
 int documented_code(int bits, const std::uint8_t* block, int j) {
     switch (bits) {
-    case 8:
-        return block[j];
-    case 4:
-        return j < 16 ? block[j] & 15 : block[j - 16] >> 4;
-    case 2:
-        return (block[j % 8] >> (2 * (j / 8))) & 3;
+    case 8: return block[j];
+    case 4: return j < 16 ? block[j] & 15 : block[j - 16] >> 4;
+    case 2: return (block[j % 8] >> (2 * (j / 8))) & 3;
     case 3: {
         int low = (block[j % 8] >> (2 * (j / 8))) & 3;
         int high = (block[8 + j / 8] >> (j % 8)) & 1;
         return low | high << 2;
     }
-    default:
-        return -1;
+    default: return -1;
     }
 }
 
@@ -145,8 +141,7 @@ TEST_CASE("QuantizedWeights refuses bad arguments with messages that name them")
     const std::size_t huge = std::size_t(1) << 40;
     CHECK_THAT(message([&] { W::from_f32(x.data(), std::size_t(1) << 31, huge); }),
                Catch::Matchers::Contains("overflows"));
-    CHECK_THAT(message([&] { W::from_f32(x.data(), std::size_t(1) << 33, 1); }),
-               Catch::Matchers::Contains("32-bit"));
+    CHECK_THAT(message([&] { W::from_f32(x.data(), std::size_t(1) << 33, 1); }), Catch::Matchers::Contains("32-bit"));
 
     std::vector<float> bad(3 * 40, 0.5f);
     bad[2 * 40 + 17] = std::numeric_limits<float>::quiet_NaN();
@@ -207,8 +202,8 @@ TEST_CASE("A golden 4-bit block pins the byte layout") {
     CHECK(read_f32(p + 4) == 0.0f);
     CHECK(p[8] == 255);
     CHECK(p[9] == 0);
-    const int expected_q[32] = {0,  0,  1,  1,  2,  2,  3,  3,  4,  4,  5,  5,  6,  6,  7,  7,
-                                8,  8,  9,  9,  10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15};
+    const int expected_q[32] = {0, 0, 1, 1, 2,  2,  3,  3,  4,  4,  5,  5,  6,  6,  7,  7,
+                                8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15};
     for (int j = 0; j < 16; ++j) CHECK(p[10 + j] == (expected_q[j] | expected_q[j + 16] << 4));
 }
 

@@ -93,7 +93,7 @@ TEST_CASE("SlotStore eviction moves the last slot into the hole") {
     s.insert(2);
     s.insert(5);
     const std::uint8_t* base = s.data();
-    s.evict(7);  // slot 0 freed: neuron 5 (last slot) moves there
+    s.evict(7);               // slot 0 freed: neuron 5 (last slot) moves there
     CHECK(s.data() == base);  // no reallocation
     CHECK(s.slot_of(5) == 0);
     CHECK(s.neuron_at(0) == 5);

@@ -78,7 +78,8 @@ inline Model load_checkpoint(const std::string& path) {
     c.seq_len = h[6];
     const int limit = 1 << 20;
     for (int v : {c.dim, c.hidden_dim, c.n_layers, c.n_heads, c.n_kv_heads, c.vocab_size, c.seq_len})
-        if (v <= 0 || v > limit) throw std::runtime_error("'" + path + "': implausible header value " + std::to_string(v));
+        if (v <= 0 || v > limit)
+            throw std::runtime_error("'" + path + "': implausible header value " + std::to_string(v));
     if (c.dim % c.n_heads != 0 || c.n_heads % c.n_kv_heads != 0 || c.head_size() % 2 != 0)
         throw std::runtime_error("'" + path + "': heads do not divide the model width");
 

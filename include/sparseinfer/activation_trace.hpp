@@ -44,8 +44,8 @@ public:
     void add_token(const std::uint32_t* active, std::size_t n) {
         for (std::size_t k = 0; k < n; ++k)
             if (active[k] >= num_neurons_)
-                throw error("ActivationTrace::add_token: active[" + std::to_string(k) + "] = " +
-                            std::to_string(active[k]) + " is out of range (num_neurons " +
+                throw error("ActivationTrace::add_token: active[" + std::to_string(k) +
+                            "] = " + std::to_string(active[k]) + " is out of range (num_neurons " +
                             std::to_string(num_neurons_) + ")");
         neurons_.insert(neurons_.end(), active, active + n);
         offsets_.push_back(neurons_.size());
@@ -95,16 +95,19 @@ private:
 /// the popularity law without replacement. Throws sparseinfer::error on invalid options.
 inline ActivationTrace make_synthetic_trace(const SyntheticTraceOptions& o) {
     if (o.num_neurons == 0 || o.num_neurons >= 0xFFFFFFFFu)
-        throw error("make_synthetic_trace: num_neurons (" + std::to_string(o.num_neurons) + ") must be in [1, 2^32 - 1)");
+        throw error("make_synthetic_trace: num_neurons (" + std::to_string(o.num_neurons) +
+                    ") must be in [1, 2^32 - 1)");
     if (!(o.active_fraction > 0 && o.active_fraction <= 1))
-        throw error("make_synthetic_trace: active_fraction (" + std::to_string(o.active_fraction) + ") must be in (0, 1]");
+        throw error("make_synthetic_trace: active_fraction (" + std::to_string(o.active_fraction) +
+                    ") must be in (0, 1]");
     if (!(o.zipf_exponent >= 0 && std::isfinite(o.zipf_exponent)))
         throw error("make_synthetic_trace: zipf_exponent (" + std::to_string(o.zipf_exponent) + ") must be >= 0");
     if (!(o.persistence >= 0 && o.persistence <= 1))
         throw error("make_synthetic_trace: persistence (" + std::to_string(o.persistence) + ") must be in [0, 1]");
 
     const std::size_t n = o.num_neurons;
-    const std::size_t k = std::max<std::size_t>(1, static_cast<std::size_t>(std::lround(o.active_fraction * static_cast<double>(n))));
+    const std::size_t k =
+        std::max<std::size_t>(1, static_cast<std::size_t>(std::lround(o.active_fraction * static_cast<double>(n))));
     const std::size_t keep = static_cast<std::size_t>(std::lround(o.persistence * static_cast<double>(k)));
     detail::TraceRng rng(o.seed);
 
@@ -153,7 +156,8 @@ inline ActivationTrace make_synthetic_trace(const SyntheticTraceOptions& o) {
                 continue;
             }
             const double u = rng.uniform() * total;
-            std::size_t r = static_cast<std::size_t>(std::upper_bound(cumulative.begin(), cumulative.end(), u) - cumulative.begin());
+            std::size_t r = static_cast<std::size_t>(std::upper_bound(cumulative.begin(), cumulative.end(), u) -
+                                                     cumulative.begin());
             if (r >= n) r = n - 1;
             const std::uint32_t x = neuron_of_rank[r];
             if (chosen[x]) continue;

@@ -96,8 +96,7 @@ public:
         for (std::size_t k = 0; k < n; ++k)
             if (active[k] >= size)
                 throw error("NeuronCache::record_activations: active[" + std::to_string(k) + "] = " +
-                            std::to_string(active[k]) + " is out of range (num_neurons " + std::to_string(size) +
-                            ")");
+                            std::to_string(active[k]) + " is out of range (num_neurons " + std::to_string(size) + ")");
         ++tokens_;
         scratch_.clear();
         if (scratch_.capacity() < n) scratch_.reserve(n);
@@ -166,7 +165,8 @@ public:
             if ((flags_[i] & resident_bit) && !(flags_[i] & pinned_bit)) {
                 flags_[i] = 0;
                 --resident_;
-                if (store_ && store_->contains(static_cast<std::uint32_t>(i))) store_->evict(static_cast<std::uint32_t>(i));
+                if (store_ && store_->contains(static_cast<std::uint32_t>(i)))
+                    store_->evict(static_cast<std::uint32_t>(i));
             }
         }
     }
@@ -297,7 +297,8 @@ public:
         std::vector<std::uint32_t> hot;
         for (std::size_t i = 0; i < flags_.size(); ++i)
             if ((flags_[i] & resident_bit) && !(flags_[i] & pinned_bit)) hot.push_back(static_cast<std::uint32_t>(i));
-        std::stable_sort(hot.begin(), hot.end(), [&](std::uint32_t a, std::uint32_t b) { return counts_[a] > counts_[b]; });
+        std::stable_sort(hot.begin(), hot.end(),
+                         [&](std::uint32_t a, std::uint32_t b) { return counts_[a] > counts_[b]; });
         for (std::uint32_t x : hot) {
             if (store->full()) break;
             store->insert(x);
@@ -346,7 +347,8 @@ private:
     };
 
     static std::size_t check_size(std::size_t n) {
-        if (n >= 0xFFFFFFFFu) throw error("NeuronCache: num_neurons (" + std::to_string(n) + ") must be below 2^32 - 1");
+        if (n >= 0xFFFFFFFFu)
+            throw error("NeuronCache: num_neurons (" + std::to_string(n) + ") must be below 2^32 - 1");
         return n;
     }
     void check(std::uint32_t neuron, const char* what) const {

@@ -48,7 +48,7 @@ namespace sparseinfer::policy {
 /// and on NeuronCache::reclassify(); between runs the hot set does not move. No capacity:
 /// with a slot store attached, the store holds the hot neurons that fit (see NeuronCache).
 struct FrequencyThreshold {
-    double hot_fraction = 0.2;                ///< in (0, 1]
+    double hot_fraction = 0.2;                 ///< in (0, 1]
     std::uint64_t reclassify_interval = 1000;  ///< tokens between classifications, >= 1
     class state;
 };
@@ -60,8 +60,8 @@ struct FrequencyThreshold {
 /// `profile_tokens` tokens were recorded (0: only explicitly). Until then nothing is resident.
 /// Recording tokens never changes a placed set; only reclassify(), load_profile() or pin() do.
 struct StaticProfile {
-    std::size_t capacity = 0;           ///< >= 1
-    std::uint64_t profile_tokens = 0;   ///< place the set after this many tokens; 0 = never automatically
+    std::size_t capacity = 0;          ///< >= 1
+    std::uint64_t profile_tokens = 0;  ///< place the set after this many tokens; 0 = never automatically
     class state;
 };
 
@@ -111,9 +111,9 @@ inline std::string str(double v) { return std::to_string(v); }
 class FrequencyThreshold::state {
 public:
     state(const FrequencyThreshold& c, std::size_t) : config_(c) {
-        detail::require(std::isfinite(c.hot_fraction) && c.hot_fraction > 0 && c.hot_fraction <= 1,
-                        "policy::FrequencyThreshold: hot_fraction (" + detail::str(c.hot_fraction) +
-                            ") must be in (0, 1]");
+        detail::require(
+            std::isfinite(c.hot_fraction) && c.hot_fraction > 0 && c.hot_fraction <= 1,
+            "policy::FrequencyThreshold: hot_fraction (" + detail::str(c.hot_fraction) + ") must be in (0, 1]");
         detail::require(c.reclassify_interval >= 1, "policy::FrequencyThreshold: reclassify_interval is 0");
     }
     std::size_t capacity() const noexcept { return 0; }
@@ -297,8 +297,8 @@ public:
         // Ages are taken mod 2^32: a listed neuron is never older than the window (it expires every
         // token), and the window is capped at 2^32 - 1 tokens.
         const auto t = static_cast<std::uint32_t>(ctx.tokens());
-        for (std::uint32_t v = list_.oldest();
-             v != sparseinfer::detail::RecencyList::npos && static_cast<std::uint32_t>(t - list_.last_use(v)) >= window_;
+        for (std::uint32_t v = list_.oldest(); v != sparseinfer::detail::RecencyList::npos &&
+                                               static_cast<std::uint32_t>(t - list_.last_use(v)) >= window_;
              v = list_.oldest()) {
             list_.pop_oldest();
             ctx.evict(v);
@@ -339,8 +339,8 @@ public:
 
     template <class Ctx>
     void on_token(Ctx& ctx, const std::uint32_t* active, std::size_t n) {
-        const auto t = static_cast<std::uint32_t>(ctx.tokens());  // wraps harmlessly: stamps only mark
-        const bool evaluate = (t & 15) == 0 && ctx.tokens() > 64;   // the current and previous token
+        const auto t = static_cast<std::uint32_t>(ctx.tokens());   // wraps harmlessly: stamps only mark
+        const bool evaluate = (t & 15) == 0 && ctx.tokens() > 64;  // the current and previous token
         if (evaluate) score_estimators(t, active, n);
         for (Estimator& e : est_) {
             e.increment *= e.growth;
@@ -432,9 +432,7 @@ private:
         using Verdict = typename sparseinfer::detail::LogBucketQueue<Node>::Verdict;
         return queue_.scan(
             [&](std::uint32_t v) { return node_[v].last == t; },
-            [&](std::uint32_t v) {
-                return queue_.filed_low(v, node_[v].weight) ? Verdict::refile : Verdict::take;
-            },
+            [&](std::uint32_t v) { return queue_.filed_low(v, node_[v].weight) ? Verdict::refile : Verdict::take; },
             [&](std::uint32_t v) { return node_[v].weight; });
     }
 

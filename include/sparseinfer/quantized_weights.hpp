@@ -45,8 +45,7 @@ public:
     /// Quantizes a row-major rows x cols float matrix. Throws sparseinfer::error on
     /// a null pointer, zero or overflowing sizes, a bad group size or a NaN/Inf
     /// value (naming its row and column).
-    static QuantizedWeights from_f32(const float* data, std::size_t rows, std::size_t cols,
-                                     QuantOptions opts = {}) {
+    static QuantizedWeights from_f32(const float* data, std::size_t rows, std::size_t cols, QuantOptions opts = {}) {
         if (rows == 0) throw error("rows is 0; a quantized matrix needs at least one row");
         if (cols == 0) throw error("cols is 0; a quantized matrix needs at least one column");
         if (data == nullptr) throw error("argument 'data' is a null pointer");
@@ -56,8 +55,8 @@ public:
         w.layout_ = detail::make_row_layout(Bits, cols, opts.group_size);
         std::size_t values = 0, bytes = 0;
         if (!detail::checked_mul(rows, cols, values) || !detail::checked_mul(rows, w.layout_.row_bytes, bytes))
-            throw error("rows * cols overflows (rows = " + std::to_string(rows) +
-                        ", cols = " + std::to_string(cols) + ")");
+            throw error("rows * cols overflows (rows = " + std::to_string(rows) + ", cols = " + std::to_string(cols) +
+                        ")");
         for (std::size_t i = 0; i < values; ++i)
             if (!std::isfinite(data[i]))
                 throw error("value at row " + std::to_string(i / cols) + ", column " + std::to_string(i % cols) +

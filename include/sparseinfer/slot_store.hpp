@@ -86,8 +86,8 @@ public:
         check(neuron, "insert");
         if (const std::uint8_t* p = find(neuron)) return p;
         if (size_ == capacity_)
-            throw error("SlotStore::insert: neuron " + std::to_string(neuron) + ": all " +
-                        std::to_string(capacity_) + " slots are occupied");
+            throw error("SlotStore::insert: neuron " + std::to_string(neuron) + ": all " + std::to_string(capacity_) +
+                        " slots are occupied");
         std::uint8_t* dst = data_.data() + size_ * stride_;
         loader_(neuron, dst, stride_);  // before any bookkeeping: a throwing loader leaves no trace
         neuron_at_[size_] = neuron;

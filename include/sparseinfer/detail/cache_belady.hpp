@@ -41,7 +41,7 @@ inline BeladyResult belady(const ActivationTrace& trace, std::size_t capacity, s
         for (std::size_t k = 0; k < n; ++k) upcoming[a[k]] = t;
     }
     std::vector<std::uint8_t> resident(trace.num_neurons(), 0);
-    std::vector<std::uint64_t> key(trace.num_neurons(), never);  // next use of each resident neuron
+    std::vector<std::uint64_t> key(trace.num_neurons(), never);             // next use of each resident neuron
     std::priority_queue<std::pair<std::uint64_t, std::uint32_t>> farthest;  // lazy: stale entries skipped
     std::size_t size = 0;
     BeladyResult r;

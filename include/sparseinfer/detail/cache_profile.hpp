@@ -88,9 +88,8 @@ inline std::vector<std::uint64_t> read_profile(std::istream& in, std::size_t exp
         throw fail("header size " + std::to_string(h) + " (expected 48)", 12);
     const std::uint64_t n = get_le(header + 16, 8);
     if (n != expected_neurons)
-        throw fail("num_neurons " + std::to_string(n) + " does not match the cache's " +
-                       std::to_string(expected_neurons),
-                   16);
+        throw fail(
+            "num_neurons " + std::to_string(n) + " does not match the cache's " + std::to_string(expected_neurons), 16);
     tokens = get_le(header + 24, 8);
     if (const auto p = get_le(header + 32, 8); p != 8 * n)
         throw fail("payload size " + std::to_string(p) + " (expected " + std::to_string(8 * n) + ")", 32);
@@ -105,9 +104,9 @@ inline std::vector<std::uint64_t> read_profile(std::istream& in, std::size_t exp
         const std::size_t want = std::min<std::size_t>(sizeof chunk / 8, expected_neurons - done);
         const std::size_t got = read(chunk, 8 * want);
         if (got != 8 * want)
-            throw fail("truncated payload (" + std::to_string(8 * done + got) + " of " + std::to_string(8 * n) +
-                           " bytes)",
-                       profile_header_bytes + 8 * done + got);
+            throw fail(
+                "truncated payload (" + std::to_string(8 * done + got) + " of " + std::to_string(8 * n) + " bytes)",
+                profile_header_bytes + 8 * done + got);
         sum.update(chunk, got);
         for (std::size_t i = 0; i < want; ++i) counts[done + i] = get_le(chunk + 8 * i, 8);
         done += want;

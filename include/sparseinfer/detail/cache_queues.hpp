@@ -27,8 +27,7 @@ class RecencyList {
 public:
     static constexpr std::uint32_t npos = 0xFFFFFFFFu;
 
-    explicit RecencyList(std::size_t num_neurons = 0)
-        : node_(num_neurons), ring_(2 * num_neurons + 2 * batch) {}
+    explicit RecencyList(std::size_t num_neurons = 0) : node_(num_neurons), ring_(2 * num_neurons + 2 * batch) {}
 
     bool contains(std::uint32_t x) const noexcept { return node_[x].stamp != unlisted; }
     /// The least recently used neuron (npos when none is listed). Drops stale entries on the way.
@@ -115,8 +114,8 @@ private:
     }
 
     std::vector<Node> node_;
-    std::vector<Entry> ring_;           // entries in touch order; [head_, tail_) not yet looked at
-    Entry front_[batch];                // the oldest entries, live when moved here: [next_, ready_)
+    std::vector<Entry> ring_;  // entries in touch order; [head_, tail_) not yet looked at
+    Entry front_[batch];       // the oldest entries, live when moved here: [next_, ready_)
     std::size_t head_ = 0, tail_ = 0, next_ = 0, ready_ = 0;
     std::uint32_t seq_ = 0;
 };

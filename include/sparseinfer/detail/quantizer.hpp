@@ -98,8 +98,8 @@ inline GroupFit fit_optimized(const float* x, std::size_t n, int qmax) noexcept 
         for (int round = 0; round < 2; ++round) {
             double sl = 0, sl2 = 0, slx = 0;
             for (std::size_t i = 0; i < n; ++i) {
-                const double q = round == 0 ? round_code((x[i] - mm.m) * iscale, qmax)
-                                            : round_code((x[i] - m) / d, qmax);
+                const double q =
+                    round == 0 ? round_code((x[i] - mm.m) * iscale, qmax) : round_code((x[i] - m) / d, qmax);
                 sl += q;
                 sl2 += q * q;
                 slx += q * x[i];

@@ -40,14 +40,10 @@ inline constexpr std::size_t block_values = 32;
 /// Bytes of the per-row header (scale unit, min unit).
 inline constexpr std::size_t row_header_bytes = 8;
 
-constexpr bool is_supported_bits(int bits) noexcept {
-    return bits == 2 || bits == 3 || bits == 4 || bits == 8;
-}
+constexpr bool is_supported_bits(int bits) noexcept { return bits == 2 || bits == 3 || bits == 4 || bits == 8; }
 
 /// Bytes of one packed block of 32 codes.
-constexpr std::size_t block_bytes(int bits) noexcept {
-    return block_values * static_cast<std::size_t>(bits) / 8;
-}
+constexpr std::size_t block_bytes(int bits) noexcept { return block_values * static_cast<std::size_t>(bits) / 8; }
 
 /// Largest code value, 2^bits - 1.
 constexpr int max_code(int bits) noexcept { return (1 << bits) - 1; }
@@ -57,9 +53,9 @@ struct RowLayout {
     int bits = 0;
     std::size_t cols = 0;
     std::size_t group_size = 0;
-    std::size_t groups = 0;       ///< groups per row, ceil(cols / group_size)
-    std::size_t blocks = 0;       ///< packed 32-value blocks per row
-    std::size_t row_bytes = 0;    ///< bytes of one whole row
+    std::size_t groups = 0;     ///< groups per row, ceil(cols / group_size)
+    std::size_t blocks = 0;     ///< packed 32-value blocks per row
+    std::size_t row_bytes = 0;  ///< bytes of one whole row
     /// Distance between consecutive rows; row_bytes for a plain matrix, larger
     /// when rows of several matrices are bundled (e.g. a neuron's gate, up and down).
     std::size_t row_stride = 0;
@@ -91,8 +87,7 @@ inline RowLayout make_row_layout(int bits, std::size_t cols, std::size_t group_s
         throw error("bits is " + std::to_string(bits) + "; supported widths are 2, 3, 4 and 8");
     if (cols == 0) throw error("cols is 0; a quantized matrix needs at least one column");
     if (group_size == 0 || group_size % block_values != 0)
-        throw error("group_size is " + std::to_string(group_size) +
-                    "; it must be a positive multiple of 32");
+        throw error("group_size is " + std::to_string(group_size) + "; it must be a positive multiple of 32");
     RowLayout l;
     l.bits = bits;
     l.cols = cols;
@@ -100,10 +95,8 @@ inline RowLayout make_row_layout(int bits, std::size_t cols, std::size_t group_s
     l.groups = cols / group_size + (cols % group_size != 0 ? 1 : 0);
     std::size_t blocks_per_group = group_size / block_values;
     std::size_t code_bytes = 0, param_bytes = 0, total = 0;
-    if (!checked_mul(l.groups, blocks_per_group, l.blocks) ||
-        !checked_mul(l.blocks, block_bytes(bits), code_bytes) ||
-        !checked_mul(l.groups, 2, param_bytes) ||
-        !checked_add(code_bytes, param_bytes, total) ||
+    if (!checked_mul(l.groups, blocks_per_group, l.blocks) || !checked_mul(l.blocks, block_bytes(bits), code_bytes) ||
+        !checked_mul(l.groups, 2, param_bytes) || !checked_add(code_bytes, param_bytes, total) ||
         !checked_add(total, row_header_bytes, l.row_bytes))
         throw error("cols " + std::to_string(cols) + " makes the row size overflow");
     l.row_stride = l.row_bytes;
@@ -132,9 +125,7 @@ inline void store_f32(std::uint8_t* p, float f) noexcept {
 /// Packs 32 codes (each < 2^bits) into one block in the layout above.
 inline void pack_block(int bits, const std::uint8_t* q, std::uint8_t* out) noexcept {
     switch (bits) {
-    case 8:
-        std::memcpy(out, q, 32);
-        break;
+    case 8: std::memcpy(out, q, 32); break;
     case 4:
         for (int j = 0; j < 16; ++j) out[j] = static_cast<std::uint8_t>(q[j] | q[j + 16] << 4);
         break;
@@ -144,25 +135,22 @@ inline void pack_block(int bits, const std::uint8_t* q, std::uint8_t* out) noexc
         break;
     case 3:
         for (int j = 0; j < 8; ++j)
-            out[j] = static_cast<std::uint8_t>((q[j] & 3) | (q[j + 8] & 3) << 2 |
-                                               (q[j + 16] & 3) << 4 | (q[j + 24] & 3) << 6);
+            out[j] = static_cast<std::uint8_t>((q[j] & 3) | (q[j + 8] & 3) << 2 | (q[j + 16] & 3) << 4 |
+                                               (q[j + 24] & 3) << 6);
         for (int b = 0; b < 4; ++b) {
             std::uint8_t hi = 0;
             for (int k = 0; k < 8; ++k) hi = static_cast<std::uint8_t>(hi | ((q[8 * b + k] >> 2) & 1) << k);
             out[8 + b] = hi;
         }
         break;
-    default:
-        break;
+    default: break;
     }
 }
 
 /// Unpacks one block into 32 codes.
 inline void unpack_block(int bits, const std::uint8_t* in, std::uint8_t* q) noexcept {
     switch (bits) {
-    case 8:
-        std::memcpy(q, in, 32);
-        break;
+    case 8: std::memcpy(q, in, 32); break;
     case 4:
         for (int j = 0; j < 16; ++j) {
             q[j] = in[j] & 15;
@@ -178,11 +166,9 @@ inline void unpack_block(int bits, const std::uint8_t* in, std::uint8_t* q) noex
             q[j + 24] = (in[j] >> 6) & 3;
         }
         if (bits == 3)
-            for (int j = 0; j < 32; ++j)
-                q[j] = static_cast<std::uint8_t>(q[j] | ((in[8 + j / 8] >> (j % 8)) & 1) << 2);
+            for (int j = 0; j < 32; ++j) q[j] = static_cast<std::uint8_t>(q[j] | ((in[8 + j / 8] >> (j % 8)) & 1) << 2);
         break;
-    default:
-        break;
+    default: break;
     }
 }
 

@@ -128,7 +128,9 @@ public:
 
 protected:
     const Derived& self() const noexcept { return static_cast<const Derived&>(*this); }
-    const std::uint8_t* raw_row(std::size_t row) const noexcept { return self().data() + row * self().layout().row_stride; }
+    const std::uint8_t* raw_row(std::size_t row) const noexcept {
+        return self().data() + row * self().layout().row_stride;
+    }
 
     static void check_ptr(const void* p, const char* name) {
         kernels::init_kernels();  // reports a bad SPARSEINFER_ISA before any kernel runs
@@ -142,8 +144,8 @@ protected:
     }
     void check_row(std::size_t row, const char* name) const {
         if (row >= self().rows())
-            throw error(std::string(name) + " index " + std::to_string(row) + " is out of range (rows = " +
-                        std::to_string(self().rows()) + ")");
+            throw error(std::string(name) + " index " + std::to_string(row) +
+                        " is out of range (rows = " + std::to_string(self().rows()) + ")");
     }
     void check_activations(const QuantizedActivations& x) const {
         kernels::init_kernels();

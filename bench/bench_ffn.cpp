@@ -1,0 +1,476 @@
+// bench_ffn - time per token of a LLaMA-7B-shaped SwiGLU FFN layer (d_model 4096,
+// hidden 11008), one thread: Eigen float dense, sparseinfer dense (8 and 4 bits)
+// and sparse at 50/25/10/5% active with each selector.
+//
+// Usage: bench_ffn [--quick] [out.json]          (default out: bench_ffn.json)
+//
+// The layer is synthetic, with structure planted for the selectors:
+//  - gate = diag(s) (U V + noise): a rank-24 product plus isotropic noise (2% of
+//    the energy; the full run also reports recall at 1, 5, 10 and 20%), rows scaled by s_i = (1 + pi(i))^-0.35 for a
+//    random permutation pi, so some neurons fire far more often than others: a power-law activation pattern over
+//    scattered neuron ids;
+//  - up, down: uniform random; inputs: N(0, 1) vectors (a pool of tokens).
+// Selectors:
+//  - oracle: lists drawn per token from a Zipf(0.89) law over neurons without
+//    replacement (no selection cost): the sparse part alone;
+//  - predictor: LowRankPredictor rank 32 from the randomized SVD of the gate,
+//    8-bit factors; neurons kept by a per-layer threshold calibrated on 16
+//    separate tokens for the target share (the achieved share is reported), or
+//    ("predictor top-k") the exact top-k of the scores; scores, selection and
+//    the sparse pass are all timed (the selection's share is reported too);
+//  - gate: forward_gate_first (dense gate, exact top-k by |silu(gate)|, then up
+//    and down for the kept neurons).
+// Weights larger than the LLC: the 4-bit layer is rotated over 8 copies (76 MB
+// each; a token's 10% touches 7.6 MB, so 61 MB pass between two visits of a
+// copy), the 8-bit layer (144 MB) and the float matrices (541 MB) are single.
+// The first 4-bit copy and the 8-bit layer are quantized with the optimized
+// method (--quick: min_max); the other copies are byte copies (the kernels'
+// speed does not depend on the codes). Each figure is the median per-token time
+// over the token pool, after a warm-up pass. A read-bandwidth probe in the same
+// process gives the effective bandwidth of the dense passes.
+#include <sparseinfer/predictor.hpp>
+#include <sparseinfer/selection.hpp>
+#include <sparseinfer/sparse_ffn.hpp>
+
+#include <Eigen/Dense>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+using Clock = std::chrono::steady_clock;
+using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+namespace si = sparseinfer;
+
+namespace {
+
+double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    const std::size_t n = v.size();
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/// Fast uniform [-a, a) floats (xorshift), for the matrices whose values do not matter.
+void fill_uniform(float* p, std::size_t n, float a, std::uint64_t seed) {
+    std::uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
+    for (std::size_t i = 0; i < n; ++i) {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        p[i] = a * (static_cast<float>(s >> 40) * (2.0f / 16777216.0f) - 1.0f);
+    }
+}
+
+double read_bandwidth_gbs() {
+    const std::size_t n = (512u << 20) / sizeof(float);
+    std::vector<float> buf(n, 1.0f);
+    double best = 0;
+    for (int rep = 0; rep < 5; ++rep) {
+        const auto t0 = Clock::now();
+        float a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
+        for (std::size_t i = 0; i < n; i += 8) {
+            a0 += buf[i];
+            a1 += buf[i + 1];
+            a2 += buf[i + 2];
+            a3 += buf[i + 3];
+            a4 += buf[i + 4];
+            a5 += buf[i + 5];
+            a6 += buf[i + 6];
+            a7 += buf[i + 7];
+        }
+        const double t = since(t0);
+        volatile float sink = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7;
+        (void)sink;
+        best = std::max(best, static_cast<double>(n * sizeof(float)) / t / 1e9);
+    }
+    return best;
+}
+
+struct Result {
+    std::string name;
+    double ms = 0;         // median per token
+    double active = 1.0;   // share of neurons computed
+    double select_ms = 0;  // of which selection (predictor / dense gate)
+    double recall = -1;    // vs the exact top-k, when measured
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    bool quick = false;
+    std::string out_path = "bench_ffn.json";
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        if (a == "--quick")
+            quick = true;
+        else if (a == "-h" || a == "--help") {
+            std::puts("usage: bench_ffn [--quick] [out.json]");
+            return 0;
+        } else
+            out_path = a;
+    }
+    const std::size_t d = 4096, h = 11008, planted_rank = 24, copies = 8;
+    const int tokens = quick ? 24 : 64;
+    const si::QuantOptions qopts{32, quick ? si::QuantMethod::min_max : si::QuantMethod::optimized};
+    std::printf("bench_ffn: d_model %zu, hidden %zu, one thread, kernels: %s%s\n", d, h, si::active_isa(),
+                quick ? " (quick)" : "");
+    const double bw = read_bandwidth_gbs();
+    std::printf("read bandwidth probe: %.1f GB/s\n", bw);
+
+    // ---- the synthetic layer -------------------------------------------------
+    auto t_setup = Clock::now();
+    std::vector<float> gate(h * d), up(h * d), down(d * h);
+    // gate = diag(s) (U V + noise); noise_energy is the noise's share of the product's energy.
+    auto build_gate = [&](double noise_energy, unsigned seed) {
+        std::mt19937 rng(seed);
+        std::normal_distribution<float> nd;
+        RowMatrix U(h, planted_rank), V(planted_rank, d);
+        for (Eigen::Index i = 0; i < U.size(); ++i) U.data()[i] = nd(rng);
+        for (Eigen::Index i = 0; i < V.size(); ++i) V.data()[i] = nd(rng);
+        Eigen::Map<RowMatrix> G(gate.data(), h, d);
+        G.noalias() = U * V;
+        std::vector<float> noise(h * d);
+        fill_uniform(noise.data(), noise.size(), 1.0f, seed + 7);
+        // signal variance planted_rank per entry, uniform noise variance 1/3
+        const float ns = static_cast<float>(std::sqrt(noise_energy / (1 - noise_energy) * planted_rank * 3.0));
+        std::vector<std::uint32_t> perm(h);
+        std::iota(perm.begin(), perm.end(), 0u);
+        std::shuffle(perm.begin(), perm.end(), rng);
+        const float norm = 1.0f / std::sqrt(static_cast<float>(planted_rank * d));
+        for (std::size_t i = 0; i < h; ++i) {
+            const float s = std::pow(1.0f + static_cast<float>(perm[i]), -0.35f) * 4.0f * norm;
+            for (std::size_t k = 0; k < d; ++k) gate[i * d + k] = s * (gate[i * d + k] + ns * noise[i * d + k]);
+        }
+    };
+    const double noise_energy = 0.02;
+    build_gate(noise_energy, 42);
+    fill_uniform(up.data(), up.size(), 1.0f / std::sqrt(static_cast<float>(d)), 11);
+    fill_uniform(down.data(), down.size(), 1.0f / std::sqrt(static_cast<float>(h)), 12);
+    std::vector<std::vector<float>> xs(static_cast<std::size_t>(tokens), std::vector<float>(d));
+    {
+        std::mt19937 rng(5);
+        std::normal_distribution<float> nd;
+        for (auto& x : xs)
+            for (auto& v : x) v = nd(rng);
+    }
+    std::printf("synthetic layer generated in %.1f s\n", since(t_setup));
+
+    auto t0 = Clock::now();
+    std::vector<si::SparseFfn<4>> q4;
+    q4.emplace_back(gate.data(), up.data(), down.data(), d, h, si::Activation::silu, qopts);
+    const double quant4_s = since(t0);
+    for (std::size_t c = 1; c < copies; ++c) q4.push_back(q4.front());
+    t0 = Clock::now();
+    si::SparseFfn<8> q8(gate.data(), up.data(), down.data(), d, h, si::Activation::silu, qopts);
+    const double quant8_s = since(t0);
+    std::printf("quantized (%s): 4-bit layer %.1f s, 8-bit layer %.1f s; 4-bit %.1f MB x %zu copies, 8-bit %.1f MB\n",
+                quick ? "min_max" : "optimized", quant4_s, quant8_s, q4[0].memory_bytes() / 1e6, copies,
+                q8.memory_bytes() / 1e6);
+
+    t0 = Clock::now();
+    si::PredictorOptions popts;
+    popts.rank = 32;
+    popts.power_iterations = quick ? 1 : 2;
+    auto pred0 = si::LowRankPredictor::from_gate(gate.data(), h, d, popts);
+    const double calib_s = since(t0);
+    std::vector<si::LowRankPredictor> preds(copies, pred0), preds_f(copies, pred0);
+    for (auto& p : preds) p.quantize();  // one set of 8-bit factors per layer copy; preds_f keep float factors
+    // Calibration inputs for the thresholds, distinct from the timed tokens.
+    std::vector<std::vector<float>> calib(16, std::vector<float>(d));
+    {
+        std::mt19937 rng(77);
+        std::normal_distribution<float> nd;
+        for (auto& x : calib)
+            for (auto& v : x) v = nd(rng);
+    }
+    std::printf("predictor: rank %zu, randomized SVD in %.1f s, %.0f KB quantized\n", pred0.rank(), calib_s,
+                preds[0].memory_bytes() / 1e3);
+
+    std::vector<Result> results;
+    std::vector<float> y(d), scores(h);
+    std::vector<std::uint32_t> idx(h);
+
+    // ---- Eigen float dense ---------------------------------------------------
+    {
+        Eigen::Map<const RowMatrix> W1(gate.data(), h, d), W3(up.data(), h, d), W2(down.data(), d, h);
+        Eigen::VectorXf g(h), u(h), yv(d);
+        std::vector<double> ts;
+        const int reps = quick ? 6 : 16;
+        for (int t = -1; t < reps; ++t) {
+            Eigen::Map<const Eigen::VectorXf> x(xs[static_cast<std::size_t>((t + tokens) % tokens)].data(), d);
+            const auto s = Clock::now();
+            g.noalias() = W1 * x;
+            u.noalias() = W3 * x;
+            for (Eigen::Index i = 0; i < g.size(); ++i) g[i] = si::silu(g[i]) * u[i];
+            yv.noalias() = W2 * g;
+            if (t >= 0) ts.push_back(since(s));
+        }
+        results.push_back({"eigen float dense", median(ts) * 1e3});
+    }
+
+    auto time_tokens = [&](auto&& fn) {  // fn(token index, copy) -> per-token seconds measured inside
+        std::vector<double> ts;
+        for (int t = -static_cast<int>(copies); t < tokens; ++t) {  // one warm-up pass over the copies
+            const std::size_t tok = static_cast<std::size_t>((t + tokens * 4) % tokens);
+            const std::size_t c =
+                static_cast<std::size_t>((t + static_cast<int>(copies) * 64) % static_cast<int>(copies));
+            const auto s = Clock::now();
+            fn(tok, c);
+            if (t >= 0) ts.push_back(since(s));
+        }
+        return median(ts);
+    };
+
+    // ---- sparseinfer dense ---------------------------------------------------
+    double dense4_ms = 0, dense4_int8_ms = 0;
+    for (bool int8 : {false, true}) {
+        q8.set_int8_activations(int8);
+        for (auto& f : q4) f.set_int8_activations(int8);
+        const double t8 =
+            time_tokens([&](std::size_t tok, std::size_t) { q8.forward_dense(xs[tok].data(), y.data()); });
+        const double t4 =
+            time_tokens([&](std::size_t tok, std::size_t c) { q4[c].forward_dense(xs[tok].data(), y.data()); });
+        const char* a = int8 ? " (int8 act)" : " (float act)";
+        results.push_back({std::string("sparseinfer dense 8-bit") + a, t8 * 1e3});
+        results.push_back({std::string("sparseinfer dense 4-bit") + a, t4 * 1e3});
+        (int8 ? dense4_int8_ms : dense4_ms) = t4 * 1e3;
+    }
+    const bool use_int8 = dense4_int8_ms < dense4_ms;
+    for (auto& f : q4) f.set_int8_activations(use_int8);
+    const double dense4_best = std::min(dense4_ms, dense4_int8_ms);
+
+    // ---- exact top-k and power-law lists per token, for recall and the oracle --
+    std::vector<std::vector<float>> exact(static_cast<std::size_t>(tokens), std::vector<float>(h));
+    {
+        Eigen::Map<const RowMatrix> G(gate.data(), h, d);
+        for (int t = 0; t < tokens; ++t) {
+            Eigen::Map<const Eigen::VectorXf> x(xs[static_cast<std::size_t>(t)].data(), d);
+            Eigen::VectorXf g = G * x;
+            for (std::size_t i = 0; i < h; ++i)
+                exact[static_cast<std::size_t>(t)][i] = std::fabs(si::silu(g[static_cast<Eigen::Index>(i)]));
+        }
+    }
+    // Activation frequency of the exact top 10%: share carried by the top 26% of neurons.
+    double top26_share = 0;
+    {
+        std::vector<double> count(h, 0);
+        const std::size_t k = h / 10;
+        for (auto& e : exact) {
+            si::select_top_k(e.data(), h, k, idx.data());
+            for (std::size_t i = 0; i < k; ++i) count[idx[i]] += 1;
+        }
+        std::sort(count.begin(), count.end(), std::greater<double>());
+        const double total = std::accumulate(count.begin(), count.end(), 0.0);
+        top26_share =
+            std::accumulate(count.begin(), count.begin() + static_cast<std::ptrdiff_t>(h * 26 / 100), 0.0) / total;
+    }
+
+    // The predictor's factors: 8-bit (fewer bytes) or float (P's 32-value rows make the
+    // 8-bit path overhead-bound); the faster one is used below.
+    const double pred_alone_ms = time_tokens([&](std::size_t tok, std::size_t c) {
+                                     preds[c].scores(xs[tok].data(), si::Activation::silu, scores.data());
+                                 }) *
+                                 1e3;
+    const double pred_float_ms = time_tokens([&](std::size_t tok, std::size_t c) {
+                                     preds_f[c].scores(xs[tok].data(), si::Activation::silu, scores.data());
+                                 }) *
+                                 1e3;
+    const bool float_pred = pred_float_ms < pred_alone_ms;
+    std::vector<si::LowRankPredictor>& pr = float_pred ? preds_f : preds;
+    const double shares[] = {0.50, 0.25, 0.10, 0.05};
+    double oracle_ms[4] = {0, 0, 0, 0};
+    for (int si_ = 0; si_ < 4; ++si_) {
+        const double share = shares[si_];
+        const std::size_t k = static_cast<std::size_t>(std::ceil(share * static_cast<double>(h)));
+        const std::string pct = std::to_string(static_cast<int>(share * 100 + 0.5)) + "%";
+        // oracle: Zipf(0.89) lists without replacement (Efraimidis-Spirakis keys)
+        std::vector<std::vector<std::uint32_t>> lists(static_cast<std::size_t>(tokens));
+        {
+            std::mt19937 rng(99 + static_cast<unsigned>(si_));
+            std::uniform_real_distribution<double> ud(1e-12, 1.0);
+            std::vector<std::uint32_t> perm(h);
+            std::iota(perm.begin(), perm.end(), 0u);
+            std::shuffle(perm.begin(), perm.end(), rng);
+            std::vector<float> key(h);
+            for (auto& l : lists) {
+                for (std::size_t i = 0; i < h; ++i)
+                    key[i] = static_cast<float>(std::log(ud(rng)) * std::pow(1.0 + perm[i], 0.89));  // log(u^(1/w))
+                l.resize(h);
+                l.resize(si::select_top_k(key.data(), h, k, l.data()));
+            }
+        }
+        const double t_or = time_tokens([&](std::size_t tok, std::size_t c) {
+            q4[c].forward_sparse(xs[tok].data(), lists[tok].data(), lists[tok].size(), y.data());
+        });
+        oracle_ms[si_] = t_or * 1e3;
+        results.push_back({"sparse 4-bit " + pct + " oracle (sparse part)", t_or * 1e3, share});
+
+        // predictor, top-k: scores, exact top-k of the scores, sparse pass (all timed)
+        std::vector<double> sel_t;
+        std::vector<std::uint32_t> truth(h);
+        const double t_pk = time_tokens([&](std::size_t tok, std::size_t c) {
+            const auto s = Clock::now();
+            pr[c].scores(xs[tok].data(), si::Activation::silu, scores.data());
+            const std::size_t n = si::select_top_k(scores.data(), h, k, idx.data());
+            sel_t.push_back(since(s));
+            q4[c].forward_sparse(xs[tok].data(), idx.data(), n, y.data());
+        });
+        double rec_k = 0;
+        for (int t = 0; t < tokens; ++t) {
+            pr[0].scores(xs[static_cast<std::size_t>(t)].data(), si::Activation::silu, scores.data());
+            si::select_top_k(scores.data(), h, k, idx.data());
+            si::select_top_k(exact[static_cast<std::size_t>(t)].data(), h, k, truth.data());
+            rec_k += si::recall(idx.data(), k, truth.data(), k);
+        }
+        sel_t.erase(sel_t.begin(), sel_t.begin() + static_cast<std::ptrdiff_t>(copies));
+        results.push_back(
+            {"sparse 4-bit " + pct + " predictor top-k", t_pk * 1e3, share, median(sel_t) * 1e3, rec_k / tokens});
+
+        // predictor, calibrated threshold: the per-layer threshold that keeps `share` of the
+        // calibration tokens' scores; per token one comparison per neuron.
+        si::ThresholdCalibrator cal;
+        for (auto& x : calib) {
+            pr[0].scores(x.data(), si::Activation::silu, scores.data());
+            cal.record(scores.data(), h);
+        }
+        const si::Selection sel = si::Selection::at_least(cal.threshold_for_fraction(share));
+        sel_t.clear();
+        double kept = 0;
+        const double t_pr = time_tokens([&](std::size_t tok, std::size_t c) {
+            const auto s = Clock::now();
+            pr[c].scores(xs[tok].data(), si::Activation::silu, scores.data());
+            const std::size_t n = si::select(sel, scores.data(), h, idx.data());
+            sel_t.push_back(since(s));
+            kept += static_cast<double>(n);
+            q4[c].forward_sparse(xs[tok].data(), idx.data(), n, y.data());
+        });
+        double rec = 0;
+        for (int t = 0; t < tokens; ++t) {
+            pr[0].scores(xs[static_cast<std::size_t>(t)].data(), si::Activation::silu, scores.data());
+            const std::size_t n = si::select(sel, scores.data(), h, idx.data());
+            si::select_top_k(exact[static_cast<std::size_t>(t)].data(), h, k, truth.data());
+            rec += si::recall(idx.data(), n, truth.data(), k);
+        }
+        sel_t.erase(sel_t.begin(), sel_t.begin() + static_cast<std::ptrdiff_t>(copies));
+        const double mean_active =
+            kept / (static_cast<double>(tokens + static_cast<int>(copies)) * static_cast<double>(h));
+        results.push_back(
+            {"sparse 4-bit " + pct + " predictor", t_pr * 1e3, mean_active, median(sel_t) * 1e3, rec / tokens});
+
+        // gate-first
+        const double t_gf = time_tokens([&](std::size_t tok, std::size_t c) {
+            q4[c].forward_gate_first(xs[tok].data(), si::Selection::top_k(k), y.data());
+        });
+        results.push_back({"sparse 4-bit " + pct + " gate-first", t_gf * 1e3, share, -1, 1.0});
+    }
+
+    // ---- report ----------------------------------------------------------------
+    auto find = [&](const std::string& name) {
+        for (auto& r : results)
+            if (r.name == name) return r;
+        return Result{};
+    };
+    const double eigen_ms = find("eigen float dense").ms;
+    std::printf("\n%-44s %10s %7s %9s %9s %11s %7s\n", "configuration", "ms/token", "vs dense4", "vs Eigen",
+                "select ms", "recall", "active");
+    for (const auto& r : results)
+        std::printf("%-44s %10.3f %9.2f %9.1f %11s %7s %6.1f%%\n", r.name.c_str(), r.ms, dense4_best / r.ms,
+                    eigen_ms / r.ms, r.select_ms > 0 ? std::to_string(r.select_ms).substr(0, 6).c_str() : "-",
+                    r.recall >= 0 ? std::to_string(r.recall).substr(0, 5).c_str() : "-", 100 * r.active);
+    const double dense4_bytes = static_cast<double>(q4[0].memory_bytes());
+    const Result p10 = find("sparse 4-bit 10% predictor"), g10 = find("sparse 4-bit 10% gate-first");
+    std::printf("\ndense 4-bit uses %s activations (faster); effective bandwidth %.1f GB/s = %.0f%% of the probe\n",
+                use_int8 ? "int8" : "float", dense4_bytes / (dense4_best * 1e-3) / 1e9,
+                100.0 * dense4_bytes / (dense4_best * 1e-3) / 1e9 / bw);
+    std::printf("power law: the top 26%% of neurons carry %.0f%% of the exact top-10%% activations\n",
+                100 * top26_share);
+    std::printf("bars (4-bit, 10%% active):\n");
+    std::printf("  predictor vs dense 4-bit: %.2fx (>= 5)   vs Eigen float: %.1fx (>= 30)\n", dense4_best / p10.ms,
+                eigen_ms / p10.ms);
+    std::printf("  gate-first vs dense 4-bit: %.2fx (>= 2.2)\n", dense4_best / g10.ms);
+    std::printf("  sparse part 5%% / 10%%: %.2f (<= 0.6)\n", oracle_ms[3] / oracle_ms[2]);
+    const Result k10 = find("sparse 4-bit 10% predictor top-k");
+    std::printf(
+        "  predictor scores: 8-bit factors %.3f ms, float factors %.3f ms (using %s) = %.1f%% of dense 4-bit;\n"
+        "  with the threshold selection %.3f ms = %.1f%% (<= 5%%); with exact top-k %.3f ms = %.1f%%\n",
+        pred_alone_ms, pred_float_ms, float_pred ? "float" : "8-bit",
+        100 * std::min(pred_alone_ms, pred_float_ms) / dense4_best, p10.select_ms, 100 * p10.select_ms / dense4_best,
+        k10.select_ms, 100 * k10.select_ms / dense4_best);
+    std::printf("  predictor share of the 10%% predictor layer's time: %.0f%%\n", 100 * p10.select_ms / p10.ms);
+    std::printf("  recall of the top 10%% (predictor top-k): %.3f (>= 0.9); with the calibrated threshold %.3f\n",
+                k10.recall, p10.recall);
+
+    // Recall of the top 10% against the planted noise level (full run only: each
+    // level regenerates the gate and recalibrates the predictor, float factors).
+    std::vector<std::pair<double, double>> sweep{{noise_energy, k10.recall}};
+    if (!quick) {
+        for (double ne : {0.01, 0.05, 0.10, 0.20}) {
+            build_gate(ne, 42);
+            auto p = si::LowRankPredictor::from_gate(gate.data(), h, d, popts);
+            Eigen::Map<const RowMatrix> G(gate.data(), h, d);
+            const std::size_t k = h / 10;
+            std::vector<std::uint32_t> truth(h);
+            std::vector<float> ex(h);
+            double rec = 0;
+            for (int t = 0; t < tokens; ++t) {
+                Eigen::Map<const Eigen::VectorXf> x(xs[static_cast<std::size_t>(t)].data(), d);
+                const Eigen::VectorXf g = G * x;
+                for (std::size_t i = 0; i < h; ++i) ex[i] = std::fabs(si::silu(g[static_cast<Eigen::Index>(i)]));
+                p.scores(xs[static_cast<std::size_t>(t)].data(), si::Activation::silu, scores.data());
+                si::select_top_k(scores.data(), h, k, idx.data());
+                si::select_top_k(ex.data(), h, k, truth.data());
+                rec += si::recall(idx.data(), k, truth.data(), k);
+            }
+            sweep.push_back({ne, rec / tokens});
+        }
+    }
+    std::printf("  recall of the top 10%% against the planted noise's share of the gate's energy:");
+    for (auto& sr : sweep) std::printf(" %.0f%%: %.3f", 100 * sr.first, sr.second);
+    std::printf("\n");
+
+    FILE* f = std::fopen(out_path.c_str(), "w");
+    if (!f) {
+        std::fprintf(stderr, "bench_ffn: cannot write %s\n", out_path.c_str());
+        return 1;
+    }
+    std::fprintf(
+        f, "{\n  \"benchmark\": \"bench_ffn\", \"d_model\": %zu, \"hidden\": %zu, \"isa\": \"%s\", \"quick\": %s,\n", d,
+        h, si::active_isa(), quick ? "true" : "false");
+    std::fprintf(f,
+                 "  \"read_bandwidth_gbs\": %.2f, \"dense4_activations\": \"%s\", \"tokens\": %d, \"copies\": %zu,\n",
+                 bw, use_int8 ? "int8" : "float", tokens, copies);
+    std::fprintf(f,
+                 "  \"predictor_rank\": %zu, \"predictor_bytes\": %zu, \"predictor_scores_ms\": %.4f, "
+                 "\"predictor_scores_float_ms\": %.4f, \"predictor_float_factors\": %s, \"top26_share\": %.4f,\n",
+                 pred0.rank(), preds[0].memory_bytes(), pred_alone_ms, pred_float_ms, float_pred ? "true" : "false",
+                 top26_share);
+    std::fprintf(f, "  \"recall_vs_noise\": [");
+    for (std::size_t i = 0; i < sweep.size(); ++i)
+        std::fprintf(f, "%s{\"noise_energy\": %.2f, \"recall_top10\": %.4f}", i ? ", " : "", sweep[i].first,
+                     sweep[i].second);
+    std::fprintf(f, "],\n");
+    std::fprintf(f, "  \"results\": [\n");
+    for (std::size_t i = 0; i < results.size(); ++i) {
+        const auto& r = results[i];
+        std::fprintf(
+            f,
+            "    {\"name\": \"%s\", \"ms_per_token\": %.4f, \"active\": %.2f, \"select_ms\": %.4f, \"recall\": %.4f, "
+            "\"speedup_vs_dense4\": %.3f, \"speedup_vs_eigen\": %.3f}%s\n",
+            r.name.c_str(), r.ms, r.active, r.select_ms, r.recall, dense4_best / r.ms, eigen_ms / r.ms,
+            i + 1 < results.size() ? "," : "");
+    }
+    std::fprintf(f, "  ]\n}\n");
+    std::fclose(f);
+    std::printf("wrote %s\n", out_path.c_str());
+    return 0;
+}

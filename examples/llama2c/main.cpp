@@ -1,0 +1,154 @@
+// llama2c: greedy decoding of a llama2.c checkpoint whose FFN layers are
+// sparseinfer's quantized, sparse layers. See `llama2c --help`.
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "engine.hpp"
+#include "recall.hpp"
+
+namespace {
+
+const char* usage =
+    "usage: llama2c <checkpoint.bin> [options]\n"
+    "       llama2c --synthetic [options]        (a small random model)\n"
+    "options:\n"
+    "  --steps N          tokens to generate / positions to compare (default 64)\n"
+    "  --bits B           FFN weights: 32 (float), 8, 4, 3 or 2 (default 32)\n"
+    "  --active F         share of FFN neurons computed per token, (0, 1] (default 1 = dense)\n"
+    "  --selector S       gate (exact gate-first) or predictor (low-rank) (default gate)\n"
+    "  --rank R           predictor rank (default dim / 4)\n"
+    "  --policy P         neuron cache policy: frequency, static, lru, window, adaptive\n"
+    "  --budget F         slot store per layer, share of its neurons, [0, 1] (default 0)\n"
+    "  --int8             int8 activations for the gate/up dot products\n"
+    "  -z FILE            llama2.c tokenizer, to print the text too\n"
+    "  --compare          teacher-force the float model's greedy sequence; print kld and top1\n"
+    "  --recall-json FILE write the predictor's recall against rank for every layer\n";
+
+[[noreturn]] void fail(const std::string& msg) {
+    std::fprintf(stderr, "llama2c: %s\n", msg.c_str());
+    std::exit(1);
+}
+
+double parse_number(const std::string& opt, const char* text) {
+    errno = 0;
+    char* end = nullptr;
+    const double v = std::strtod(text, &end);
+    if (end == text || *end != '\0' || errno != 0 || !std::isfinite(v))
+        fail(opt + " expects a number, got '" + text + "'");
+    return v;
+}
+
+int parse_int(const std::string& opt, const char* text) {
+    const double v = parse_number(opt, text);
+    if (v != std::floor(v) || std::fabs(v) > 1e9) fail(opt + " expects an integer, got '" + text + "'");
+    return static_cast<int>(v);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::string checkpoint, tokenizer_path, recall_json;
+    bool synthetic = false, compare_mode = false;
+    int steps = 64;
+    llama2c::EngineOptions o;
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        auto value = [&]() -> const char* {
+            if (i + 1 >= argc) fail(a + " needs a value");
+            return argv[++i];
+        };
+        if (a == "-h" || a == "--help") {
+            std::fputs(usage, stdout);
+            return 0;
+        } else if (a == "--steps") {
+            steps = parse_int(a, value());
+        } else if (a == "--bits") {
+            o.bits = parse_int(a, value());
+        } else if (a == "--active") {
+            o.active = parse_number(a, value());
+        } else if (a == "--selector") {
+            const std::string s = value();
+            if (s == "gate")
+                o.selector = llama2c::Selector::gate;
+            else if (s == "predictor")
+                o.selector = llama2c::Selector::predictor;
+            else
+                fail("--selector must be gate or predictor (got '" + s + "')");
+        } else if (a == "--rank") {
+            const int r = parse_int(a, value());
+            if (r < 1) fail("--rank must be at least 1");
+            o.rank = static_cast<std::size_t>(r);
+        } else if (a == "--policy") {
+            o.policy = value();
+        } else if (a == "--budget") {
+            o.budget = parse_number(a, value());
+        } else if (a == "--int8") {
+            o.int8 = true;
+        } else if (a == "-z") {
+            tokenizer_path = value();
+        } else if (a == "--compare") {
+            compare_mode = true;
+        } else if (a == "--recall-json") {
+            recall_json = value();
+        } else if (a == "--synthetic") {
+            synthetic = true;
+        } else if (!a.empty() && a[0] == '-') {
+            fail("unknown option '" + a + "' (see --help)");
+        } else if (checkpoint.empty()) {
+            checkpoint = a;
+        } else {
+            fail("unexpected argument '" + a + "' (one checkpoint only)");
+        }
+    }
+    if (checkpoint.empty() && !synthetic) {
+        std::fputs(usage, stderr);
+        fail("no checkpoint given (or use --synthetic)");
+    }
+    try {
+        llama2c::validate(o);
+        const llama2c::Model model = synthetic ? llama2c::synthetic_model() : llama2c::load_checkpoint(checkpoint);
+        if (steps < 1 || steps > model.config.seq_len)
+            fail("--steps must be in [1, " + std::to_string(model.config.seq_len) + "] for this model");
+        if (!recall_json.empty()) {
+            llama2c::write_recall_vs_rank(model, steps, recall_json);
+            std::printf("recall against rank written to %s\n", recall_json.c_str());
+            return 0;
+        }
+        if (compare_mode) {
+            const llama2c::Fidelity f = llama2c::compare(model, o, steps);
+            std::printf("kld: %.6f top1: %.4f\n", f.kld, f.top1);
+            return 0;
+        }
+        std::unique_ptr<llama2c::Tokenizer> tok;
+        if (!tokenizer_path.empty())
+            tok = std::make_unique<llama2c::Tokenizer>(tokenizer_path, model.config.vocab_size);
+        llama2c::Engine engine(model, o);
+        const std::vector<int> tokens = engine.generate(steps);
+        std::printf("tokens:");
+        for (int t : tokens) std::printf(" %d", t);
+        std::printf("\n");
+        std::printf(
+            "stats: %.1f tokens/s, FFN %.1f%% of time, hit rate %.3f, %.0f FFN bytes/token, %.1f%% neurons active\n",
+            engine.tokens_per_second(), 100.0 * engine.ffn_share(), engine.hit_rate(), engine.bytes_per_token(),
+            100.0 * engine.active_share());
+        if (tok) {
+            std::string text;
+            int prev = 1;
+            for (int t : tokens) {
+                text += tok->decode(prev, t);
+                prev = t;
+            }
+            std::printf("text: %s\n", text.c_str());
+        }
+    } catch (const std::exception& e) {
+        fail(e.what());
+    }
+    return 0;
+}

@@ -1,0 +1,131 @@
+// sparseinfer/selection.hpp - choosing a token's active neurons from scores.
+//
+// A selector scores every neuron (a predictor's estimate, or the exact gate)
+// and keeps either the k highest scores or every score at or above a
+// threshold. A target active fraction is met with a threshold calibrated per
+// layer from recorded scores (ThresholdCalibrator), so the per-token work is
+// one comparison per neuron. Neuron lists are returned in ascending order,
+// which keeps row reads in address order.
+//
+//   std::vector<std::uint32_t> active(hidden);            // room for every neuron
+//   std::size_t n = sparseinfer::select_top_k(scores, hidden, hidden / 10, active.data());
+//   n = sparseinfer::select_at_least(scores, hidden, 0.3f, active.data());
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "error.hpp"
+
+namespace sparseinfer {
+
+/// Keep the k largest scores, or every score >= threshold.
+struct Selection {
+    enum class Kind { top_k, threshold };
+    Kind kind = Kind::top_k;
+    std::size_t k = 0;
+    float threshold = 0.0f;
+
+    static Selection top_k(std::size_t k) { return {Kind::top_k, k, 0.0f}; }
+    static Selection at_least(float threshold) { return {Kind::threshold, 0, threshold}; }
+};
+
+/// Writes the indices of the k largest scores to out[0..k) in ascending index
+/// order and returns min(k, n). `out` must hold n entries (it is the work
+/// array). Ties at the boundary are broken by the lower index. NaN scores rank last.
+inline std::size_t select_top_k(const float* scores, std::size_t n, std::size_t k, std::uint32_t* out) noexcept {
+    if (k > n) k = n;
+    if (k == 0) return 0;
+    for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<std::uint32_t>(i);
+    if (k < n) {
+        auto higher = [scores](std::uint32_t a, std::uint32_t b) {
+            const float sa = scores[a], sb = scores[b];
+            const bool na = std::isnan(sa), nb = std::isnan(sb);
+            if (na != nb) return nb;  // a non-NaN score ranks above NaN
+            if (!na && sa != sb) return sa > sb;
+            return a < b;
+        };
+        std::nth_element(out, out + (k - 1), out + n, higher);
+        std::sort(out, out + k);
+    }
+    return k;
+}
+
+/// Writes the (ascending) indices of every score >= threshold to out and
+/// returns their count; `out` must hold n entries.
+inline std::size_t select_at_least(const float* scores, std::size_t n, float threshold, std::uint32_t* out) noexcept {
+    std::size_t m = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        out[m] = static_cast<std::uint32_t>(i);
+        m += scores[i] >= threshold ? 1 : 0;  // branch-free: the store is always done
+    }
+    return m;
+}
+
+/// Applies a Selection; see select_top_k and select_at_least.
+inline std::size_t select(const Selection& s, const float* scores, std::size_t n, std::uint32_t* out) noexcept {
+    return s.kind == Selection::Kind::top_k ? select_top_k(scores, n, s.k, out)
+                                            : select_at_least(scores, n, s.threshold, out);
+}
+
+/// Share of `truth` (n_truth neuron ids) that also appear in `chosen`: the
+/// recall of a selector against the exact top-k. 1 when truth is empty.
+inline double recall(const std::uint32_t* chosen, std::size_t n_chosen, const std::uint32_t* truth,
+                     std::size_t n_truth) {
+    if (n_truth == 0) return 1.0;
+    std::vector<std::uint32_t> a(chosen, chosen + n_chosen), b(truth, truth + n_truth);
+    std::sort(a.begin(), a.end());
+    std::sort(b.begin(), b.end());
+    std::size_t hits = 0;
+    for (std::size_t i = 0, j = 0; i < a.size() && j < b.size();) {
+        if (a[i] < b[j])
+            ++i;
+        else if (b[j] < a[i])
+            ++j;
+        else {
+            ++hits;
+            ++i;
+            ++j;
+        }
+    }
+    return static_cast<double>(hits) / static_cast<double>(n_truth);
+}
+
+/// Calibrates a per-layer threshold that keeps a target fraction of neurons:
+/// record the scores of some tokens, then ask for the threshold.
+///
+///   ThresholdCalibrator cal;
+///   for (auto& x : calibration_tokens) { score(x, s); cal.record(s.data(), s.size()); }
+///   float t = cal.threshold_for_fraction(0.1);   // keeps ~10% on similar inputs
+class ThresholdCalibrator {
+public:
+    /// Adds one token's scores (NaN scores are ignored).
+    void record(const float* scores, std::size_t n) {
+        if (scores == nullptr && n != 0) throw error("argument 'scores' is a null pointer");
+        for (std::size_t i = 0; i < n; ++i)
+            if (!std::isnan(scores[i])) values_.push_back(scores[i]);
+    }
+    std::size_t recorded() const noexcept { return values_.size(); }
+
+    /// The score t such that a share `fraction` (0..1] of the recorded scores is >= t.
+    float threshold_for_fraction(double fraction) const {
+        if (!(fraction > 0.0 && fraction <= 1.0))
+            throw error("fraction is " + std::to_string(fraction) + "; it must be in (0, 1]");
+        if (values_.empty()) throw error("no scores were recorded; call record() before calibrating");
+        std::vector<float> v = values_;
+        std::size_t keep = static_cast<std::size_t>(std::ceil(fraction * static_cast<double>(v.size())));
+        keep = std::max<std::size_t>(1, std::min(keep, v.size()));
+        std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(keep - 1), v.end(), std::greater<float>());
+        return v[keep - 1];
+    }
+
+private:
+    std::vector<float> values_;
+};
+
+}  // namespace sparseinfer
