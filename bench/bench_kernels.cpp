@@ -197,8 +197,8 @@ Probe probe_bandwidth(std::size_t bytes, int passes) {
 /// load ending at the row's end).
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 __attribute__((target("avx512f"))) std::uint64_t read_rows_avx512(const std::uint8_t* base, const std::uint32_t* rows,
-                                                                   std::size_t n, std::size_t stride,
-                                                                   std::size_t bytes) {
+                                                                  std::size_t n, std::size_t stride,
+                                                                  std::size_t bytes) {
     __m512i s0 = _mm512_setzero_si512(), s1 = s0, s2 = s0, s3 = s0;
     const std::size_t body = bytes / 64 * 64;
     std::size_t i = 0;
@@ -230,7 +230,7 @@ __attribute__((target("avx512f"))) std::uint64_t read_rows_avx512(const std::uin
 
 #define SPARSEINFER_BENCH_LD(p) _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))
 __attribute__((target("avx2"))) std::uint64_t read_rows_avx2(const std::uint8_t* base, const std::uint32_t* rows,
-                                                              std::size_t n, std::size_t stride, std::size_t bytes) {
+                                                             std::size_t n, std::size_t stride, std::size_t bytes) {
     __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
     const std::size_t body = bytes / 32 * 32;
     std::size_t i = 0;
@@ -410,8 +410,8 @@ int main(int argc, char** argv) {
 
     std::printf("kernel path: %s\n", sparseinfer::active_isa());
     const Probe probe = probe_bandwidth(quick ? (256u << 20) : (512u << 20), 5);
-    std::printf("read bandwidth probe: cpu %.1f GB/s, wall %.1f GB/s; LLC flush before each call: %s\n",
-                probe.cpu_gbps, probe.wall_gbps, use_flush ? "yes" : "no");
+    std::printf("read bandwidth probe: cpu %.1f GB/s, wall %.1f GB/s; LLC flush before each call: %s\n", probe.cpu_gbps,
+                probe.wall_gbps, use_flush ? "yes" : "no");
 
     std::vector<Result> results;
     double d4f = 0, d4q = 0;
@@ -498,7 +498,9 @@ int main(int argc, char** argv) {
     }
     std::fprintf(f, "{\n  \"isa\": \"%s\",\n  \"quick\": %s,\n  \"rows\": %zu,\n  \"cols\": %zu,\n",
                  sparseinfer::active_isa(), quick ? "true" : "false", rows, cols);
-    std::fprintf(f, "  \"llc_flush\": %s,\n  \"timing\": \"median; ms/gbps/ratio_to_probe by thread CPU time, wall_* by steady_clock\",\n",
+    std::fprintf(f,
+                 "  \"llc_flush\": %s,\n  \"timing\": \"median; ms/gbps/ratio_to_probe by thread CPU time, wall_* by "
+                 "steady_clock\",\n",
                  use_flush ? "true" : "false");
     std::fprintf(f, "  \"probe_gbps\": %.3f,\n  \"probe_wall_gbps\": %.3f,\n  \"eigen_gemv_ms\": %.4f,\n",
                  probe.cpu_gbps, probe.wall_gbps, eigen_ms);
@@ -512,8 +514,7 @@ int main(int argc, char** argv) {
                      "\"gbps\": %.3f, \"ratio_to_probe\": %.4f, \"wall_ms\": %.4f, \"wall_gbps\": %.3f, "
                      "\"wall_ratio_to_probe\": %.4f}%s\n",
                      r.bits, r.op.c_str(), r.act.c_str(), r.fraction, r.ms, r.gbps, r.ratio, r.wall_ms, r.wall_gbps,
-                     r.wall_ratio,
-                     i + 1 < results.size() ? "," : "");
+                     r.wall_ratio, i + 1 < results.size() ? "," : "");
     }
     std::fprintf(f, "  ],\n  \"cache_resident_4bit_int8_1024\": [\n");
     for (std::size_t i = 0; i < resident.size(); ++i)

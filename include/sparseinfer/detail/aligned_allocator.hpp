@@ -39,7 +39,7 @@ struct AlignedAllocator {
     T* allocate(std::size_t n) {
         if (n > static_cast<std::size_t>(-1) / sizeof(T)) throw std::bad_array_new_length();
         const std::size_t bytes = n * sizeof(T);
-        void* p = ::operator new(bytes, std::align_val_t{alignment_for(bytes)});
+        void* p = ::operator new (bytes, std::align_val_t{alignment_for(bytes)});
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
         // Round down to whole huge pages: madvise needs a page-aligned range, and
         // a partial huge page at the end would only be backed by small pages.
@@ -47,12 +47,18 @@ struct AlignedAllocator {
 #endif
         return static_cast<T*>(p);
     }
-    void deallocate(T* p, std::size_t n) noexcept { ::operator delete(p, std::align_val_t{alignment_for(n * sizeof(T))}); }
+    void deallocate(T* p, std::size_t n) noexcept {
+        ::operator delete (p, std::align_val_t{alignment_for(n * sizeof(T))});
+    }
 
     template <class U>
-    bool operator==(const AlignedAllocator<U, Alignment>&) const noexcept { return true; }
+    bool operator==(const AlignedAllocator<U, Alignment>&) const noexcept {
+        return true;
+    }
     template <class U>
-    bool operator!=(const AlignedAllocator<U, Alignment>&) const noexcept { return false; }
+    bool operator!=(const AlignedAllocator<U, Alignment>&) const noexcept {
+        return false;
+    }
 
 private:
     static constexpr std::size_t alignment_for(std::size_t bytes) noexcept {

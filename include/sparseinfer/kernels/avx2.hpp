@@ -76,7 +76,8 @@ SPARSEINFER_KERNEL_INLINE __m128i load_low(const std::uint8_t* p, std::size_t n)
 
 /// The per-block group codes of blocks [first, first + 8) as 8 int32.
 template <bool Signed>
-SPARSEINFER_KERNEL_INLINE __m256i block_codes(const RowLayout& l, const std::uint8_t* plane, std::size_t first) noexcept {
+SPARSEINFER_KERNEL_INLINE __m256i block_codes(const RowLayout& l, const std::uint8_t* plane,
+                                              std::size_t first) noexcept {
     const std::size_t bpg = l.blocks_per_group();
     __m128i c;
     if (chunk_blocks % bpg == 0) {
@@ -100,8 +101,8 @@ SPARSEINFER_KERNEL_INLINE __m256i block_codes(const RowLayout& l, const std::uin
 }
 
 /// Scale (d) and min (m) of blocks [first, first + 8), each times `mul`.
-SPARSEINFER_KERNEL_INLINE void block_params(const RowLayout& l, const std::uint8_t* row, std::size_t first, float mul, float* d,
-                         float* m) noexcept {
+SPARSEINFER_KERNEL_INLINE void block_params(const RowLayout& l, const std::uint8_t* row, std::size_t first, float mul,
+                                            float* d, float* m) noexcept {
     const __m256 su = _mm256_set1_ps(sparseinfer::detail::load_f32(row) * mul);
     const __m256 mu = _mm256_set1_ps(sparseinfer::detail::load_f32(row + 4) * mul);
     _mm256_storeu_ps(d, _mm256_mul_ps(_mm256_cvtepi32_ps(block_codes<false>(l, row + l.scales_offset(), first)), su));
@@ -196,8 +197,9 @@ SPARSEINFER_KERNEL_INLINE __m256i reduce_blocks(const __m256i* a) noexcept {
 /// acc[k] += w[8k..8k+8) * x[col+8k..) for block b (scale d, min m); x is read
 /// only below cols.
 template <int Bits>
-SPARSEINFER_KERNEL_INLINE void block_dot_f32(const std::uint8_t* codes, std::size_t b, float d, float m, const float* x, std::size_t cols,
-                          __m256& a0, __m256& a1, __m256& a2, __m256& a3) noexcept {
+SPARSEINFER_KERNEL_INLINE void block_dot_f32(const std::uint8_t* codes, std::size_t b, float d, float m, const float* x,
+                                             std::size_t cols, __m256& a0, __m256& a1, __m256& a2,
+                                             __m256& a3) noexcept {
     constexpr std::size_t bb = sparseinfer::detail::block_bytes(Bits);
     const std::size_t col = b * 32;
     __m256i q[4];
@@ -244,20 +246,21 @@ SPARSEINFER_KERNEL_INLINE void prefetch_row(const std::uint8_t* p, std::size_t b
 }
 
 /// Row i of a gemv/axpy: rows[i], or i when rows is nullptr.
-SPARSEINFER_KERNEL_INLINE const std::uint8_t* next_row(const RowLayout& l, const std::uint8_t* base, const std::uint32_t* rows,
-                                    std::size_t i) noexcept {
+SPARSEINFER_KERNEL_INLINE const std::uint8_t* next_row(const RowLayout& l, const std::uint8_t* base,
+                                                       const std::uint32_t* rows, std::size_t i) noexcept {
     return base + (rows ? rows[i] : i) * l.row_stride;
 }
 
 /// The prefetch for row i of a gemv: row i + rows_ahead, if any.
-SPARSEINFER_KERNEL_INLINE RowPrefetch prefetch_for(const RowLayout& l, const std::uint8_t* base, const std::uint32_t* rows,
-                                std::size_t i, std::size_t n) noexcept {
+SPARSEINFER_KERNEL_INLINE RowPrefetch prefetch_for(const RowLayout& l, const std::uint8_t* base,
+                                                   const std::uint32_t* rows, std::size_t i, std::size_t n) noexcept {
     return i + rows_ahead < n ? RowPrefetch(l, next_row(l, base, rows, i + rows_ahead)) : RowPrefetch();
 }
 
 /// dot_row, stepping the prefetch of a row ahead once per chunk when Ahead.
 template <int Bits, bool Ahead>
-SPARSEINFER_KERNEL_INLINE float dot_row_ahead(const RowLayout& l, const std::uint8_t* row, const float* x, RowPrefetch ahead) noexcept {
+SPARSEINFER_KERNEL_INLINE float dot_row_ahead(const RowLayout& l, const std::uint8_t* row, const float* x,
+                                              RowPrefetch ahead) noexcept {
     const std::uint8_t* codes = row + l.codes_offset();
     const std::size_t nb = (l.cols + 31) / 32;
     // Eight named accumulators, two blocks in flight (an indexed array of
@@ -287,8 +290,8 @@ inline float dot_row(const RowLayout& l, const std::uint8_t* row, const float* x
 
 /// dot_row_q8, stepping the prefetch of a row ahead once per chunk when Ahead.
 template <int Bits, bool Ahead>
-SPARSEINFER_KERNEL_INLINE float dot_row_q8_ahead(const RowLayout& l, const std::uint8_t* row, const std::int8_t* xq, const float* xscale,
-                              const float* xsum, RowPrefetch ahead) noexcept {
+SPARSEINFER_KERNEL_INLINE float dot_row_q8_ahead(const RowLayout& l, const std::uint8_t* row, const std::int8_t* xq,
+                                                 const float* xscale, const float* xsum, RowPrefetch ahead) noexcept {
     constexpr std::size_t bb = sparseinfer::detail::block_bytes(Bits);
     const std::uint8_t* codes = row + l.codes_offset();
     const std::size_t nb = (l.cols + 31) / 32;
