@@ -15,6 +15,7 @@
 #include <sparseinfer/activation_trace.hpp>
 #include <sparseinfer/detail/cache_belady.hpp>
 #include <sparseinfer/neuron_cache.hpp>
+#include "bench_util.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -265,8 +266,8 @@ int cost_only(const std::string& out_path, std::size_t tokens, int reps) {
     };
     const Case cases[] = {{0.89, 0.5, false}, {0.40, 0.0, false}, {0.76, 0.8, true}};
     std::ofstream json(out_path);
-    json << "{\n  \"benchmark\": \"bench_cache\",\n  \"mode\": \"cost-only\",\n  \"reps\": " << reps
-         << ",\n  \"traces\": [\n";
+    json << "{\n  \"benchmark\": \"bench_cache\",\n  \"machine\": \"" << bench::machine_name()
+         << "\",\n  \"mode\": \"cost-only\",\n  \"reps\": " << reps << ",\n  \"traces\": [\n";
     std::printf("record_activations, ns per recorded active neuron (median of %d replays of the whole trace)\n", reps);
     std::printf("%-24s %10s %10s %10s %10s %10s\n", "trace", "FreqThr", "Static", "Lru", "Window(4)", "Adaptive");
     bool first = true;
@@ -383,7 +384,8 @@ int main(int argc, char** argv) {
     }
 
     std::ofstream json(out_path);
-    json << "{\n  \"benchmark\": \"bench_cache\",\n  \"capacity_share\": 0.2,\n  \"traces\": [\n";
+    json << "{\n  \"benchmark\": \"bench_cache\",\n  \"machine\": \"" << bench::machine_name()
+         << "\",\n  \"capacity_share\": 0.2,\n  \"traces\": [\n";
     for (std::size_t i = 0; i < results.size(); ++i) {
         const TraceResult& r = results[i];
         json << "    {\"name\": \"" << r.name << "\", \"kind\": \"" << r.kind << "\", \"neurons\": " << r.neurons

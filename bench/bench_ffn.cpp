@@ -31,6 +31,7 @@
 #include <sparseinfer/predictor.hpp>
 #include <sparseinfer/selection.hpp>
 #include <sparseinfer/sparse_ffn.hpp>
+#include "bench_util.hpp"
 
 #include <Eigen/Dense>
 
@@ -443,9 +444,10 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "bench_ffn: cannot write %s\n", out_path.c_str());
         return 1;
     }
-    std::fprintf(
-        f, "{\n  \"benchmark\": \"bench_ffn\", \"d_model\": %zu, \"hidden\": %zu, \"isa\": \"%s\", \"quick\": %s,\n", d,
-        h, si::active_isa(), quick ? "true" : "false");
+    std::fprintf(f,
+                 "{\n  \"benchmark\": \"bench_ffn\", \"machine\": \"%s\", \"d_model\": %zu, \"hidden\": %zu, \"isa\": "
+                 "\"%s\", \"quick\": %s,\n",
+                 bench::machine_name().c_str(), d, h, si::active_isa(), quick ? "true" : "false");
     std::fprintf(f,
                  "  \"read_bandwidth_gbs\": %.2f, \"dense4_activations\": \"%s\", \"tokens\": %d, \"copies\": %zu,\n",
                  bw, use_int8 ? "int8" : "float", tokens, copies);

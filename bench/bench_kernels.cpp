@@ -35,6 +35,7 @@
 // --bits=48 runs only those widths (default 4,8,2,3).
 #include <sparseinfer/kernels/dispatch.hpp>
 #include <sparseinfer/quantized_weights.hpp>
+#include "bench_util.hpp"
 
 #include <Eigen/Dense>
 
@@ -496,7 +497,8 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "cannot write %s\n", json_path.c_str());
         return 1;
     }
-    std::fprintf(f, "{\n  \"isa\": \"%s\",\n  \"quick\": %s,\n  \"rows\": %zu,\n  \"cols\": %zu,\n",
+    std::fprintf(f, "{\n  \"machine\": \"%s\",\n", bench::machine_name().c_str());
+    std::fprintf(f, "  \"isa\": \"%s\",\n  \"quick\": %s,\n  \"rows\": %zu,\n  \"cols\": %zu,\n",
                  sparseinfer::active_isa(), quick ? "true" : "false", rows, cols);
     std::fprintf(f,
                  "  \"llc_flush\": %s,\n  \"timing\": \"median; ms/gbps/ratio_to_probe by thread CPU time, wall_* by "

@@ -14,6 +14,7 @@
 #include <sparseinfer/quantized_activations.hpp>
 #include <sparseinfer/quantized_weights.hpp>
 #include <sparseinfer/quantized_weights_view.hpp>
+#include "bench_util.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -195,7 +196,8 @@ int main(int argc, char** argv) {
                     r.unaligned_ratio);
 
     if (FILE* f = std::fopen(json_path.c_str(), "w")) {
-        std::fprintf(f, "{\n  \"rows\": %zu, \"cols\": %zu, \"bits\": 4, \"group_size\": 32,\n", rows, cols);
+        std::fprintf(f, "{\n  \"machine\": \"%s\",\n", bench::machine_name().c_str());
+        std::fprintf(f, "  \"rows\": %zu, \"cols\": %zu, \"bits\": 4, \"group_size\": 32,\n", rows, cols);
         std::fprintf(f, "  \"kernel_path\": \"%s\", \"read_bandwidth_gbs\": %.2f, \"file_mb\": %.2f,\n",
                      si::active_isa(), bw, file_mb);
         std::fprintf(f, "  \"open\": {\"mmap_us\": %.2f, \"from_bytes_structure_us\": %.2f, ", map_us, structure_us);
