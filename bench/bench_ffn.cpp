@@ -26,8 +26,9 @@
 // The first 4-bit copy and the 8-bit layer are quantized with the optimized
 // method (--quick: min_max); the other copies are byte copies (the kernels'
 // speed does not depend on the codes). Each figure is the median per-token time
-// over the token pool, after a warm-up pass. A read-bandwidth probe in the same
-// process gives the effective bandwidth of the dense passes.
+// over the token pool, after a warm-up pass. bench_kernels' read-bandwidth probe
+// (AVX-512 sum of a huge-page buffer, bench_util.hpp), run in the same process,
+// gives the effective bandwidth of the dense passes.
 #include <sparseinfer/predictor.hpp>
 #include <sparseinfer/selection.hpp>
 #include <sparseinfer/sparse_ffn.hpp>
@@ -72,31 +73,6 @@ void fill_uniform(float* p, std::size_t n, float a, std::uint64_t seed) {
     }
 }
 
-double read_bandwidth_gbs() {
-    const std::size_t n = (512u << 20) / sizeof(float);
-    std::vector<float> buf(n, 1.0f);
-    double best = 0;
-    for (int rep = 0; rep < 5; ++rep) {
-        const auto t0 = Clock::now();
-        float a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
-        for (std::size_t i = 0; i < n; i += 8) {
-            a0 += buf[i];
-            a1 += buf[i + 1];
-            a2 += buf[i + 2];
-            a3 += buf[i + 3];
-            a4 += buf[i + 4];
-            a5 += buf[i + 5];
-            a6 += buf[i + 6];
-            a7 += buf[i + 7];
-        }
-        const double t = since(t0);
-        volatile float sink = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7;
-        (void)sink;
-        best = std::max(best, static_cast<double>(n * sizeof(float)) / t / 1e9);
-    }
-    return best;
-}
-
 struct Result {
     std::string name;
     double ms = 0;         // median per token
@@ -125,7 +101,9 @@ int main(int argc, char** argv) {
     const si::QuantOptions qopts{32, quick ? si::QuantMethod::min_max : si::QuantMethod::optimized};
     std::printf("bench_ffn: d_model %zu, hidden %zu, one thread, kernels: %s%s\n", d, h, si::active_isa(),
                 quick ? " (quick)" : "");
-    const double bw = read_bandwidth_gbs();
+    // The same probe as bench_kernels (AVX-512 sum on huge pages), by wall clock
+    // like this program's timings.
+    const double bw = bench::probe_bandwidth(std::size_t{512} << 20, 5).wall_gbps;
     std::printf("read bandwidth probe: %.1f GB/s\n", bw);
 
     // ---- the synthetic layer -------------------------------------------------

@@ -40,26 +40,6 @@ double median(std::vector<double> v) {
     return v[v.size() / 2];
 }
 
-// Read bandwidth of this core now (GB/s): sum a 256 MB buffer, best of 3.
-double read_bandwidth_gbs() {
-    std::vector<std::uint64_t> buf(std::size_t{32} << 20, 1);
-    double best = 1e30;
-    volatile std::uint64_t sink = 0;
-    for (int rep = 0; rep < 3; ++rep) {
-        const auto t0 = clock_type::now();
-        std::uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        for (std::size_t i = 0; i < buf.size(); i += 4) {
-            s0 += buf[i];
-            s1 += buf[i + 1];
-            s2 += buf[i + 2];
-            s3 += buf[i + 3];
-        }
-        sink = sink + s0 + s1 + s2 + s3;
-        best = std::min(best, seconds_since(t0));
-    }
-    return static_cast<double>(buf.size() * 8) / best / 1e9;
-}
-
 struct Row {
     std::string name;
     double owned_ms = 0, view_ms = 0, unaligned_ms = 0;  // medians
@@ -95,7 +75,7 @@ int main(int argc, char** argv) {
     w.shrink_to_fit();
     owned.save(file_path);
     const double file_mb = static_cast<double>(owned.memory_bytes() + 64) / 1e6;
-    const double bw = read_bandwidth_gbs();
+    const double bw = bench::probe_bandwidth(std::size_t{512} << 20, 5).wall_gbps;  // as bench_kernels, by wall clock
 
     // Opening: map + from_bytes without the checksum pass, on a fresh mapping each time.
     const int open_reps = 51;
