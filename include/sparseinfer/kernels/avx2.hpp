@@ -6,7 +6,8 @@
 // Float path: a block of 32 codes becomes four vectors of 8 int32, converted,
 // w = d*q + m, multiplied into the accumulators. Int8 path: a block becomes 32
 // bytes in value order; vpmaddubsw + vpmaddwd give its exact int32 partial sums
-// (8-bit codes are widened to int16 first: 255 * 127 * 2 would saturate int16);
+// (8-bit codes are widened to int16 first: 255 * 127 * 2 would saturate int16;
+// full chunks of 4-bit codes go two blocks per load, see chunk_sums_q4);
 // per chunk of 8 blocks the sums are reduced to one vector of 8 block sums,
 // converted once and scaled by 8 (scale code * activation scale) products in one
 // FMA; the min term is one FMA of 8 (min code, activation block sum) pairs.
@@ -181,6 +182,29 @@ SPARSEINFER_KERNEL_INLINE __m256i reduce_blocks(const __m256i* a) noexcept {
     return _mm256_add_epi32(_mm256_permute2x128_si256(h0, h1, 0x20), _mm256_permute2x128_si256(h0, h1, 0x31));
 }
 
+/// The 8 block sums of a full chunk of 4-bit codes times int8 activations, in
+/// block order. Two blocks per 32-byte load, one per 128-bit lane: the low
+/// nibbles are values 0-15 of both blocks, the high nibbles values 16-31, dotted
+/// with the matching activation halves (two lane permutes); the two vpmaddubsw
+/// results add in int16 (at most 2 * 2 * 15 * 127 = 7620) before one vpmaddwd.
+SPARSEINFER_KERNEL_INLINE __m256i chunk_sums_q4(const std::uint8_t* codes, const std::int8_t* xq) noexcept {
+    const __m256i f = _mm256_set1_epi8(15), ones = _mm256_set1_epi16(1);
+    __m256i s[4];
+    for (int p = 0; p < 4; ++p) {
+        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes + 32 * p));
+        const __m256i xa = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + 64 * p));
+        const __m256i xb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + 64 * p + 32));
+        const __m256i lo = _mm256_and_si256(v, f), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), f);
+        const __m256i prod = _mm256_add_epi16(_mm256_maddubs_epi16(lo, _mm256_permute2x128_si256(xa, xb, 0x20)),
+                                              _mm256_maddubs_epi16(hi, _mm256_permute2x128_si256(xa, xb, 0x31)));
+        s[p] = _mm256_madd_epi16(prod, ones);  // lane 0: block 2p, lane 1: block 2p + 1
+    }
+    // Two rounds of pairwise sums leave lane 0 = blocks 0, 2, 4, 6 and lane 1 =
+    // blocks 1, 3, 5, 7; one permute puts them in order.
+    const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(s[0], s[1]), _mm256_hadd_epi32(s[2], s[3]));
+    return _mm256_permutevar8x32_epi32(h, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
 /// acc[k] += w[8k..8k+8) * x[col+8k..) for block b (scale d, min m); x is read
 /// only below cols.
 template <int Bits>
@@ -286,11 +310,17 @@ SPARSEINFER_KERNEL_INLINE float dot_row_q8_ahead(const RowLayout& l, const std::
     for (std::size_t first = 0; first < nb; first += chunk_blocks) {
         if constexpr (Ahead) ahead.step();
         const std::size_t n = nb - first < chunk_blocks ? nb - first : chunk_blocks;
-        __m256i a[8];
-        for (std::size_t i = 0; i < 8; ++i)
-            a[i] = i < n ? block_dot<Bits>(unpack_block_epi8<Bits>(codes + (first + i) * bb), xq + (first + i) * 32)
-                         : _mm256_setzero_si256();
-        const __m256 isum = _mm256_cvtepi32_ps(reduce_blocks(a));
+        __m256i sums;
+        if (Bits == 4 && n == chunk_blocks) {
+            sums = chunk_sums_q4(codes + first * bb, xq + first * 32);
+        } else {
+            __m256i a[8];
+            for (std::size_t i = 0; i < 8; ++i)
+                a[i] = i < n ? block_dot<Bits>(unpack_block_epi8<Bits>(codes + (first + i) * bb), xq + (first + i) * 32)
+                             : _mm256_setzero_si256();
+            sums = reduce_blocks(a);
+        }
+        const __m256 isum = _mm256_cvtepi32_ps(sums);
         __m256 xs, xm;
         if (n == chunk_blocks) {
             xs = _mm256_loadu_ps(xscale + first);
