@@ -1,4 +1,4 @@
-// Tests of <sparseinfer/predictor.hpp> and <sparseinfer/selection.hpp>.
+// Tests of <sparseinfer/predictor.hpp> (selection: test_selection.cpp).
 #include <sparseinfer/predictor.hpp>
 #include <sparseinfer/selection.hpp>
 
@@ -65,70 +65,6 @@ double mean_recall(LowRankPredictor& p, const RowMatrix& G, double frac, int tok
 double frobenius_error(const LowRankPredictor& p, const RowMatrix& G) { return (G - p.P() * p.Q()).norm() / G.norm(); }
 
 }  // namespace
-
-TEST_CASE("select_top_k returns the k largest in ascending order, ties to the lower index, NaN last") {
-    const float s[] = {0.5f, 3.0f, std::numeric_limits<float>::quiet_NaN(), 3.0f, -1.0f, 2.0f};
-    std::vector<std::uint32_t> out(6);
-    CHECK(sparseinfer::select_top_k(s, 6, 0, out.data()) == 0);
-    REQUIRE(sparseinfer::select_top_k(s, 6, 2, out.data()) == 2);
-    CHECK(out[0] == 1);
-    CHECK(out[1] == 3);
-    REQUIRE(sparseinfer::select_top_k(s, 6, 3, out.data()) == 3);
-    CHECK((out[0] == 1 && out[1] == 3 && out[2] == 5));
-    REQUIRE(sparseinfer::select_top_k(s, 6, 5, out.data()) == 5);
-    CHECK(std::find(out.begin(), out.begin() + 5, 2u) == out.begin() + 5);  // the NaN is left out
-    CHECK(sparseinfer::select_top_k(s, 6, 99, out.data()) == 6);
-    const float one[] = {7.0f};
-    CHECK(sparseinfer::select_top_k(one, 1, 1, out.data()) == 1);
-    CHECK(out[0] == 0);
-}
-
-TEST_CASE("select_at_least keeps every score at or above the threshold") {
-    const float s[] = {0.5f, 3.0f, std::numeric_limits<float>::quiet_NaN(), 3.0f, -1.0f, 2.0f};
-    std::vector<std::uint32_t> out(6);
-    REQUIRE(sparseinfer::select_at_least(s, 6, 2.0f, out.data()) == 3);
-    CHECK((out[0] == 1 && out[1] == 3 && out[2] == 5));
-    CHECK(sparseinfer::select_at_least(s, 6, 10.0f, out.data()) == 0);
-    CHECK(sparseinfer::select_at_least(s, 6, -std::numeric_limits<float>::infinity(), out.data()) == 5);
-    CHECK(sparseinfer::select(sparseinfer::Selection::at_least(3.0f), s, 6, out.data()) == 2);
-    CHECK(sparseinfer::select(sparseinfer::Selection::top_k(1), s, 6, out.data()) == 1);
-}
-
-TEST_CASE("recall counts the share of the true set that was chosen") {
-    const std::uint32_t truth[] = {1, 5, 9, 12};
-    const std::uint32_t chosen[] = {12, 2, 1, 7, 8};
-    CHECK(sparseinfer::recall(chosen, 5, truth, 4) == Approx(0.5));
-    CHECK(sparseinfer::recall(chosen, 0, truth, 4) == 0.0);
-    CHECK(sparseinfer::recall(chosen, 5, truth, 0) == 1.0);
-}
-
-TEST_CASE("a threshold calibrated for a fraction keeps that fraction of similar scores") {
-    sparseinfer::ThresholdCalibrator cal;
-    CHECK_THROWS_AS(cal.threshold_for_fraction(0.1), sparseinfer::error);
-    std::mt19937 rng(3);
-    std::exponential_distribution<float> ed(1.0f);
-    std::vector<float> s(1000);
-    for (int t = 0; t < 20; ++t) {
-        for (auto& v : s) v = ed(rng);
-        cal.record(s.data(), s.size());
-    }
-    CHECK(cal.recorded() == 20000);
-    CHECK_THROWS_AS(cal.threshold_for_fraction(0.0), sparseinfer::error);
-    CHECK_THROWS_AS(cal.threshold_for_fraction(1.5), sparseinfer::error);
-    for (double f : {0.05, 0.1, 0.25, 0.5}) {
-        const float th = cal.threshold_for_fraction(f);
-        CHECK(th == Approx(-std::log(f)).epsilon(0.08));  // the exponential's quantile
-        // On fresh scores from the same distribution the kept share is close to f.
-        std::size_t kept = 0;
-        std::vector<std::uint32_t> out(s.size());
-        for (int t = 0; t < 10; ++t) {
-            for (auto& v : s) v = ed(rng);
-            kept += sparseinfer::select_at_least(s.data(), s.size(), th, out.data());
-        }
-        CHECK(static_cast<double>(kept) / 10000.0 == Approx(f).margin(0.02));
-    }
-    CHECK(cal.threshold_for_fraction(1.0) <= 1e-3f);
-}
 
 TEST_CASE("the predictor recovers a planted low-rank gate: recall of the top 10% >= 0.9") {
     const RowMatrix G = planted(400, 128, 8, 0.05f, 1);
