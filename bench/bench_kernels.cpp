@@ -16,8 +16,9 @@
 //    fractions; effective bandwidth = rows touched * row_bytes / time, and its
 //    ratio to the probe;
 //  - read_rows: a sum over the same selected rows' bytes with no kernel work,
-//    AVX-512 (or AVX2) loads, 4 rows interleaved line by line as the kernels
-//    read them: the ceiling this machine gives the scattered-row pattern;
+//    AVX-512 (or AVX2) loads, two rows interleaved with the next two prefetched
+//    as gemv_rows reads them (the fastest pattern found): the ceiling this
+//    machine gives the scattered-row pattern;
 //  - Eigen's float GEMV (MatrixXf * VectorXf) on the same shape, compiled with
 //    the same flags as this file (a plain build: baseline x86-64, SSE2);
 //  - cache resident: 1024 x 1024, 4-bit, int8 activations, dense gemv, in cycles
@@ -120,75 +121,88 @@ struct CycleCounter {
     }
 };
 
-/// Reads every byte of the selected rows (a sum, no kernel work) the way the
-/// kernels do: 64-byte (AVX-512) or 32-byte (AVX2) loads, 4 rows interleaved
-/// line by line so four rows' misses are in flight together. This is the
-/// ceiling the memory system gives the scattered-row pattern for gemv_rows and
-/// axpy_rows. Rows must be at least one vector long (the tail is one overlapping
-/// load ending at the row's end).
+/// Reads every byte of the selected rows (a sum, no kernel work) in the fastest
+/// pattern found for them on the test machine: two rows at a time, 64-byte
+/// (AVX-512) or 32-byte (AVX2) loads interleaved line by line, with the next two
+/// rows' lines prefetched one per line read (the pattern gemv_rows uses). This
+/// is the ceiling the memory system gives the scattered-row pattern for
+/// gemv_rows and axpy_rows. Rows must be at least one vector long (the tail is
+/// one overlapping load ending at the row's end; a whole-vector row
+/// re-adds its last vector, which changes the sum, not the bytes read).
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+/// Prefetches the next two rows one line at a time.
+struct PairPrefetch {
+    const std::uint8_t *p0, *p1;
+    std::size_t bytes, pos = 0;
+    PairPrefetch(const std::uint8_t* base, const std::uint32_t* rows, std::size_t i, std::size_t n, std::size_t stride,
+                 std::size_t b)
+        : p0(i < n ? base + rows[i] * stride : nullptr),
+          p1(i + 1 < n ? base + rows[i + 1] * stride : nullptr),
+          bytes(b) {}
+    void line() {
+        if (pos >= bytes) return;
+        if (p0) _mm_prefetch(reinterpret_cast<const char*>(p0 + pos), _MM_HINT_T0);
+        if (p1) _mm_prefetch(reinterpret_cast<const char*>(p1 + pos), _MM_HINT_T0);
+        pos += 64;
+    }
+    void rest() {
+        while (pos < bytes) line();
+    }
+};
+
 __attribute__((target("avx512f"))) std::uint64_t read_rows_avx512(const std::uint8_t* base, const std::uint32_t* rows,
                                                                   std::size_t n, std::size_t stride,
                                                                   std::size_t bytes) {
-    __m512i s0 = _mm512_setzero_si512(), s1 = s0, s2 = s0, s3 = s0;
+    __m512i s0 = _mm512_setzero_si512(), s1 = s0;
     const std::size_t body = bytes / 64 * 64;
     std::size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        const std::uint8_t *r0 = base + rows[i] * stride, *r1 = base + rows[i + 1] * stride,
-                           *r2 = base + rows[i + 2] * stride, *r3 = base + rows[i + 3] * stride;
+    for (; i + 2 <= n; i += 2) {
+        const std::uint8_t *r0 = base + rows[i] * stride, *r1 = base + rows[i + 1] * stride;
+        PairPrefetch next(base, rows, i + 2, n, stride, bytes);
         for (std::size_t o = 0; o < body; o += 64) {
+            next.line();
             s0 = _mm512_add_epi64(s0, _mm512_loadu_si512(r0 + o));
             s1 = _mm512_add_epi64(s1, _mm512_loadu_si512(r1 + o));
-            s2 = _mm512_add_epi64(s2, _mm512_loadu_si512(r2 + o));
-            s3 = _mm512_add_epi64(s3, _mm512_loadu_si512(r3 + o));
         }
-        if (body < bytes) {
-            s0 = _mm512_add_epi64(s0, _mm512_loadu_si512(r0 + bytes - 64));
-            s1 = _mm512_add_epi64(s1, _mm512_loadu_si512(r1 + bytes - 64));
-            s2 = _mm512_add_epi64(s2, _mm512_loadu_si512(r2 + bytes - 64));
-            s3 = _mm512_add_epi64(s3, _mm512_loadu_si512(r3 + bytes - 64));
-        }
+        next.rest();
+        s0 = _mm512_add_epi64(s0, _mm512_loadu_si512(r0 + bytes - 64));
+        s1 = _mm512_add_epi64(s1, _mm512_loadu_si512(r1 + bytes - 64));
     }
     for (; i < n; ++i) {
         const std::uint8_t* r = base + rows[i] * stride;
         for (std::size_t o = 0; o < body; o += 64) s0 = _mm512_add_epi64(s0, _mm512_loadu_si512(r + o));
-        if (body < bytes) s0 = _mm512_add_epi64(s0, _mm512_loadu_si512(r + bytes - 64));
+        s0 = _mm512_add_epi64(s0, _mm512_loadu_si512(r + bytes - 64));
     }
     alignas(64) std::uint64_t v[8];
-    _mm512_store_si512(v, _mm512_add_epi64(_mm512_add_epi64(s0, s1), _mm512_add_epi64(s2, s3)));
+    _mm512_store_si512(v, _mm512_add_epi64(s0, s1));
     return v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7];
 }
 
 #define SPARSEINFER_BENCH_LD(p) _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))
 __attribute__((target("avx2"))) std::uint64_t read_rows_avx2(const std::uint8_t* base, const std::uint32_t* rows,
                                                              std::size_t n, std::size_t stride, std::size_t bytes) {
-    __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
+    __m256i s0 = _mm256_setzero_si256(), s1 = s0;
     const std::size_t body = bytes / 32 * 32;
     std::size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        const std::uint8_t *r0 = base + rows[i] * stride, *r1 = base + rows[i + 1] * stride,
-                           *r2 = base + rows[i + 2] * stride, *r3 = base + rows[i + 3] * stride;
+    for (; i + 2 <= n; i += 2) {
+        const std::uint8_t *r0 = base + rows[i] * stride, *r1 = base + rows[i + 1] * stride;
+        PairPrefetch next(base, rows, i + 2, n, stride, bytes);
         for (std::size_t o = 0; o < body; o += 32) {
+            if (o % 64 == 0) next.line();
             s0 = _mm256_add_epi64(s0, SPARSEINFER_BENCH_LD(r0 + o));
             s1 = _mm256_add_epi64(s1, SPARSEINFER_BENCH_LD(r1 + o));
-            s2 = _mm256_add_epi64(s2, SPARSEINFER_BENCH_LD(r2 + o));
-            s3 = _mm256_add_epi64(s3, SPARSEINFER_BENCH_LD(r3 + o));
         }
-        if (body < bytes) {
-            s0 = _mm256_add_epi64(s0, SPARSEINFER_BENCH_LD(r0 + bytes - 32));
-            s1 = _mm256_add_epi64(s1, SPARSEINFER_BENCH_LD(r1 + bytes - 32));
-            s2 = _mm256_add_epi64(s2, SPARSEINFER_BENCH_LD(r2 + bytes - 32));
-            s3 = _mm256_add_epi64(s3, SPARSEINFER_BENCH_LD(r3 + bytes - 32));
-        }
+        next.rest();
+        s0 = _mm256_add_epi64(s0, SPARSEINFER_BENCH_LD(r0 + bytes - 32));
+        s1 = _mm256_add_epi64(s1, SPARSEINFER_BENCH_LD(r1 + bytes - 32));
     }
     for (; i < n; ++i) {
         const std::uint8_t* r = base + rows[i] * stride;
         for (std::size_t o = 0; o < body; o += 32) s0 = _mm256_add_epi64(s0, SPARSEINFER_BENCH_LD(r + o));
-        if (body < bytes) s0 = _mm256_add_epi64(s0, SPARSEINFER_BENCH_LD(r + bytes - 32));
+        s0 = _mm256_add_epi64(s0, SPARSEINFER_BENCH_LD(r + bytes - 32));
     }
-    const __m256i s = _mm256_add_epi64(_mm256_add_epi64(s0, s1), _mm256_add_epi64(s2, s3));
     alignas(32) std::uint64_t v[4];
-    _mm256_store_si256(reinterpret_cast<__m256i*>(v), s);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(v), _mm256_add_epi64(s0, s1));
     return v[0] + v[1] + v[2] + v[3];
 }
 #undef SPARSEINFER_BENCH_LD

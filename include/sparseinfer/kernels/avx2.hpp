@@ -25,26 +25,13 @@
 
 #include "../detail/kernel_table.hpp"
 #include "../detail/row_format.hpp"
+#include "detail/target_region.hpp"
 
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #define SPARSEINFER_HAS_AVX2_KERNELS 1
 #include <immintrin.h>
 
-// Vector helpers are forced inline: a call would spill every live vector
-// register around it (GCC otherwise leaves some per-chunk helpers out of line).
-#ifndef SPARSEINFER_KERNEL_INLINE
-#define SPARSEINFER_KERNEL_INLINE inline __attribute__((always_inline))
-#endif
-
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx2,fma,bmi2"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx2,fma,bmi2")
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
+SPARSEINFER_TARGET_REGION_BEGIN("avx2,fma,bmi2", "avx2,fma,bmi2")
 
 namespace sparseinfer::kernels::avx2 {
 
@@ -495,12 +482,6 @@ inline const KernelTable& table(int bits) noexcept {
 }
 
 }  // namespace sparseinfer::kernels::avx2
-
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC diagnostic pop
-#pragma GCC pop_options
-#endif
+SPARSEINFER_TARGET_REGION_END
 
 #endif

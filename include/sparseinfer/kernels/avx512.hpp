@@ -19,65 +19,32 @@
 
 #include "../detail/kernel_table.hpp"
 #include "../detail/row_format.hpp"
+#include "detail/target_region.hpp"
 
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #define SPARSEINFER_HAS_AVX512_KERNELS 1
 #include <immintrin.h>
 
-// The kernels' helpers take and return vectors: a call would spill every live
-// vector register around it (GCC left per-chunk and even per-block helpers out
-// of line), so they are forced inline.
-#ifndef SPARSEINFER_KERNEL_INLINE
-#define SPARSEINFER_KERNEL_INLINE inline __attribute__((always_inline))
-#endif
-
 // --- avx512: F, BW, VL, DQ (with AVX2 and FMA) ---
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx2,fma,bmi2,avx512f,avx512bw,avx512vl,avx512dq"))), \
-                             apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx2,fma,bmi2,avx512f,avx512bw,avx512vl,avx512dq")
-// Intrinsics built on _mm*_undefined_* trip -Wuninitialized once inlined here.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
+SPARSEINFER_TARGET_REGION_BEGIN("avx2,fma,bmi2,avx512f,avx512bw,avx512vl,avx512dq",
+                                "avx2,fma,bmi2,avx512f,avx512bw,avx512vl,avx512dq")
 namespace sparseinfer::kernels::avx512 {
 inline constexpr Isa kIsa = Isa::avx512;
 #define SPARSEINFER_AVX512_BODY_VNNI 0
 #include "detail/avx512_body.inc"
 #undef SPARSEINFER_AVX512_BODY_VNNI
 }  // namespace sparseinfer::kernels::avx512
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC diagnostic pop
-#pragma GCC pop_options
-#endif
+SPARSEINFER_TARGET_REGION_END
 
 // --- avx512_vnni: the same plus AVX512-VNNI ---
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx2,fma,bmi2,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni"))), \
-                             apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx2,fma,bmi2,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
+SPARSEINFER_TARGET_REGION_BEGIN("avx2,fma,bmi2,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni",
+                                "avx2,fma,bmi2,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")
 namespace sparseinfer::kernels::avx512_vnni {
 inline constexpr Isa kIsa = Isa::avx512_vnni;
 #define SPARSEINFER_AVX512_BODY_VNNI 1
 #include "detail/avx512_body.inc"
 #undef SPARSEINFER_AVX512_BODY_VNNI
 }  // namespace sparseinfer::kernels::avx512_vnni
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC diagnostic pop
-#pragma GCC pop_options
-#endif
+SPARSEINFER_TARGET_REGION_END
 
 #endif

@@ -44,6 +44,8 @@ inline bool isa_supported(Isa isa) noexcept {
 #endif
 #if defined(SPARSEINFER_HAS_NEON_KERNELS)
     case Isa::neon: return f.neon;
+#endif
+#if defined(SPARSEINFER_HAS_NEON_DOTPROD_KERNELS)
     case Isa::neon_dotprod: return f.neon_dotprod;
 #endif
     default: return false;
@@ -80,6 +82,8 @@ inline const KernelTable& table_for(Isa isa, int bits) noexcept {
 #endif
 #if defined(SPARSEINFER_HAS_NEON_KERNELS)
     case Isa::neon: return neon::table(bits);
+#endif
+#if defined(SPARSEINFER_HAS_NEON_DOTPROD_KERNELS)
     case Isa::neon_dotprod: return neon_dotprod::table(bits);
 #endif
     default: return scalar::table(bits);

@@ -21,46 +21,34 @@
 
 #include "../detail/kernel_table.hpp"
 #include "../detail/row_format.hpp"
+#include "detail/target_region.hpp"
 #include "scalar.hpp"
 
 #if defined(__aarch64__) && (defined(__GNUC__) || defined(__clang__))
 #define SPARSEINFER_HAS_NEON_KERNELS 1
 #include <arm_neon.h>
 
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("neon"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("+simd")
-#endif
+SPARSEINFER_TARGET_REGION_BEGIN("+simd", "neon")
 namespace sparseinfer::kernels::neon {
 inline constexpr Isa kIsa = Isa::neon;
 #define SPARSEINFER_NEON_BODY_DOTPROD 0
 #include "detail/neon_body.inc"
 #undef SPARSEINFER_NEON_BODY_DOTPROD
 }  // namespace sparseinfer::kernels::neon
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+SPARSEINFER_TARGET_REGION_END
 
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("dotprod"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("+simd+dotprod")
-#endif
+// Clang 14's arm_neon.h declares the dot-product intrinsics only when the
+// compiler flags enable the extension, so with Clang the path needs them.
+#if !defined(__clang__) || defined(__ARM_FEATURE_DOTPROD)
+#define SPARSEINFER_HAS_NEON_DOTPROD_KERNELS 1
+SPARSEINFER_TARGET_REGION_BEGIN("+simd+dotprod", "dotprod")
 namespace sparseinfer::kernels::neon_dotprod {
 inline constexpr Isa kIsa = Isa::neon_dotprod;
 #define SPARSEINFER_NEON_BODY_DOTPROD 1
 #include "detail/neon_body.inc"
 #undef SPARSEINFER_NEON_BODY_DOTPROD
 }  // namespace sparseinfer::kernels::neon_dotprod
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
+SPARSEINFER_TARGET_REGION_END
 #endif
 
 #endif
