@@ -1,5 +1,5 @@
-// Shared helpers of the kernel tests: random rows in the row format and the
-// error bounds the SIMD kernels are held to.
+// Shared helpers of the kernel tests: every instruction set in turn, random
+// rows in the row format and the error bounds the SIMD kernels are held to.
 #pragma once
 
 #include <sparseinfer/kernels/dispatch.hpp>
@@ -10,9 +10,21 @@
 #include <random>
 #include <vector>
 
+#include "catch.hpp"
+
 namespace kt {
 
 using sparseinfer::detail::RowLayout;
+
+/// Runs fn(isa) for every instruction set this CPU supports, each in a section
+/// named after it (so a failure names its path, and one path's REQUIRE does not
+/// stop the others).
+template <class Fn>
+void for_each_supported_isa(Fn&& fn) {
+    for (sparseinfer::Isa isa : sparseinfer::kernels::supported_isas()) {
+        DYNAMIC_SECTION("isa " << sparseinfer::isa_name(isa)) { fn(isa); }
+    }
+}
 
 /// rows x cols matrix of random bytes in the row format: random float units,
 /// random scale/min codes and random codes (padding codes too: no kernel may use them).

@@ -46,9 +46,22 @@ sparseinfer::QuantizedActivations scalar_quantize(const float* x, std::size_t n)
     return q;
 }
 
-std::string label(Isa isa, int bits, std::size_t group, std::size_t cols) {
-    return std::string(sparseinfer::isa_name(isa)) + " bits=" + std::to_string(bits) +
-           " group=" + std::to_string(group) + " cols=" + std::to_string(cols);
+std::string label(int bits, std::size_t group, std::size_t cols) {
+    return "bits=" + std::to_string(bits) + " group=" + std::to_string(group) + " cols=" + std::to_string(cols);
+}
+
+// Calls fn(m, t, ref) for a random matrix m of every Bits x group size x cols
+// case, with t the kernel table of `isa` and ref the scalar reference's.
+template <class Fn>
+void for_each_matrix(Isa isa, unsigned seed_per_col, Fn&& fn) {
+    for (int bits : kBits)
+        for (std::size_t group : kGroups)
+            for (std::size_t cols : kCols) {
+                INFO(label(bits, group, cols));
+                const auto m = kt::random_matrix(bits, rows_for(cols), cols, group,
+                                                 static_cast<unsigned>(cols * seed_per_col + bits));
+                fn(m, sk::table_for(isa, bits), sk::scalar::table(bits));
+            }
 }
 
 }  // namespace
@@ -57,147 +70,136 @@ TEST_CASE("scalar is always among the supported paths and tables match their pat
     const auto isas = sk::supported_isas();
     REQUIRE(!isas.empty());
     CHECK(isas.front() == Isa::scalar);
-    for (Isa isa : isas)
+    kt::for_each_supported_isa([](Isa isa) {
         for (int bits : kBits) {
             CHECK(sk::table_for(isa, bits).isa == isa);
             CHECK(sk::table_for(isa, bits).bits == bits);
         }
+    });
 }
 
 TEST_CASE("dot_row, gemv_rows and dequantize_row match the scalar reference on every path") {
-    for (Isa isa : sk::supported_isas())
-        for (int bits : kBits)
-            for (std::size_t group : kGroups)
-                for (std::size_t cols : kCols) {
-                    INFO(label(isa, bits, group, cols));
-                    const std::size_t rows = rows_for(cols);
-                    const auto m = kt::random_matrix(bits, rows, cols, group, static_cast<unsigned>(cols * 7 + bits));
-                    const auto& l = m.layout;
-                    const auto& t = sk::table_for(isa, bits);
-                    const auto& ref = sk::scalar::table(bits);
-                    kt::Vec x(cols, static_cast<unsigned>(cols + group));
-                    const auto xq = scalar_quantize(x.p, cols);
+    kt::for_each_supported_isa([](Isa isa) {
+        for_each_matrix(isa, 7, [](const kt::RandomMatrix& m, const sk::KernelTable& t, const sk::KernelTable& ref) {
+            const auto& l = m.layout;
+            const std::size_t rows = m.rows, cols = l.cols, group = l.group_size;
+            kt::Vec x(cols, static_cast<unsigned>(cols + group));
+            const auto xq = scalar_quantize(x.p, cols);
 
-                    for (std::size_t r = 0; r < rows; ++r) {
-                        const std::uint8_t* row = m.row(r);
-                        const double fs = kt::float_scale(l, row, x.p), qs = kt::q8_scale(l, row, xq);
-                        CHECK(std::fabs(t.dot_row(l, row, x.p) - ref.dot_row(l, row, x.p)) <= kt::rel_tol * fs);
-                        const float a8 = t.dot_row_q8(l, row, xq.values.data(), xq.scales.data(), xq.sums.data());
-                        const float r8 = ref.dot_row_q8(l, row, xq.values.data(), xq.scales.data(), xq.sums.data());
-                        CHECK(std::fabs(a8 - r8) <= kt::rel_tol * qs);
+            for (std::size_t r = 0; r < rows; ++r) {
+                const std::uint8_t* row = m.row(r);
+                const double fs = kt::float_scale(l, row, x.p), qs = kt::q8_scale(l, row, xq);
+                CHECK(std::fabs(t.dot_row(l, row, x.p) - ref.dot_row(l, row, x.p)) <= kt::rel_tol * fs);
+                const float a8 = t.dot_row_q8(l, row, xq.values.data(), xq.scales.data(), xq.sums.data());
+                const float r8 = ref.dot_row_q8(l, row, xq.values.data(), xq.scales.data(), xq.sums.data());
+                CHECK(std::fabs(a8 - r8) <= kt::rel_tol * qs);
 
-                        // dequantize_row writes exactly cols values.
-                        kt::Vec out(cols, 1, 12345.0f), want(cols, 1, 12345.0f);
-                        t.dequantize_row(l, row, out.p);
-                        ref.dequantize_row(l, row, want.p);
-                        CHECK(out.storage.back() == 12345.0f);
-                        CHECK(out.storage.front() == 12345.0f);
-                        bool close = true;
-                        for (std::size_t j = 0; j < cols; ++j) {
-                            double d, mn;
-                            kt::params(l, row, j, d, mn);
-                            const double tol = 2.5e-7 * (std::fabs(want.p[j] - mn) + std::fabs(mn)) + 1e-30;
-                            close = close && std::fabs(out.p[j] - want.p[j]) <= tol;
-                        }
-                        CHECK(close);
-                    }
-
-                    // gemv_rows: repeated rows, an unaligned row list and output, the dense case.
-                    std::vector<std::uint32_t> list_storage{0, 0, 1, static_cast<std::uint32_t>(rows - 1), 1, 2};
-                    list_storage.insert(list_storage.begin(), 99);  // row list starts at an odd index
-                    const std::uint32_t* list = list_storage.data() + 1;
-                    const std::size_t n = list_storage.size() - 1;
-                    kt::Vec y(n, 2, -7.0f), yr(n, 2, -7.0f), y8(n, 2, -7.0f), yr8(n, 2, -7.0f);
-                    t.gemv_rows(l, m.data(), list, n, x.p, y.p);
-                    ref.gemv_rows(l, m.data(), list, n, x.p, yr.p);
-                    t.gemv_rows_q8(l, m.data(), list, n, xq.values.data(), xq.scales.data(), xq.sums.data(), y8.p);
-                    ref.gemv_rows_q8(l, m.data(), list, n, xq.values.data(), xq.scales.data(), xq.sums.data(), yr8.p);
-                    for (std::size_t i = 0; i < n; ++i) {
-                        const std::uint8_t* row = m.row(list[i]);
-                        CHECK(std::fabs(y.p[i] - yr.p[i]) <= kt::rel_tol * kt::float_scale(l, row, x.p));
-                        CHECK(std::fabs(y8.p[i] - yr8.p[i]) <= kt::rel_tol * kt::q8_scale(l, row, xq));
-                    }
-                    CHECK(y.storage.back() == -7.0f);
-                    CHECK(y8.storage.back() == -7.0f);
-
-                    kt::Vec yd(rows, 3, -7.0f), yd8(rows, 3, -7.0f);
-                    t.gemv_rows(l, m.data(), nullptr, rows, x.p, yd.p);
-                    t.gemv_rows_q8(l, m.data(), nullptr, rows, xq.values.data(), xq.scales.data(), xq.sums.data(),
-                                   yd8.p);
-                    for (std::size_t r = 0; r < rows; ++r) {
-                        CHECK(std::fabs(yd.p[r] - ref.dot_row(l, m.row(r), x.p)) <=
-                              kt::rel_tol * kt::float_scale(l, m.row(r), x.p));
-                        CHECK(std::fabs(yd8.p[r] - ref.dot_row_q8(l, m.row(r), xq.values.data(), xq.scales.data(),
-                                                                  xq.sums.data())) <=
-                              kt::rel_tol * kt::q8_scale(l, m.row(r), xq));
-                    }
-                    CHECK(yd.storage.back() == -7.0f);
-
-                    // An empty row list touches nothing.
-                    kt::Vec ye(1, 4, -7.0f);
-                    t.gemv_rows(l, m.data(), list, 0, x.p, ye.p);
-                    t.gemv_rows_q8(l, m.data(), list, 0, xq.values.data(), xq.scales.data(), xq.sums.data(), ye.p);
-                    CHECK(ye.storage[0] == -7.0f);
-                    CHECK(ye.storage[2] == -7.0f);
+                // dequantize_row writes exactly cols values.
+                kt::Vec out(cols, 1, 12345.0f), want(cols, 1, 12345.0f);
+                t.dequantize_row(l, row, out.p);
+                ref.dequantize_row(l, row, want.p);
+                CHECK(out.storage.back() == 12345.0f);
+                CHECK(out.storage.front() == 12345.0f);
+                bool close = true;
+                for (std::size_t j = 0; j < cols; ++j) {
+                    double d, mn;
+                    kt::params(l, row, j, d, mn);
+                    const double tol = 2.5e-7 * (std::fabs(want.p[j] - mn) + std::fabs(mn)) + 1e-30;
+                    close = close && std::fabs(out.p[j] - want.p[j]) <= tol;
                 }
+                CHECK(close);
+            }
+
+            // gemv_rows: repeated rows, an unaligned row list and output, the dense case.
+            std::vector<std::uint32_t> list_storage{0, 0, 1, static_cast<std::uint32_t>(rows - 1), 1, 2};
+            list_storage.insert(list_storage.begin(), 99);  // row list starts at an odd index
+            const std::uint32_t* list = list_storage.data() + 1;
+            const std::size_t n = list_storage.size() - 1;
+            kt::Vec y(n, 2, -7.0f), yr(n, 2, -7.0f), y8(n, 2, -7.0f), yr8(n, 2, -7.0f);
+            t.gemv_rows(l, m.data(), list, n, x.p, y.p);
+            ref.gemv_rows(l, m.data(), list, n, x.p, yr.p);
+            t.gemv_rows_q8(l, m.data(), list, n, xq.values.data(), xq.scales.data(), xq.sums.data(), y8.p);
+            ref.gemv_rows_q8(l, m.data(), list, n, xq.values.data(), xq.scales.data(), xq.sums.data(), yr8.p);
+            for (std::size_t i = 0; i < n; ++i) {
+                const std::uint8_t* row = m.row(list[i]);
+                CHECK(std::fabs(y.p[i] - yr.p[i]) <= kt::rel_tol * kt::float_scale(l, row, x.p));
+                CHECK(std::fabs(y8.p[i] - yr8.p[i]) <= kt::rel_tol * kt::q8_scale(l, row, xq));
+            }
+            CHECK(y.storage.back() == -7.0f);
+            CHECK(y8.storage.back() == -7.0f);
+
+            kt::Vec yd(rows, 3, -7.0f), yd8(rows, 3, -7.0f);
+            t.gemv_rows(l, m.data(), nullptr, rows, x.p, yd.p);
+            t.gemv_rows_q8(l, m.data(), nullptr, rows, xq.values.data(), xq.scales.data(), xq.sums.data(), yd8.p);
+            for (std::size_t r = 0; r < rows; ++r) {
+                CHECK(std::fabs(yd.p[r] - ref.dot_row(l, m.row(r), x.p)) <=
+                      kt::rel_tol * kt::float_scale(l, m.row(r), x.p));
+                CHECK(std::fabs(yd8.p[r] -
+                                ref.dot_row_q8(l, m.row(r), xq.values.data(), xq.scales.data(), xq.sums.data())) <=
+                      kt::rel_tol * kt::q8_scale(l, m.row(r), xq));
+            }
+            CHECK(yd.storage.back() == -7.0f);
+
+            // An empty row list touches nothing.
+            kt::Vec ye(1, 4, -7.0f);
+            t.gemv_rows(l, m.data(), list, 0, x.p, ye.p);
+            t.gemv_rows_q8(l, m.data(), list, 0, xq.values.data(), xq.scales.data(), xq.sums.data(), ye.p);
+            CHECK(ye.storage[0] == -7.0f);
+            CHECK(ye.storage[2] == -7.0f);
+        });
+    });
 }
 
 TEST_CASE("axpy_rows matches the scalar reference and writes only y[0..cols)") {
-    for (Isa isa : sk::supported_isas())
-        for (int bits : kBits)
-            for (std::size_t group : kGroups)
-                for (std::size_t cols : kCols) {
-                    INFO(label(isa, bits, group, cols));
-                    const std::size_t rows = rows_for(cols);
-                    const auto m = kt::random_matrix(bits, rows, cols, group, static_cast<unsigned>(cols * 3 + bits));
-                    const auto& l = m.layout;
-                    const auto& t = sk::table_for(isa, bits);
-                    const auto& ref = sk::scalar::table(bits);
-                    for (std::size_t n :
-                         {std::size_t{0}, std::size_t{1}, std::size_t{3}, std::size_t{6}, std::size_t{9}}) {
-                        std::vector<std::uint32_t> list(n + 1);
-                        for (std::size_t i = 0; i < n; ++i) list[i + 1] = static_cast<std::uint32_t>((i * 5) % rows);
-                        kt::Vec a(n + 1, 5);
-                        kt::Vec y(cols, 6, 777.0f), yr(cols, 6, 777.0f);
-                        t.axpy_rows(l, m.data(), list.data() + 1, n, a.p, y.p);
-                        ref.axpy_rows(l, m.data(), list.data() + 1, n, a.p, yr.p);
-                        CHECK(y.storage.front() == 777.0f);
-                        CHECK(y.storage.back() == 777.0f);
-                        // Error scale per column: |y| + sum_i |a_i| (|d q| + |m|).
-                        std::vector<double> scale(cols);
-                        for (std::size_t j = 0; j < cols; ++j) scale[j] = std::fabs(yr.p[j]) + 1e-30;
-                        for (std::size_t i = 0; i < n; ++i) {
-                            std::vector<float> w(cols);
-                            ref.dequantize_row(l, m.row(list[i + 1]), w.data());
-                            for (std::size_t j = 0; j < cols; ++j) {
-                                double d, mn;
-                                kt::params(l, m.row(list[i + 1]), j, d, mn);
-                                scale[j] += std::fabs(a.p[i]) * (std::fabs(w[j] - mn) + std::fabs(mn));
-                            }
-                        }
-                        bool close = true;
-                        for (std::size_t j = 0; j < cols; ++j)
-                            close = close && std::fabs(y.p[j] - yr.p[j]) <= kt::rel_tol * scale[j];
-                        CHECK(close);
-                        // Dense: rows == nullptr means rows 0..n-1.
-                        if (n <= rows) {
-                            kt::Vec yd(cols, 6), ydr(cols, 6);
-                            t.axpy_rows(l, m.data(), nullptr, n, a.p, yd.p);
-                            ref.axpy_rows(l, m.data(), nullptr, n, a.p, ydr.p);
-                            double worst = 0;
-                            for (std::size_t j = 0; j < cols; ++j)
-                                worst = std::max(worst, std::fabs(yd.p[j] - ydr.p[j]) / (1.0 + std::fabs(ydr.p[j])));
-                            CHECK(worst <= 1e-4);
-                        }
+    kt::for_each_supported_isa([](Isa isa) {
+        for_each_matrix(isa, 3, [](const kt::RandomMatrix& m, const sk::KernelTable& t, const sk::KernelTable& ref) {
+            const auto& l = m.layout;
+            const std::size_t rows = m.rows, cols = l.cols;
+            for (std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{3}, std::size_t{6}, std::size_t{9}}) {
+                std::vector<std::uint32_t> list(n + 1);
+                for (std::size_t i = 0; i < n; ++i) list[i + 1] = static_cast<std::uint32_t>((i * 5) % rows);
+                kt::Vec a(n + 1, 5);
+                kt::Vec y(cols, 6, 777.0f), yr(cols, 6, 777.0f);
+                t.axpy_rows(l, m.data(), list.data() + 1, n, a.p, y.p);
+                ref.axpy_rows(l, m.data(), list.data() + 1, n, a.p, yr.p);
+                CHECK(y.storage.front() == 777.0f);
+                CHECK(y.storage.back() == 777.0f);
+                // Error scale per column: |y| + sum_i |a_i| (|d q| + |m|).
+                std::vector<double> scale(cols);
+                for (std::size_t j = 0; j < cols; ++j) scale[j] = std::fabs(yr.p[j]) + 1e-30;
+                for (std::size_t i = 0; i < n; ++i) {
+                    std::vector<float> w(cols);
+                    ref.dequantize_row(l, m.row(list[i + 1]), w.data());
+                    for (std::size_t j = 0; j < cols; ++j) {
+                        double d, mn;
+                        kt::params(l, m.row(list[i + 1]), j, d, mn);
+                        scale[j] += std::fabs(a.p[i]) * (std::fabs(w[j] - mn) + std::fabs(mn));
                     }
                 }
+                bool close = true;
+                for (std::size_t j = 0; j < cols; ++j)
+                    close = close && std::fabs(y.p[j] - yr.p[j]) <= kt::rel_tol * scale[j];
+                CHECK(close);
+                // Dense: rows == nullptr means rows 0..n-1.
+                if (n <= rows) {
+                    kt::Vec yd(cols, 6), ydr(cols, 6);
+                    t.axpy_rows(l, m.data(), nullptr, n, a.p, yd.p);
+                    ref.axpy_rows(l, m.data(), nullptr, n, a.p, ydr.p);
+                    double worst = 0;
+                    for (std::size_t j = 0; j < cols; ++j)
+                        worst = std::max(worst, std::fabs(yd.p[j] - ydr.p[j]) / (1.0 + std::fabs(ydr.p[j])));
+                    CHECK(worst <= 1e-4);
+                }
+            }
+        });
+    });
 }
 
 TEST_CASE("quantize_activations is bit-identical to the scalar reference on every path") {
     std::vector<std::size_t> sizes{0, 1, 5, 31, 32, 33, 64, 100, 4096, 4101};
-    for (Isa isa : sk::supported_isas())
+    kt::for_each_supported_isa([&](Isa isa) {
         for (std::size_t n : sizes) {
-            INFO(std::string(sparseinfer::isa_name(isa)) + " n=" + std::to_string(n));
+            INFO("n=" + std::to_string(n));
             kt::Vec x(n, static_cast<unsigned>(n + 11));
             if (n > 40) {
                 x.p[3] = std::numeric_limits<float>::quiet_NaN();           // block 0 -> NaN
@@ -225,17 +227,18 @@ TEST_CASE("quantize_activations is bit-identical to the scalar reference on ever
                 CHECK(std::isnan(u[1]));
             }
         }
+    });
 }
 
 TEST_CASE("int8 path stays within the activation-rounding bound of the float path") {
     // Rigorous: |dot_q8 - dot_f| <= sum_j |w_j| * s_b / 2 (each activation is off
     // by at most half its block's step) + float rounding. On N(0,1) data we also
     // hold it to llama.cpp's 0.02 relative error, relative to ||w|| ||x||.
-    for (Isa isa : sk::supported_isas())
+    kt::for_each_supported_isa([](Isa isa) {
         for (int bits : kBits)
             for (std::size_t group : kGroups) {
                 const std::size_t cols = 4096;
-                INFO(label(isa, bits, group, cols));
+                INFO(label(bits, group, cols));
                 std::mt19937 rng(static_cast<unsigned>(bits * 100 + group));
                 std::normal_distribution<float> nd;
                 std::vector<float> w(4 * cols);
@@ -272,4 +275,5 @@ TEST_CASE("int8 path stays within the activation-rounding bound of the float pat
                 default: check(sparseinfer::QuantizedWeights<8>::from_f32(w.data(), 4, cols, opts)); break;
                 }
             }
+    });
 }

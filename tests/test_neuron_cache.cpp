@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "catch.hpp"
+#include "file_test_util.hpp"
 
 namespace si = sparseinfer;
 namespace policy = sparseinfer::policy;
@@ -149,11 +150,7 @@ void load(Cache& c, const std::string& bytes) {
     std::istringstream in(bytes);
     c.load_profile(in);
 }
-std::uint64_t le64(const std::string& b, std::size_t at) {
-    std::uint64_t v = 0;
-    for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<std::uint8_t>(b[at + static_cast<std::size_t>(i)]);
-    return v;
-}
+using file_test::le64;
 }  // namespace
 
 TEST_CASE("profile file: documented layout and round trip") {

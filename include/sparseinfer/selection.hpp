@@ -16,6 +16,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <string>
 #include <vector>
@@ -35,25 +36,65 @@ struct Selection {
     static Selection at_least(float threshold) { return {Kind::threshold, 0, threshold}; }
 };
 
+namespace detail {
+
+/// Maps a score to an unsigned key of the same order: larger score, larger
+/// key; -0 and +0 are equal; every NaN maps to 0, below every number.
+inline std::uint32_t rank_key(float f) noexcept {
+    if (std::isnan(f)) return 0;
+    if (f == 0.0f) f = 0.0f;  // -0 ties with +0
+    std::uint32_t b;
+    std::memcpy(&b, &f, sizeof b);
+    return (b & 0x80000000u) != 0 ? ~b : (b | 0x80000000u);
+}
+
+}  // namespace detail
+
 /// Writes the indices of the k largest scores to out[0..k) in ascending index
 /// order and returns min(k, n). `out` must hold n entries (it is the work
 /// array). Ties at the boundary are broken by the lower index. NaN scores rank last.
+///
+/// A radix select on the scores' order-preserving keys: the k-th largest key is
+/// found digit by digit (11, 11, 10 bits) from histograms, a few linear passes
+/// over `out` and no allocation; then one pass keeps the larger keys and the
+/// lowest-index ties.
 inline std::size_t select_top_k(const float* scores, std::size_t n, std::size_t k, std::uint32_t* out) noexcept {
     if (k > n) k = n;
     if (k == 0) return 0;
-    for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<std::uint32_t>(i);
-    if (k < n) {
-        auto higher = [scores](std::uint32_t a, std::uint32_t b) {
-            const float sa = scores[a], sb = scores[b];
-            const bool na = std::isnan(sa), nb = std::isnan(sb);
-            if (na != nb) return nb;  // a non-NaN score ranks above NaN
-            if (!na && sa != sb) return sa > sb;
-            return a < b;
-        };
-        std::nth_element(out, out + (k - 1), out + n, higher);
-        std::sort(out, out + k);
+    if (k == n) {
+        for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<std::uint32_t>(i);
+        return n;
     }
-    return k;
+    for (std::size_t i = 0; i < n; ++i) out[i] = detail::rank_key(scores[i]);
+    // Invariant: the k-th largest key starts with the bits `prefix` (the key's
+    // top 32 - shift bits), and `need` of the keys with that prefix are kept.
+    std::uint32_t prefix = 0;
+    std::size_t need = k;
+    int shift = 32;
+    std::uint32_t hist[2048];
+    for (int width : {11, 11, 10}) {
+        const int low = shift - width;
+        const std::uint32_t mask = (1u << width) - 1;
+        std::fill(hist, hist + mask + 1, 0u);
+        for (std::size_t i = 0; i < n; ++i) {
+            const std::uint32_t key = out[i];
+            if (shift == 32 || key >> shift == prefix) ++hist[(key >> low) & mask];
+        }
+        std::uint32_t digit = mask;
+        while (hist[digit] < need) need -= hist[digit--];  // the digits above are kept whole
+        prefix = (prefix << width) | digit;
+        shift = low;
+        if (hist[digit] == need) break;  // every key with this prefix is kept
+    }
+    std::size_t m = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        const std::uint32_t top = shift == 32 ? 0 : out[i] >> shift;  // read before out[m <= i] is written
+        const bool tie = top == prefix && need > 0;
+        need -= tie ? 1 : 0;
+        out[m] = static_cast<std::uint32_t>(i);
+        m += (top > prefix || tie) ? 1 : 0;
+    }
+    return m;
 }
 
 /// Writes the (ascending) indices of every score >= threshold to out and
