@@ -347,10 +347,12 @@ public:
             e.mass += e.increment;
         }
         const auto inc = static_cast<float>(est_[0].increment), inc_other = static_cast<float>(est_[1].increment);
-        // Pass 1: weights, recency stamps, the misses, and (sampled) how many of the previous
-        // token's neurons came back.
+        // Pass 1: weights, recency stamps, the misses, (sampled) how many of the previous token's
+        // neurons came back, and the change of each estimator's sum of squared weights (two partial
+        // sums each, so the additions do not wait on one another).
         misses_.resize(n);
         std::size_t m = 0, returned = 0;
+        double dsq0[2] = {0, 0}, dsq1[2] = {0, 0};
         for (std::size_t k = 0; k < n; ++k) {
             const std::uint32_t x = active[k];
 #if defined(__GNUC__)
@@ -359,11 +361,18 @@ public:
             Node& nx = node_[x];
             returned += nx.last + 1 == t;
             nx.last = t;
-            nx.weight += inc;
-            nx.other += inc_other;
+            const float w0 = nx.weight, w1 = nx.other;
+            const float v0 = w0 + inc, v1 = w1 + inc_other;
+            nx.weight = v0;
+            nx.other = v1;
+            dsq0[k & 1] += static_cast<double>(v0) * v0 - static_cast<double>(w0) * w0;
+            dsq1[k & 1] += static_cast<double>(v1) * v1 - static_cast<double>(w1) * w1;
             misses_[m] = x;
             m += !ctx.resident(x);
         }
+        est_[0].sumsq += dsq0[0] + dsq0[1];
+        est_[1].sumsq += dsq1[0] + dsq1[1];
+        if (((t + 1) & 15) == 0) previous_.assign(active, active + n);  // for the next evaluation
         learn_persistence(t, returned, active, n);
         // Pass 2: admissions against the least valuable unprotected resident. Admitted neurons
         // are protected for the rest of the token and filed when it ends.
@@ -416,6 +425,7 @@ private:
         double growth = 1;     // per-token growth of the increment: 2^(1 / half-life)
         double increment = 1;  // weight of an activation now
         double mass = 0;       // sum of the increments so far: rate = weight / mass
+        double sumsq = 0;      // sum over all neurons of weight^2, kept as the weights grow
     };
     struct Node {                  // 20 bytes
         float weight = 0;          // decayed count under est_[0] (drives every decision)
@@ -438,29 +448,18 @@ private:
 
     /// Brier score of each estimator's rates as a prediction of this token (lower is better) over
     /// the neurons not active in the previous token (those the rate alone must predict): sum of
-    /// rate^2, minus twice the rates of the active ones. Every 16th token,
-    /// O(num_neurons). When the challenger has been better for a while, the two swap roles.
+    /// rate^2, minus twice the rates of the active ones. Every 16th token, O(active neurons): the
+    /// sum of squares over all neurons is kept as the weights grow, and the previous token's
+    /// neurons are subtracted. When the challenger has been better for a while, the two swap roles.
     void score_estimators(std::uint32_t t, const std::uint32_t* active, std::size_t n) {
         if (n == 0 || est_[0].mass <= 0) return;
         const double m0 = est_[0].mass, m1 = est_[1].mass;
-        // Four partial sums each, so the additions do not wait on one another.
-        double sq0[4] = {0, 0, 0, 0}, sq1[4] = {0, 0, 0, 0}, act0 = 0, act1 = 0;
-        const std::size_t size = node_.size();
-        std::size_t i = 0;
-        for (; i + 4 <= size; i += 4)
-            for (std::size_t j = 0; j < 4; ++j) {
-                // Persistence, not the rate, predicts the neurons of the previous token: left out,
-                // by a select rather than a branch (about one neuron in ten, at random).
-                const Node& nd = node_[i + j];
-                const double keep = static_cast<double>(nd.last + 1 != t);
-                sq0[j] += keep * static_cast<double>(nd.weight) * nd.weight;
-                sq1[j] += keep * static_cast<double>(nd.other) * nd.other;
-            }
-        for (; i < size; ++i) {
-            const Node& nd = node_[i];
-            const double keep = static_cast<double>(nd.last + 1 != t);
-            sq0[0] += keep * static_cast<double>(nd.weight) * nd.weight;
-            sq1[0] += keep * static_cast<double>(nd.other) * nd.other;
+        // Persistence, not the rate, predicts the neurons of the previous token: left out.
+        double s0 = est_[0].sumsq, s1 = est_[1].sumsq, act0 = 0, act1 = 0;
+        for (std::uint32_t x : previous_) {
+            const Node& nd = node_[x];
+            s0 -= static_cast<double>(nd.weight) * nd.weight;
+            s1 -= static_cast<double>(nd.other) * nd.other;
         }
         for (std::size_t k = 0; k < n; ++k) {
             const Node& nd = node_[active[k]];
@@ -468,7 +467,6 @@ private:
             act0 += nd.weight;
             act1 += nd.other;
         }
-        const double s0 = (sq0[0] + sq0[1]) + (sq0[2] + sq0[3]), s1 = (sq1[0] + sq1[1]) + (sq1[2] + sq1[3]);
         const double brier0 = s0 / (m0 * m0) - 2 * act0 / m0, brier1 = s1 / (m1 * m1) - 2 * act1 / m1;
         // Exponential mean and variance of the gap (about 10 evaluations); swap when the mean
         // exceeds three standard errors of such a mean, so noise alone does not flip the roles.
@@ -501,9 +499,15 @@ private:
         for (int e = 0; e < 2; ++e) {
             if (est_[e].increment <= 1e30) continue;
             const double s = 1e-30;
-            for (Node& nd : node_) (e == 0 ? nd.weight : nd.other) *= static_cast<float>(s);
+            double sumsq = 0;
+            for (Node& nd : node_) {
+                float& w = e == 0 ? nd.weight : nd.other;
+                w *= static_cast<float>(s);
+                sumsq += static_cast<double>(w) * w;
+            }
             est_[e].increment *= s;
             est_[e].mass *= s;
+            est_[e].sumsq = sumsq;
         }
         if (switch_pending_) {
             for (Node& nd : node_) std::swap(nd.weight, nd.other);
@@ -531,6 +535,7 @@ private:
     std::vector<Node> node_;
     sparseinfer::detail::LogBucketQueue<Node> queue_;
     std::vector<std::uint32_t> deferred_, misses_;
+    std::vector<std::uint32_t> previous_;  // the active neurons of the token before an evaluation
 };
 
 }  // namespace sparseinfer::policy
