@@ -352,8 +352,8 @@ public:
         // sums each, so the additions do not wait on one another).
         misses_.resize(n);
         std::size_t m = 0, returned = 0;
-        double dsq0[2] = {0, 0}, dsq1[2] = {0, 0};
-        for (std::size_t k = 0; k < n; ++k) {
+        double dsq0a = 0, dsq0b = 0, dsq1a = 0, dsq1b = 0;
+        auto touch = [&](std::size_t k, double& dsq0, double& dsq1) {
             const std::uint32_t x = active[k];
 #if defined(__GNUC__)
             if (k + 8 < n) __builtin_prefetch(&node_[active[k + 8]]);
@@ -365,13 +365,19 @@ public:
             const float v0 = w0 + inc, v1 = w1 + inc_other;
             nx.weight = v0;
             nx.other = v1;
-            dsq0[k & 1] += static_cast<double>(v0) * v0 - static_cast<double>(w0) * w0;
-            dsq1[k & 1] += static_cast<double>(v1) * v1 - static_cast<double>(w1) * w1;
+            dsq0 += static_cast<double>(v0) * v0 - static_cast<double>(w0) * w0;
+            dsq1 += static_cast<double>(v1) * v1 - static_cast<double>(w1) * w1;
             misses_[m] = x;
             m += !ctx.resident(x);
+        };
+        std::size_t k = 0;
+        for (; k + 2 <= n; k += 2) {
+            touch(k, dsq0a, dsq1a);
+            touch(k + 1, dsq0b, dsq1b);
         }
-        est_[0].sumsq += dsq0[0] + dsq0[1];
-        est_[1].sumsq += dsq1[0] + dsq1[1];
+        if (k < n) touch(k, dsq0a, dsq1a);
+        est_[0].sumsq += dsq0a + dsq0b;
+        est_[1].sumsq += dsq1a + dsq1b;
         if (((t + 1) & 15) == 0) previous_.assign(active, active + n);  // for the next evaluation
         learn_persistence(t, returned, active, n);
         // Pass 2: admissions against the least valuable unprotected resident. Admitted neurons
