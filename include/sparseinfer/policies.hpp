@@ -347,19 +347,18 @@ public:
             e.mass += e.increment;
         }
         const auto inc = static_cast<float>(est_[0].increment), inc_other = static_cast<float>(est_[1].increment);
-        // Pass 1: weights, recency stamps, the misses, (sampled) how many of the previous token's
-        // neurons came back, and the change of each estimator's sum of squared weights (two partial
-        // sums each, so the additions do not wait on one another).
+        // Pass 1: weights, recency stamps, the misses, and the change of each estimator's sum of
+        // squared weights (two partial sums each, so the additions do not wait on one another).
+        // How many of the previous token's neurons came back, on the tokens persistence is learned.
+        std::size_t returned = 0;
+        if ((t & 3) == 1)
+            for (std::size_t k = 0; k < n; ++k) returned += node_[active[k]].last + 1 == t;
         misses_.resize(n);
-        std::size_t m = 0, returned = 0;
+        std::size_t m = 0;
         double dsq0a = 0, dsq0b = 0, dsq1a = 0, dsq1b = 0;
         auto touch = [&](std::size_t k, double& dsq0, double& dsq1) {
             const std::uint32_t x = active[k];
-#if defined(__GNUC__)
-            if (k + 8 < n) __builtin_prefetch(&node_[active[k + 8]]);
-#endif
             Node& nx = node_[x];
-            returned += nx.last + 1 == t;
             nx.last = t;
             const float w0 = nx.weight, w1 = nx.other;
             const float v0 = w0 + inc, v1 = w1 + inc_other;

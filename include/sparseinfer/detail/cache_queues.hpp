@@ -181,8 +181,10 @@ public:
     /// scan (left in place, no writes); otherwise `judge(x)` says whether x is the one (take) or was
     /// filed too low (refile: the queue moves it to the bucket of `weight(x)`). begin_scan() starts a
     /// scan; remove_scanned() removes the neuron scan() returned. Returns npos when every neuron was
-    /// passed over. `passed` is evaluated on runs of up to 8 neurons at once, without a branch per
-    /// neuron, so long runs of passed-over neurons cost no mispredictions.
+    /// passed over. `passed` is evaluated once per neuron and scan, on windows of up to 32 neurons
+    /// at once without a branch per neuron; the window's bits serve the following calls (the
+    /// neurons below the scan position do not move while it runs), so a scan costs O(1) per
+    /// neuron it passes or takes, and long runs of passed-over neurons cost no mispredictions.
     enum class Verdict { take, refile };
     void begin_scan() noexcept { scan_pos_ = npos; }
     template <class Passed, class Judge, class Weight>
@@ -192,23 +194,29 @@ public:
             while (buckets_[index(min_)].empty()) ++min_;
             scan_bucket_ = min_;
             scan_pos_ = static_cast<std::uint32_t>(buckets_[index(min_)].size());
+            window_ = 0;
         }
         for (;;) {
             auto& v = buckets_[index(scan_bucket_)];
             while (scan_pos_ > 0) {
-                // The next (up to) eight from the top, checked without a branch per neuron.
-                const std::uint32_t run = scan_pos_ < 8 ? scan_pos_ : 8;
-                const std::uint32_t* top = v.data() + scan_pos_ - 1;
-#if defined(__GNUC__)
-                if (scan_pos_ > 16) __builtin_prefetch(&node_[*(top - 16)]);
-#endif
-                unsigned candidates = 0;
-                for (std::uint32_t i = 0; i < run; ++i) candidates |= static_cast<unsigned>(!passed(*(top - i))) << i;
-                if (candidates == 0) {
-                    scan_pos_ -= run;
+                if (window_ == 0) {  // the next (up to) 32 below the position; bit i: scan_pos_ - 1 - i
+                    const std::uint32_t run = scan_pos_ < 32 ? scan_pos_ : 32;
+                    const std::uint32_t* top = v.data() + scan_pos_ - 1;
+                    std::uint32_t bits = 0;
+                    for (std::uint32_t i = 0; i < run; ++i)
+                        bits |= static_cast<std::uint32_t>(!passed(*(top - i))) << i;
+                    mask_ = bits;
+                    window_ = run;
+                }
+                if (mask_ == 0) {
+                    scan_pos_ -= window_;
+                    window_ = 0;
                     continue;
                 }
-                scan_pos_ -= static_cast<std::uint32_t>(lowest_bit(candidates));
+                const auto skip = static_cast<std::uint32_t>(lowest_bit(mask_));
+                scan_pos_ -= skip;
+                window_ -= skip;
+                mask_ >>= skip;
                 const std::uint32_t x = v[scan_pos_ - 1];
                 if (judge(x) == Verdict::take) return x;
                 remove_scanned();
@@ -220,6 +228,7 @@ public:
             } while (scan_bucket_ < lo_ + ring && buckets_[index(scan_bucket_)].empty());
             if (scan_bucket_ >= lo_ + ring) return npos;
             scan_pos_ = static_cast<std::uint32_t>(buckets_[index(scan_bucket_)].size());
+            window_ = 0;
         }
     }
     /// Removes the neuron scan() just returned (everything above it in its bucket was skipped, so the
@@ -229,6 +238,8 @@ public:
         const std::uint32_t x = v[scan_pos_ - 1];
         remove(x);
         --scan_pos_;
+        --window_;
+        mask_ >>= 1;
     }
 
     void clear() noexcept {
@@ -243,7 +254,7 @@ public:
     }
 
 private:
-    static int lowest_bit(unsigned m) noexcept {
+    static int lowest_bit(std::uint32_t m) noexcept {
 #if defined(__GNUC__)
         return __builtin_ctz(m);
 #else
@@ -259,7 +270,7 @@ private:
     std::int32_t clamp(std::int32_t b) const noexcept { return b < lo_ ? lo_ : b; }
 
     /// Moves the window up so its bottom is new_lo; lower buckets merge into new_lo.
-    void advance(std::int32_t new_lo) {
+    [[gnu::noinline]] void advance(std::int32_t new_lo) {
         const std::int32_t stop = new_lo < lo_ + ring ? new_lo : lo_ + ring;
         lumped_.clear();
         for (std::int32_t b = lo_; b < stop; ++b) {
@@ -286,6 +297,7 @@ private:
     std::int32_t min_ = max_bucket;
     std::int32_t scan_bucket_ = 0;
     std::uint32_t scan_pos_ = npos;
+    std::uint32_t mask_ = 0, window_ = 0;  // bit i: neuron scan_pos_ - 1 - i is not passed over
 };
 
 /// Indexed min-heap of neuron ids; the key of neuron n is key[n] in an array the owner keeps and
