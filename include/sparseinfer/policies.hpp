@@ -347,36 +347,39 @@ public:
             e.mass += e.increment;
         }
         const auto inc = static_cast<float>(est_[0].increment), inc_other = static_cast<float>(est_[1].increment);
-        // Pass 1: weights, recency stamps, the misses, and the change of each estimator's sum of
-        // squared weights (two partial sums each, so the additions do not wait on one another).
         // How many of the previous token's neurons came back, on the tokens persistence is learned.
         std::size_t returned = 0;
         if ((t & 3) == 1)
             for (std::size_t k = 0; k < n; ++k) returned += node_[active[k]].last + 1 == t;
+        // Pass 1: weights, recency stamps, the misses, and the sum of the weights before this token
+        // (two partial sums each, so the additions do not wait on one another): each estimator's
+        // sum of squared weights grows by sum((w + inc)^2 - w^2) = 2 inc sum(w) + n inc^2.
         misses_.resize(n);
         std::size_t m = 0;
-        double dsq0a = 0, dsq0b = 0, dsq1a = 0, dsq1b = 0;
-        auto touch = [&](std::size_t k, double& dsq0, double& dsq1) {
+        double sum0a = 0, sum0b = 0, sum1a = 0, sum1b = 0;
+        auto touch = [&](std::size_t k, double& sum0, double& sum1) {
             const std::uint32_t x = active[k];
             Node& nx = node_[x];
             nx.last = t;
             const float w0 = nx.weight, w1 = nx.other;
-            const float v0 = w0 + inc, v1 = w1 + inc_other;
-            nx.weight = v0;
-            nx.other = v1;
-            dsq0 += static_cast<double>(v0) * v0 - static_cast<double>(w0) * w0;
-            dsq1 += static_cast<double>(v1) * v1 - static_cast<double>(w1) * w1;
+            nx.weight = w0 + inc;
+            nx.other = w1 + inc_other;
+            sum0 += static_cast<double>(w0);
+            sum1 += static_cast<double>(w1);
             misses_[m] = x;
             m += !ctx.resident(x);
         };
         std::size_t k = 0;
         for (; k + 2 <= n; k += 2) {
-            touch(k, dsq0a, dsq1a);
-            touch(k + 1, dsq0b, dsq1b);
+            touch(k, sum0a, sum1a);
+            touch(k + 1, sum0b, sum1b);
         }
-        if (k < n) touch(k, dsq0a, dsq1a);
-        est_[0].sumsq += dsq0a + dsq0b;
-        est_[1].sumsq += dsq1a + dsq1b;
+        if (k < n) touch(k, sum0a, sum1a);
+        const double count = static_cast<double>(n), i0 = static_cast<double>(inc), i1 = static_cast<double>(inc_other);
+        est_[0].sumsq += i0 * (2 * (sum0a + sum0b) + count * i0);
+        est_[1].sumsq += i1 * (2 * (sum1a + sum1b) + count * i1);
+        // The float weights round, the running sums do not: exact again every 1024 tokens.
+        if ((t & 1023) == 0) resum_squares();
         if (((t + 1) & 15) == 0) previous_.assign(active, active + n);  // for the next evaluation
         learn_persistence(t, returned, active, n);
         // Pass 2: admissions against the least valuable unprotected resident. Admitted neurons
@@ -449,6 +452,17 @@ private:
             [&](std::uint32_t v) { return node_[v].last == t; },
             [&](std::uint32_t v) { return queue_.filed_low(v, node_[v].weight) ? Verdict::refile : Verdict::take; },
             [&](std::uint32_t v) { return node_[v].weight; });
+    }
+
+    /// Recomputes each estimator's sum of squared weights. O(num_neurons), every 1024 tokens.
+    void resum_squares() noexcept {
+        double sq0 = 0, sq1 = 0;
+        for (const Node& nd : node_) {
+            sq0 += static_cast<double>(nd.weight) * nd.weight;
+            sq1 += static_cast<double>(nd.other) * nd.other;
+        }
+        est_[0].sumsq = sq0;
+        est_[1].sumsq = sq1;
     }
 
     /// Brier score of each estimator's rates as a prediction of this token (lower is better) over
