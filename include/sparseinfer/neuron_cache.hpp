@@ -103,15 +103,18 @@ public:
         }
         const auto mark = static_cast<std::uint8_t>(stamp_ << stamp_shift);
         if (scratch_.size() < n) scratch_.resize(n);
+        // Locals: a byte store may alias anything, so members would be reloaded after each one.
         std::uint32_t* const out = scratch_.data();
+        std::uint8_t* const flags = flags_.data();
+        std::uint64_t* const counts = counts_.data();
         std::uint64_t hits = 0, unique = 0;
         std::size_t m = 0;
         for (std::size_t k = 0; k < n; ++k) {
             const std::uint32_t x = active[k];
-            const std::uint8_t f = flags_[x];
+            const std::uint8_t f = flags[x];
             if ((f & ~state_bits) == mark) continue;  // repeated within this call
-            flags_[x] = static_cast<std::uint8_t>((f & state_bits) | mark);
-            ++counts_[x];
+            flags[x] = static_cast<std::uint8_t>((f & state_bits) | mark);
+            ++counts[x];
             ++unique;
             hits += f & resident_bit;
             out[m] = x;  // kept unless pinned, without a branch
@@ -348,6 +351,17 @@ private:
             c_.flags_[n] &= static_cast<std::uint8_t>(~resident_bit);
             --c_.resident_;
             ++c_.churn_;
+        }
+        /// evict(out), then admit(in), in one step when no store is attached.
+        void replace(std::uint32_t out, std::uint32_t in) {
+            if (c_.store_) {
+                evict(out);
+                admit(in);
+                return;
+            }
+            c_.flags_[out] &= static_cast<std::uint8_t>(~resident_bit);
+            c_.flags_[in] |= resident_bit;
+            c_.churn_ += 2;
         }
 
     private:

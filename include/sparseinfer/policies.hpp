@@ -23,7 +23,8 @@
 // set before the token). The Ctx is NeuronCache's residency view:
 //   num_neurons(), tokens() (tokens recorded, this one included), count(n) (lifetime
 //   activations), resident(n), pinned(n), resident_count() (pins included),
-//   pinned_count(), admit(n), evict(n) (never on a pinned neuron).
+//   pinned_count(), admit(n), evict(n) (never on a pinned neuron), replace(out, in) (evict(out),
+//   then admit(in)).
 // on_pin(ctx, n) is called before n becomes pinned: the policy stops tracking n
 // and, when n is not resident and the resident set is at capacity, evicts one of
 // its own neurons to make room. A capacity policy keeps resident_count() <=
@@ -233,12 +234,11 @@ public:
         // The token fits: every eviction takes a neuron older than the token, so touching all
         // first, then admitting the misses, leaves the same set, without a branch on hit or miss
         // in the first pass.
+        list_.touch(active, n, t);  // n distinct neurons
         misses_.resize(n);
-        list_.reserve(n);  // n distinct neurons
         std::size_t m = 0;
         for (std::size_t k = 0; k < n; ++k) {
             const std::uint32_t x = active[k];
-            list_.touch_reserved(x, t);
             misses_[m] = x;
             m += !ctx.resident(x);
         }
@@ -383,7 +383,7 @@ public:
         if (((t + 1) & 15) == 0) previous_.assign(active, active + n);  // for the next evaluation
         learn_persistence(t, returned, active, n);
         // Pass 2: admissions against the least valuable unprotected resident. Admitted neurons
-        // are protected for the rest of the token and filed when it ends.
+        // are protected for the rest of the token.
         queue_.begin_scan();
         if (ctx.pinned_count() < capacity_) {
             const auto boost_mass = static_cast<float>(persistence_ * est_[0].mass);
@@ -400,14 +400,15 @@ public:
                 // x is active now: next token it is active with chance r + (1 - r) q_x.
                 if (boost_mass + keep * node_[x].weight > node_[v].weight) {
                     queue_.remove_scanned();
-                    ctx.evict(v);
-                    ctx.admit(x);
-                    deferred_.push_back(x);
+                    ctx.replace(v, x);
+                    // Filed now: the scan never looks below its position or at what was filed
+                    // after it started in its bucket, so x, protected, is not met this token.
+                    queue_.insert(x, node_[x].weight);
                     v = npos;
                 }
             }
         }
-        for (std::uint32_t v : deferred_) queue_.insert(v, node_[v].weight);  // admitted this token
+        for (std::uint32_t x : deferred_) queue_.insert(x, node_[x].weight);  // admitted while filling
         deferred_.clear();
         if (est_[0].increment > 1e30 || est_[1].increment > 1e30 || switch_pending_) refile(ctx);
     }

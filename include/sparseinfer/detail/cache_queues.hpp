@@ -69,6 +69,22 @@ public:
         node_[x] = Node{seq_, static_cast<std::uint32_t>(token)};
         ring_[tail_++] = Entry{x, seq_};
     }
+    /// Touches n distinct neurons in order (makes room first).
+    void touch(const std::uint32_t* xs, std::size_t n, std::uint64_t token) noexcept {
+        reserve(n);
+        // Counters in locals: the stores below may alias members of the same type.
+        Node* const node = node_.data();
+        Entry* const ring = ring_.data() + tail_;
+        const auto last = static_cast<std::uint32_t>(token);
+        std::uint32_t seq = seq_;
+        for (std::size_t k = 0; k < n; ++k) {
+            if (++seq == unlisted) seq = 1;
+            node[xs[k]] = Node{seq, last};
+            ring[k] = Entry{xs[k], seq};
+        }
+        seq_ = seq;
+        tail_ += n;
+    }
     void remove(std::uint32_t x) noexcept { node_[x].stamp = unlisted; }
     void clear() noexcept {
         for (Node& n : node_) n.stamp = unlisted;
@@ -235,8 +251,13 @@ public:
     /// element that moves into its place is one already passed over).
     void remove_scanned() noexcept {
         auto& v = buckets_[index(scan_bucket_)];
-        const std::uint32_t x = v[scan_pos_ - 1];
-        remove(x);
+        const std::uint32_t at = scan_pos_ - 1;
+        const std::uint32_t moved = v.back();
+        node_[v[at]].bucket = none;
+        v[at] = moved;
+        node_[moved].pos = at;
+        v.pop_back();
+        --size_;
         --scan_pos_;
         --window_;
         mask_ >>= 1;
