@@ -352,6 +352,29 @@ private:
             --c_.resident_;
             ++c_.churn_;
         }
+        /// admit() of n neurons in order; `done` counts those admitted (when one throws).
+        void admit(const std::uint32_t* ns, std::size_t n, std::size_t& done) {
+            if (c_.store_) {
+                for (done = 0; done < n; ++done) admit(ns[done]);
+                return;
+            }
+            std::uint8_t* const flags = c_.flags_.data();
+            for (std::size_t k = 0; k < n; ++k) flags[ns[k]] |= resident_bit;
+            c_.resident_ += n;
+            c_.churn_ += n;
+            done = n;
+        }
+        /// evict() of n neurons.
+        void evict(const std::uint32_t* ns, std::size_t n) {
+            if (c_.store_) {
+                for (std::size_t k = 0; k < n; ++k) evict(ns[k]);
+                return;
+            }
+            std::uint8_t* const flags = c_.flags_.data();
+            for (std::size_t k = 0; k < n; ++k) flags[ns[k]] &= static_cast<std::uint8_t>(~resident_bit);
+            c_.resident_ -= n;
+            c_.churn_ += n;
+        }
         /// evict(out), then admit(in), in one step when no store is attached.
         void replace(std::uint32_t out, std::uint32_t in) {
             if (c_.store_) {

@@ -24,7 +24,7 @@
 //   num_neurons(), tokens() (tokens recorded, this one included), count(n) (lifetime
 //   activations), resident(n), pinned(n), resident_count() (pins included),
 //   pinned_count(), admit(n), evict(n) (never on a pinned neuron), replace(out, in) (evict(out),
-//   then admit(in)).
+//   then admit(in)), and the batch forms admit(ns, n, done) and evict(ns, n).
 // on_pin(ctx, n) is called before n becomes pinned: the policy stops tracking n
 // and, when n is not resident and the resident set is at capacity, evicts one of
 // its own neurons to make room. A capacity policy keeps resident_count() <=
@@ -244,11 +244,12 @@ public:
         }
         // Make room first (the oldest residents, none of them active now), then admit: two tight loops.
         const std::size_t resident = ctx.resident_count();
-        for (std::size_t over = resident + m > capacity_ ? resident + m - capacity_ : 0; over > 0; --over)
-            evict_oldest(ctx);
+        const std::size_t over = resident + m > capacity_ ? resident + m - capacity_ : 0;
+        if (victims_.size() < over) victims_.resize(over);
+        ctx.evict(victims_.data(), list_.pop_oldest(victims_.data(), over));
         std::size_t k = 0;
         try {
-            for (; k < m; ++k) ctx.admit(misses_[k]);
+            ctx.admit(misses_.data(), m, k);
         } catch (...) {
             for (; k < m; ++k) list_.remove(misses_[k]);  // not admitted: not in the order either
             throw;
@@ -274,7 +275,7 @@ protected:
 
     std::size_t capacity_;
     sparseinfer::detail::RecencyList list_;
-    std::vector<std::uint32_t> misses_;
+    std::vector<std::uint32_t> misses_, victims_;
 };
 
 class SlidingWindow::state : private Lru::state {
@@ -335,6 +336,16 @@ public:
     /// Decayed activation rate of a neuron, in [0, 1].
     double rate(std::uint32_t n) const noexcept {
         return est_[0].mass > 0 ? static_cast<double>(node_[n].weight) / est_[0].mass : 0.0;
+    }
+    /// The same under the challenger half-life.
+    double challenger_rate(std::uint32_t n) const noexcept {
+        return est_[1].mass > 0 ? static_cast<double>(node_[n].other) / est_[1].mass : 0.0;
+    }
+    /// The sum over all neurons of rate^2 (estimator 0) or challenger_rate^2 (estimator 1), as
+    /// kept while the weights grow (the Brier scores use it).
+    double squared_rate_sum(int estimator) const noexcept {
+        const Estimator& e = est_[estimator == 0 ? 0 : 1];
+        return e.mass > 0 ? e.sumsq / (e.mass * e.mass) : 0.0;
     }
 
     template <class Ctx>

@@ -51,6 +51,28 @@ public:
         }
         return x;
     }
+    /// Removes up to n least recently used neurons, oldest first, into out; returns how many.
+    std::size_t pop_oldest(std::uint32_t* out, std::size_t n) noexcept {
+        std::size_t k = 0;
+        while (k < n) {
+            // Stale entries (touched since they were moved to the front batch) are skipped without
+            // a branch: each entry is written out and kept only when live.
+            std::size_t next = next_;
+            const std::size_t ready = ready_;
+            for (; next < ready && k < n; ++next) {
+                const Entry e = front_[next];
+                std::uint32_t& stamp = node_[e.neuron].stamp;
+                const bool live = stamp == e.stamp;
+                out[k] = e.neuron;
+                k += live;
+                stamp = live ? unlisted : stamp;
+            }
+            next_ = next;
+            if (k == n || head_ == tail_) break;
+            refill();
+        }
+        return k;
+    }
     /// Token (mod 2^32) of the last touch of a listed neuron.
     std::uint32_t last_use(std::uint32_t x) const noexcept { return node_[x].last; }
 
