@@ -392,7 +392,8 @@ public:
         // The float weights round, the running sums do not: exact again every 1024 tokens.
         if ((t & 1023) == 0) resum_squares();
         if (((t + 1) & 15) == 0) previous_.assign(active, active + n);  // for the next evaluation
-        learn_persistence(t, returned, active, n);
+        // This token's weights sum to the sum before it plus n increments.
+        learn_persistence(t, returned, sum0a + sum0b + count * i0, n);
         // Pass 2: admissions against the least valuable unprotected resident. Admitted neurons
         // are protected for the rest of the token.
         queue_.begin_scan();
@@ -508,7 +509,7 @@ private:
         if (++evaluations_ >= 5 && gap_mean_ > 2 * std::sqrt(gap_var_ * a / (2 - a))) switch_pending_ = true;
     }
 
-    void learn_persistence(std::uint32_t t, std::size_t returned, const std::uint32_t* active, std::size_t n) {
+    void learn_persistence(std::uint32_t t, std::size_t returned, double weight_sum, std::size_t n) {
         if ((t & 3) == 1 && prev_n_ > 0) {
             const double came_back = static_cast<double>(returned) / static_cast<double>(prev_n_);
             const double expected = std::min(prev_rate_mean_, 0.999);
@@ -516,10 +517,8 @@ private:
             persistence_ += 0.1 * (r - persistence_);
         }
         if ((t & 3) == 0) {
-            double sum = 0;
-            for (std::size_t k = 0; k < n; ++k) sum += static_cast<double>(node_[active[k]].weight);
             prev_n_ = n;
-            prev_rate_mean_ = n > 0 ? sum / est_[0].mass / static_cast<double>(n) : 0.0;
+            prev_rate_mean_ = n > 0 ? weight_sum / est_[0].mass / static_cast<double>(n) : 0.0;
         }
     }
 
