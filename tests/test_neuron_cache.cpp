@@ -64,6 +64,35 @@ TEST_CASE("a neuron repeated within one call counts once") {
     CHECK_THROWS_AS(c.activation_frequency(4), si::error);
 }
 
+TEST_CASE("repeats count once over many calls, across the reuse of the per-call marks") {
+    // The marks that recognise a repeat are reused every 63 calls: 500 calls cross that several
+    // times, with many neurons still unseen at each crossing. Model: per-call distinct neurons,
+    // hits against the hot set before the call.
+    const std::uint32_t n = 300;
+    si::NeuronCache<policy::Lru> c(n, {40});
+    std::vector<std::uint64_t> count(n, 0);
+    std::uint64_t hits = 0, misses = 0;
+    std::mt19937 rng(9);
+    Ids active;
+    for (int t = 0; t < 500; ++t) {
+        active.clear();
+        const std::size_t k = rng() % 12;
+        for (std::size_t i = 0; i < k; ++i) active.push_back(static_cast<std::uint32_t>(rng() % n));
+        if (k > 0 && t % 3 == 0) active.push_back(active.front());  // a sure repeat
+        std::vector<bool> seen(n, false);
+        for (std::uint32_t x : active) {
+            if (seen[x]) continue;
+            seen[x] = true;
+            ++count[x];
+            (c.is_hot(x) ? hits : misses) += 1;
+        }
+        c.record_activations(active);
+    }
+    for (std::uint32_t x = 0; x < n; ++x) REQUIRE(c.activation_count(x) == count[x]);
+    CHECK(c.stats().hits == hits);
+    CHECK(c.stats().misses == misses);
+}
+
 TEST_CASE("hits count against the hot set before the token") {
     si::NeuronCache<policy::Lru> c(3, {1});
     c.record_activations(Ids{0});  // miss (admitted during the token)

@@ -92,30 +92,38 @@ public:
     /// Records one token's active neurons (see the header comment for the semantics).
     void record_activations(const std::uint32_t* active, std::size_t n) {
         if (n > 0 && active == nullptr) throw error("NeuronCache::record_activations: active is null with n > 0");
-        const std::size_t size = counts_.size();
-        for (std::size_t k = 0; k < n; ++k)
-            if (active[k] >= size)
-                throw error("NeuronCache::record_activations: active[" + std::to_string(k) + "] = " +
-                            std::to_string(active[k]) + " is out of range (num_neurons " + std::to_string(size) + ")");
+        check_active(active, n);
         ++tokens_;
-        scratch_.clear();
-        if (scratch_.capacity() < n) scratch_.reserve(n);
+        // Stamp the token's neurons to drop repeats: no pass afterwards to clear marks. The stamp
+        // lives in the flag byte's upper bits; when it runs out, every stamp is cleared (O(N) every
+        // 63 tokens).
+        if (++stamp_ > max_stamp) {
+            for (std::uint8_t& f : flags_) f &= state_bits;
+            stamp_ = 1;
+        }
+        const auto mark = static_cast<std::uint8_t>(stamp_ << stamp_shift);
+        if (scratch_.size() < n) scratch_.resize(n);
+        // Locals: a byte store may alias anything, so members would be reloaded after each one.
+        std::uint32_t* const out = scratch_.data();
+        std::uint8_t* const flags = flags_.data();
+        std::uint64_t* const counts = counts_.data();
         std::uint64_t hits = 0, unique = 0;
+        std::size_t m = 0;
         for (std::size_t k = 0; k < n; ++k) {
             const std::uint32_t x = active[k];
-            const std::uint8_t f = flags_[x];
-            if (f & seen_bit) continue;  // repeated within this call
-            flags_[x] = static_cast<std::uint8_t>(f | seen_bit);
-            ++counts_[x];
+            const std::uint8_t f = flags[x];
+            if ((f & ~state_bits) == mark) continue;  // repeated within this call
+            flags[x] = static_cast<std::uint8_t>((f & state_bits) | mark);
+            ++counts[x];
             ++unique;
             hits += f & resident_bit;
-            if (!(f & pinned_bit)) scratch_.push_back(x);
+            out[m] = x;  // kept unless pinned, without a branch
+            m += !(f & pinned_bit);
         }
-        for (std::size_t k = 0; k < n; ++k) flags_[active[k]] &= static_cast<std::uint8_t>(~seen_bit);
         hits_ += hits;
         misses_ += unique - hits;
         Residency ctx(*this);
-        state_.on_token(ctx, scratch_.data(), scratch_.size());
+        state_.on_token(ctx, out, m);
     }
     void record_activations(const std::vector<std::uint32_t>& active) {
         record_activations(active.data(), active.size());
@@ -316,7 +324,10 @@ public:
 private:
     static constexpr std::uint8_t resident_bit = 1;
     static constexpr std::uint8_t pinned_bit = 2;
-    static constexpr std::uint8_t seen_bit = 4;  // set only inside record_activations
+    static constexpr std::uint8_t state_bits = resident_bit | pinned_bit;
+    // Bits 2-7: the stamp of the last record_activations call that saw the neuron (0 = none).
+    static constexpr int stamp_shift = 2;
+    static constexpr unsigned max_stamp = 63;
 
     /// The view policies act through (see policies.hpp).
     class Residency {
@@ -341,6 +352,40 @@ private:
             --c_.resident_;
             ++c_.churn_;
         }
+        /// admit() of n neurons in order; `done` counts those admitted (when one throws).
+        void admit(const std::uint32_t* ns, std::size_t n, std::size_t& done) {
+            if (c_.store_) {
+                for (done = 0; done < n; ++done) admit(ns[done]);
+                return;
+            }
+            std::uint8_t* const flags = c_.flags_.data();
+            for (std::size_t k = 0; k < n; ++k) flags[ns[k]] |= resident_bit;
+            c_.resident_ += n;
+            c_.churn_ += n;
+            done = n;
+        }
+        /// evict() of n neurons.
+        void evict(const std::uint32_t* ns, std::size_t n) {
+            if (c_.store_) {
+                for (std::size_t k = 0; k < n; ++k) evict(ns[k]);
+                return;
+            }
+            std::uint8_t* const flags = c_.flags_.data();
+            for (std::size_t k = 0; k < n; ++k) flags[ns[k]] &= static_cast<std::uint8_t>(~resident_bit);
+            c_.resident_ -= n;
+            c_.churn_ += n;
+        }
+        /// evict(out), then admit(in), in one step when no store is attached.
+        void replace(std::uint32_t out, std::uint32_t in) {
+            if (c_.store_) {
+                evict(out);
+                admit(in);
+                return;
+            }
+            c_.flags_[out] &= static_cast<std::uint8_t>(~resident_bit);
+            c_.flags_[in] |= resident_bit;
+            c_.churn_ += 2;
+        }
 
     private:
         NeuronCache& c_;
@@ -350,6 +395,18 @@ private:
         if (n >= 0xFFFFFFFFu)
             throw error("NeuronCache: num_neurons (" + std::to_string(n) + ") must be below 2^32 - 1");
         return n;
+    }
+    /// Throws, naming the first offending index, when an active index is out of range. The common
+    /// case is one branch-free pass the compiler vectorises.
+    void check_active(const std::uint32_t* active, std::size_t n) const {
+        const auto size = static_cast<std::uint32_t>(counts_.size());  // < 2^32 - 1 (check_size)
+        std::uint32_t bad = 0;
+        for (std::size_t k = 0; k < n; ++k) bad |= static_cast<std::uint32_t>(active[k] >= size);
+        if (bad == 0) return;
+        for (std::size_t k = 0; k < n; ++k)
+            if (active[k] >= size)
+                throw error("NeuronCache::record_activations: active[" + std::to_string(k) + "] = " +
+                            std::to_string(active[k]) + " is out of range (num_neurons " + std::to_string(size) + ")");
     }
     void check(std::uint32_t neuron, const char* what) const {
         if (neuron >= counts_.size())
@@ -380,6 +437,7 @@ private:
     std::vector<std::uint64_t> counts_;
     std::vector<std::uint8_t> flags_;
     std::vector<std::uint32_t> scratch_;
+    unsigned stamp_ = 0;
     std::uint64_t tokens_ = 0, hits_ = 0, misses_ = 0;
     std::size_t resident_ = 0, pinned_ = 0;
     // Not next to resident_: admit/evict update both, and a compiler that fuses the two updates into

@@ -23,7 +23,8 @@
 // set before the token). The Ctx is NeuronCache's residency view:
 //   num_neurons(), tokens() (tokens recorded, this one included), count(n) (lifetime
 //   activations), resident(n), pinned(n), resident_count() (pins included),
-//   pinned_count(), admit(n), evict(n) (never on a pinned neuron).
+//   pinned_count(), admit(n), evict(n) (never on a pinned neuron), replace(out, in) (evict(out),
+//   then admit(in)), and the batch forms admit(ns, n, done) and evict(ns, n).
 // on_pin(ctx, n) is called before n becomes pinned: the policy stops tracking n
 // and, when n is not resident and the resident set is at capacity, evicts one of
 // its own neurons to make room. A capacity policy keeps resident_count() <=
@@ -233,22 +234,22 @@ public:
         // The token fits: every eviction takes a neuron older than the token, so touching all
         // first, then admitting the misses, leaves the same set, without a branch on hit or miss
         // in the first pass.
+        list_.touch(active, n, t);  // n distinct neurons
         misses_.resize(n);
-        list_.reserve(n);  // n distinct neurons
         std::size_t m = 0;
         for (std::size_t k = 0; k < n; ++k) {
             const std::uint32_t x = active[k];
-            list_.touch_reserved(x, t);
             misses_[m] = x;
             m += !ctx.resident(x);
         }
         // Make room first (the oldest residents, none of them active now), then admit: two tight loops.
         const std::size_t resident = ctx.resident_count();
-        for (std::size_t over = resident + m > capacity_ ? resident + m - capacity_ : 0; over > 0; --over)
-            evict_oldest(ctx);
+        const std::size_t over = resident + m > capacity_ ? resident + m - capacity_ : 0;
+        if (victims_.size() < over) victims_.resize(over);
+        ctx.evict(victims_.data(), list_.pop_oldest(victims_.data(), over));
         std::size_t k = 0;
         try {
-            for (; k < m; ++k) ctx.admit(misses_[k]);
+            ctx.admit(misses_.data(), m, k);
         } catch (...) {
             for (; k < m; ++k) list_.remove(misses_[k]);  // not admitted: not in the order either
             throw;
@@ -274,7 +275,7 @@ protected:
 
     std::size_t capacity_;
     sparseinfer::detail::RecencyList list_;
-    std::vector<std::uint32_t> misses_;
+    std::vector<std::uint32_t> misses_, victims_;
 };
 
 class SlidingWindow::state : private Lru::state {
@@ -336,6 +337,16 @@ public:
     double rate(std::uint32_t n) const noexcept {
         return est_[0].mass > 0 ? static_cast<double>(node_[n].weight) / est_[0].mass : 0.0;
     }
+    /// The same under the challenger half-life.
+    double challenger_rate(std::uint32_t n) const noexcept {
+        return est_[1].mass > 0 ? static_cast<double>(node_[n].other) / est_[1].mass : 0.0;
+    }
+    /// The sum over all neurons of rate^2 (estimator 0) or challenger_rate^2 (estimator 1), as
+    /// kept while the weights grow (the Brier scores use it).
+    double squared_rate_sum(int estimator) const noexcept {
+        const Estimator& e = est_[estimator == 0 ? 0 : 1];
+        return e.mass > 0 ? e.sumsq / (e.mass * e.mass) : 0.0;
+    }
 
     template <class Ctx>
     void on_token(Ctx& ctx, const std::uint32_t* active, std::size_t n) {
@@ -347,26 +358,44 @@ public:
             e.mass += e.increment;
         }
         const auto inc = static_cast<float>(est_[0].increment), inc_other = static_cast<float>(est_[1].increment);
-        // Pass 1: weights, recency stamps, the misses, and (sampled) how many of the previous
-        // token's neurons came back.
+        // How many of the previous token's neurons came back, on the tokens persistence is learned.
+        std::size_t returned = 0;
+        if ((t & 3) == 1)
+            for (std::size_t k = 0; k < n; ++k) returned += node_[active[k]].last + 1 == t;
+        // Pass 1: weights, recency stamps, the misses, and the sum of the weights before this token
+        // (two partial sums each, so the additions do not wait on one another): each estimator's
+        // sum of squared weights grows by sum((w + inc)^2 - w^2) = 2 inc sum(w) + n inc^2.
         misses_.resize(n);
-        std::size_t m = 0, returned = 0;
-        for (std::size_t k = 0; k < n; ++k) {
+        std::size_t m = 0;
+        double sum0a = 0, sum0b = 0, sum1a = 0, sum1b = 0;
+        auto touch = [&](std::size_t k, double& sum0, double& sum1) {
             const std::uint32_t x = active[k];
-#if defined(__GNUC__)
-            if (k + 8 < n) __builtin_prefetch(&node_[active[k + 8]]);
-#endif
             Node& nx = node_[x];
-            returned += nx.last + 1 == t;
             nx.last = t;
-            nx.weight += inc;
-            nx.other += inc_other;
+            const float w0 = nx.weight, w1 = nx.other;
+            nx.weight = w0 + inc;
+            nx.other = w1 + inc_other;
+            sum0 += static_cast<double>(w0);
+            sum1 += static_cast<double>(w1);
             misses_[m] = x;
             m += !ctx.resident(x);
+        };
+        std::size_t k = 0;
+        for (; k + 2 <= n; k += 2) {
+            touch(k, sum0a, sum1a);
+            touch(k + 1, sum0b, sum1b);
         }
-        learn_persistence(t, returned, active, n);
+        if (k < n) touch(k, sum0a, sum1a);
+        const double count = static_cast<double>(n), i0 = static_cast<double>(inc), i1 = static_cast<double>(inc_other);
+        est_[0].sumsq += i0 * (2 * (sum0a + sum0b) + count * i0);
+        est_[1].sumsq += i1 * (2 * (sum1a + sum1b) + count * i1);
+        // The float weights round, the running sums do not: exact again every 1024 tokens.
+        if ((t & 1023) == 0) resum_squares();
+        if (((t + 1) & 15) == 0) previous_.assign(active, active + n);  // for the next evaluation
+        // This token's weights sum to the sum before it plus n increments.
+        learn_persistence(t, returned, sum0a + sum0b + count * i0, n);
         // Pass 2: admissions against the least valuable unprotected resident. Admitted neurons
-        // are protected for the rest of the token and filed when it ends.
+        // are protected for the rest of the token.
         queue_.begin_scan();
         if (ctx.pinned_count() < capacity_) {
             const auto boost_mass = static_cast<float>(persistence_ * est_[0].mass);
@@ -383,14 +412,15 @@ public:
                 // x is active now: next token it is active with chance r + (1 - r) q_x.
                 if (boost_mass + keep * node_[x].weight > node_[v].weight) {
                     queue_.remove_scanned();
-                    ctx.evict(v);
-                    ctx.admit(x);
-                    deferred_.push_back(x);
+                    ctx.replace(v, x);
+                    // Filed now: the scan never looks below its position or at what was filed
+                    // after it started in its bucket, so x, protected, is not met this token.
+                    queue_.insert(x, node_[x].weight);
                     v = npos;
                 }
             }
         }
-        for (std::uint32_t v : deferred_) queue_.insert(v, node_[v].weight);  // admitted this token
+        for (std::uint32_t x : deferred_) queue_.insert(x, node_[x].weight);  // admitted while filling
         deferred_.clear();
         if (est_[0].increment > 1e30 || est_[1].increment > 1e30 || switch_pending_) refile(ctx);
     }
@@ -416,6 +446,7 @@ private:
         double growth = 1;     // per-token growth of the increment: 2^(1 / half-life)
         double increment = 1;  // weight of an activation now
         double mass = 0;       // sum of the increments so far: rate = weight / mass
+        double sumsq = 0;      // sum over all neurons of weight^2, kept as the weights grow
     };
     struct Node {                  // 20 bytes
         float weight = 0;          // decayed count under est_[0] (drives every decision)
@@ -436,31 +467,31 @@ private:
             [&](std::uint32_t v) { return node_[v].weight; });
     }
 
+    /// Recomputes each estimator's sum of squared weights. O(num_neurons), every 1024 tokens.
+    void resum_squares() noexcept {
+        double sq0 = 0, sq1 = 0;
+        for (const Node& nd : node_) {
+            sq0 += static_cast<double>(nd.weight) * nd.weight;
+            sq1 += static_cast<double>(nd.other) * nd.other;
+        }
+        est_[0].sumsq = sq0;
+        est_[1].sumsq = sq1;
+    }
+
     /// Brier score of each estimator's rates as a prediction of this token (lower is better) over
     /// the neurons not active in the previous token (those the rate alone must predict): sum of
-    /// rate^2, minus twice the rates of the active ones. Every 16th token,
-    /// O(num_neurons). When the challenger has been better for a while, the two swap roles.
+    /// rate^2, minus twice the rates of the active ones. Every 16th token, O(active neurons): the
+    /// sum of squares over all neurons is kept as the weights grow, and the previous token's
+    /// neurons are subtracted. When the challenger has been better for a while, the two swap roles.
     void score_estimators(std::uint32_t t, const std::uint32_t* active, std::size_t n) {
         if (n == 0 || est_[0].mass <= 0) return;
         const double m0 = est_[0].mass, m1 = est_[1].mass;
-        // Four partial sums each, so the additions do not wait on one another.
-        double sq0[4] = {0, 0, 0, 0}, sq1[4] = {0, 0, 0, 0}, act0 = 0, act1 = 0;
-        const std::size_t size = node_.size();
-        std::size_t i = 0;
-        for (; i + 4 <= size; i += 4)
-            for (std::size_t j = 0; j < 4; ++j) {
-                // Persistence, not the rate, predicts the neurons of the previous token: left out,
-                // by a select rather than a branch (about one neuron in ten, at random).
-                const Node& nd = node_[i + j];
-                const double keep = static_cast<double>(nd.last + 1 != t);
-                sq0[j] += keep * static_cast<double>(nd.weight) * nd.weight;
-                sq1[j] += keep * static_cast<double>(nd.other) * nd.other;
-            }
-        for (; i < size; ++i) {
-            const Node& nd = node_[i];
-            const double keep = static_cast<double>(nd.last + 1 != t);
-            sq0[0] += keep * static_cast<double>(nd.weight) * nd.weight;
-            sq1[0] += keep * static_cast<double>(nd.other) * nd.other;
+        // Persistence, not the rate, predicts the neurons of the previous token: left out.
+        double s0 = est_[0].sumsq, s1 = est_[1].sumsq, act0 = 0, act1 = 0;
+        for (std::uint32_t x : previous_) {
+            const Node& nd = node_[x];
+            s0 -= static_cast<double>(nd.weight) * nd.weight;
+            s1 -= static_cast<double>(nd.other) * nd.other;
         }
         for (std::size_t k = 0; k < n; ++k) {
             const Node& nd = node_[active[k]];
@@ -468,7 +499,6 @@ private:
             act0 += nd.weight;
             act1 += nd.other;
         }
-        const double s0 = (sq0[0] + sq0[1]) + (sq0[2] + sq0[3]), s1 = (sq1[0] + sq1[1]) + (sq1[2] + sq1[3]);
         const double brier0 = s0 / (m0 * m0) - 2 * act0 / m0, brier1 = s1 / (m1 * m1) - 2 * act1 / m1;
         // Exponential mean and variance of the gap (about 10 evaluations); swap when the mean
         // exceeds three standard errors of such a mean, so noise alone does not flip the roles.
@@ -479,7 +509,7 @@ private:
         if (++evaluations_ >= 5 && gap_mean_ > 2 * std::sqrt(gap_var_ * a / (2 - a))) switch_pending_ = true;
     }
 
-    void learn_persistence(std::uint32_t t, std::size_t returned, const std::uint32_t* active, std::size_t n) {
+    void learn_persistence(std::uint32_t t, std::size_t returned, double weight_sum, std::size_t n) {
         if ((t & 3) == 1 && prev_n_ > 0) {
             const double came_back = static_cast<double>(returned) / static_cast<double>(prev_n_);
             const double expected = std::min(prev_rate_mean_, 0.999);
@@ -487,10 +517,8 @@ private:
             persistence_ += 0.1 * (r - persistence_);
         }
         if ((t & 3) == 0) {
-            double sum = 0;
-            for (std::size_t k = 0; k < n; ++k) sum += static_cast<double>(node_[active[k]].weight);
             prev_n_ = n;
-            prev_rate_mean_ = n > 0 ? sum / est_[0].mass / static_cast<double>(n) : 0.0;
+            prev_rate_mean_ = n > 0 ? weight_sum / est_[0].mass / static_cast<double>(n) : 0.0;
         }
     }
 
@@ -501,9 +529,15 @@ private:
         for (int e = 0; e < 2; ++e) {
             if (est_[e].increment <= 1e30) continue;
             const double s = 1e-30;
-            for (Node& nd : node_) (e == 0 ? nd.weight : nd.other) *= static_cast<float>(s);
+            double sumsq = 0;
+            for (Node& nd : node_) {
+                float& w = e == 0 ? nd.weight : nd.other;
+                w *= static_cast<float>(s);
+                sumsq += static_cast<double>(w) * w;
+            }
             est_[e].increment *= s;
             est_[e].mass *= s;
+            est_[e].sumsq = sumsq;
         }
         if (switch_pending_) {
             for (Node& nd : node_) std::swap(nd.weight, nd.other);
@@ -531,6 +565,7 @@ private:
     std::vector<Node> node_;
     sparseinfer::detail::LogBucketQueue<Node> queue_;
     std::vector<std::uint32_t> deferred_, misses_;
+    std::vector<std::uint32_t> previous_;  // the active neurons of the token before an evaluation
 };
 
 }  // namespace sparseinfer::policy

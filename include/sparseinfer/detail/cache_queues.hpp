@@ -51,6 +51,28 @@ public:
         }
         return x;
     }
+    /// Removes up to n least recently used neurons, oldest first, into out; returns how many.
+    std::size_t pop_oldest(std::uint32_t* out, std::size_t n) noexcept {
+        std::size_t k = 0;
+        while (k < n) {
+            // Stale entries (touched since they were moved to the front batch) are skipped without
+            // a branch: each entry is written out and kept only when live.
+            std::size_t next = next_;
+            const std::size_t ready = ready_;
+            for (; next < ready && k < n; ++next) {
+                const Entry e = front_[next];
+                std::uint32_t& stamp = node_[e.neuron].stamp;
+                const bool live = stamp == e.stamp;
+                out[k] = e.neuron;
+                k += live;
+                stamp = live ? unlisted : stamp;
+            }
+            next_ = next;
+            if (k == n || head_ == tail_) break;
+            refill();
+        }
+        return k;
+    }
     /// Token (mod 2^32) of the last touch of a listed neuron.
     std::uint32_t last_use(std::uint32_t x) const noexcept { return node_[x].last; }
 
@@ -68,6 +90,22 @@ public:
         if (++seq_ == unlisted) seq_ = 1;
         node_[x] = Node{seq_, static_cast<std::uint32_t>(token)};
         ring_[tail_++] = Entry{x, seq_};
+    }
+    /// Touches n distinct neurons in order (makes room first).
+    void touch(const std::uint32_t* xs, std::size_t n, std::uint64_t token) noexcept {
+        reserve(n);
+        // Counters in locals: the stores below may alias members of the same type.
+        Node* const node = node_.data();
+        Entry* const ring = ring_.data() + tail_;
+        const auto last = static_cast<std::uint32_t>(token);
+        std::uint32_t seq = seq_;
+        for (std::size_t k = 0; k < n; ++k) {
+            if (++seq == unlisted) seq = 1;
+            node[xs[k]] = Node{seq, last};
+            ring[k] = Entry{xs[k], seq};
+        }
+        seq_ = seq;
+        tail_ += n;
     }
     void remove(std::uint32_t x) noexcept { node_[x].stamp = unlisted; }
     void clear() noexcept {
@@ -181,8 +219,10 @@ public:
     /// scan (left in place, no writes); otherwise `judge(x)` says whether x is the one (take) or was
     /// filed too low (refile: the queue moves it to the bucket of `weight(x)`). begin_scan() starts a
     /// scan; remove_scanned() removes the neuron scan() returned. Returns npos when every neuron was
-    /// passed over. `passed` is evaluated on runs of up to 8 neurons at once, without a branch per
-    /// neuron, so long runs of passed-over neurons cost no mispredictions.
+    /// passed over. `passed` is evaluated once per neuron and scan, on windows of up to 32 neurons
+    /// at once without a branch per neuron; the window's bits serve the following calls (the
+    /// neurons below the scan position do not move while it runs), so a scan costs O(1) per
+    /// neuron it passes or takes, and long runs of passed-over neurons cost no mispredictions.
     enum class Verdict { take, refile };
     void begin_scan() noexcept { scan_pos_ = npos; }
     template <class Passed, class Judge, class Weight>
@@ -192,23 +232,29 @@ public:
             while (buckets_[index(min_)].empty()) ++min_;
             scan_bucket_ = min_;
             scan_pos_ = static_cast<std::uint32_t>(buckets_[index(min_)].size());
+            window_ = 0;
         }
         for (;;) {
             auto& v = buckets_[index(scan_bucket_)];
             while (scan_pos_ > 0) {
-                if (passed(v[scan_pos_ - 1])) {  // a run of passed-over neurons may follow
-                    --scan_pos_;
-                    const std::uint32_t run = scan_pos_ < 8 ? scan_pos_ : 8;
+                if (window_ == 0) {  // the next (up to) 32 below the position; bit i: scan_pos_ - 1 - i
+                    const std::uint32_t run = scan_pos_ < 32 ? scan_pos_ : 32;
                     const std::uint32_t* top = v.data() + scan_pos_ - 1;
-                    unsigned candidates = 0;
+                    std::uint32_t bits = 0;
                     for (std::uint32_t i = 0; i < run; ++i)
-                        candidates |= static_cast<unsigned>(!passed(*(top - i))) << i;
-                    if (candidates == 0) {
-                        scan_pos_ -= run;
-                        continue;
-                    }
-                    scan_pos_ -= static_cast<std::uint32_t>(lowest_bit(candidates));
+                        bits |= static_cast<std::uint32_t>(!passed(*(top - i))) << i;
+                    mask_ = bits;
+                    window_ = run;
                 }
+                if (mask_ == 0) {
+                    scan_pos_ -= window_;
+                    window_ = 0;
+                    continue;
+                }
+                const auto skip = static_cast<std::uint32_t>(lowest_bit(mask_));
+                scan_pos_ -= skip;
+                window_ -= skip;
+                mask_ >>= skip;
                 const std::uint32_t x = v[scan_pos_ - 1];
                 if (judge(x) == Verdict::take) return x;
                 remove_scanned();
@@ -220,15 +266,23 @@ public:
             } while (scan_bucket_ < lo_ + ring && buckets_[index(scan_bucket_)].empty());
             if (scan_bucket_ >= lo_ + ring) return npos;
             scan_pos_ = static_cast<std::uint32_t>(buckets_[index(scan_bucket_)].size());
+            window_ = 0;
         }
     }
     /// Removes the neuron scan() just returned (everything above it in its bucket was skipped, so the
     /// element that moves into its place is one already passed over).
     void remove_scanned() noexcept {
         auto& v = buckets_[index(scan_bucket_)];
-        const std::uint32_t x = v[scan_pos_ - 1];
-        remove(x);
+        const std::uint32_t at = scan_pos_ - 1;
+        const std::uint32_t moved = v.back();
+        node_[v[at]].bucket = none;
+        v[at] = moved;
+        node_[moved].pos = at;
+        v.pop_back();
+        --size_;
         --scan_pos_;
+        --window_;
+        mask_ >>= 1;
     }
 
     void clear() noexcept {
@@ -243,7 +297,7 @@ public:
     }
 
 private:
-    static int lowest_bit(unsigned m) noexcept {
+    static int lowest_bit(std::uint32_t m) noexcept {
 #if defined(__GNUC__)
         return __builtin_ctz(m);
 #else
@@ -259,7 +313,7 @@ private:
     std::int32_t clamp(std::int32_t b) const noexcept { return b < lo_ ? lo_ : b; }
 
     /// Moves the window up so its bottom is new_lo; lower buckets merge into new_lo.
-    void advance(std::int32_t new_lo) {
+    [[gnu::noinline]] void advance(std::int32_t new_lo) {
         const std::int32_t stop = new_lo < lo_ + ring ? new_lo : lo_ + ring;
         lumped_.clear();
         for (std::int32_t b = lo_; b < stop; ++b) {
@@ -286,6 +340,7 @@ private:
     std::int32_t min_ = max_bucket;
     std::int32_t scan_bucket_ = 0;
     std::uint32_t scan_pos_ = npos;
+    std::uint32_t mask_ = 0, window_ = 0;  // bit i: neuron scan_pos_ - 1 - i is not passed over
 };
 
 /// Indexed min-heap of neuron ids; the key of neuron n is key[n] in an array the owner keeps and

@@ -1,0 +1,201 @@
+// Tests of <sparseinfer/detail/cache_queues.hpp>, the containers behind the cache policies, each
+// against a straightforward model on random operation sequences, and of the running sums
+// policy::Adaptive keeps beside them.
+#include <sparseinfer/detail/cache_queues.hpp>
+#include <sparseinfer/neuron_cache.hpp>
+#include <sparseinfer/policies.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "catch.hpp"
+
+namespace si = sparseinfer;
+using si::detail::RecencyList;
+using Ids = std::vector<std::uint32_t>;
+
+TEST_CASE("RecencyList matches a last-use model under random touches, removals and pops") {
+    const std::uint32_t n = 300;
+    RecencyList list(n);
+    std::vector<std::uint64_t> order(n, 0);  // model: 0 = not listed, else the touch sequence number
+    std::uint64_t seq = 0;
+    std::mt19937 rng(11);
+    auto model_oldest = [&] {
+        std::uint32_t best = RecencyList::npos;
+        for (std::uint32_t i = 0; i < n; ++i)
+            if (order[i] != 0 && (best == RecencyList::npos || order[i] < order[best])) best = i;
+        return best;
+    };
+    Ids batch, popped;
+    for (int step = 0; step < 20000; ++step) {
+        const unsigned op = rng() % 10;
+        if (op < 4) {  // one touch
+            const std::uint32_t x = rng() % n;
+            list.touch(x, static_cast<std::uint64_t>(step));
+            order[x] = ++seq;
+        } else if (op < 6) {  // a batch of distinct neurons, in order
+            batch.clear();
+            for (std::uint32_t x = rng() % 7; x < n; x += 1 + rng() % 40) batch.push_back(x);
+            std::shuffle(batch.begin(), batch.end(), rng);
+            list.touch(batch.data(), batch.size(), static_cast<std::uint64_t>(step));
+            for (std::uint32_t x : batch) order[x] = ++seq;
+            for (std::uint32_t x : batch) REQUIRE(list.last_use(x) == static_cast<std::uint32_t>(step));
+        } else if (op == 6) {
+            const std::uint32_t x = rng() % n;
+            list.remove(x);
+            order[x] = 0;
+        } else if (op == 7) {
+            const std::uint32_t expect = model_oldest();
+            REQUIRE(list.pop_oldest() == expect);
+            if (expect != RecencyList::npos) order[expect] = 0;
+        } else if (op == 8) {  // pop several at once
+            const std::size_t want = rng() % 20;
+            popped.assign(want, 0);
+            const std::size_t got = list.pop_oldest(popped.data(), want);
+            for (std::size_t k = 0; k < got; ++k) {
+                REQUIRE(popped[k] == model_oldest());
+                order[popped[k]] = 0;
+            }
+            if (got < want) REQUIRE(model_oldest() == RecencyList::npos);
+        } else {
+            REQUIRE(list.oldest() == model_oldest());
+        }
+        if (step % 997 == 0)
+            for (std::uint32_t i = 0; i < n; ++i) REQUIRE(list.contains(i) == (order[i] != 0));
+    }
+}
+
+namespace {
+struct QueueNode {
+    float weight = 0;
+    std::uint32_t last = 0;
+    std::int32_t bucket = -1;
+    std::uint32_t pos = 0;
+};
+using Queue = si::detail::LogBucketQueue<QueueNode>;
+}  // namespace
+
+TEST_CASE("LogBucketQueue::scan takes a lowest-bucket neuron not passed over, refiling grown ones") {
+    // Model: the queued set and current weights. Weights grow behind the queue's back (as in
+    // policy::Adaptive); every neuron the scan returns must be queued, not passed over, and in the
+    // lowest current bucket among such neurons; npos exactly when all queued ones are passed over.
+    const std::uint32_t n = 400;
+    std::vector<QueueNode> node(n);
+    std::vector<bool> queued(n, false);
+    Queue q(node.data());
+    std::mt19937 rng(5);
+    std::uniform_real_distribution<float> unit(0, 1);
+    for (std::uint32_t token = 1; token <= 3000; ++token) {
+        // Some grow (weights only grow; within 2^30 so no bucket leaves the queue's window).
+        for (int k = 0; k < 20; ++k) {
+            QueueNode& nd = node[rng() % n];
+            if (nd.weight > 0 && nd.weight < 1e9f) nd.weight *= 1.0f + 2 * unit(rng);
+        }
+        // Some are active now (passed over), a whole run of them at times.
+        const std::uint32_t run_start = rng() % n, run = token % 7 == 0 ? 60 : 0;
+        for (std::uint32_t i = 0; i < n; ++i)
+            if (unit(rng) < 0.15f || (i >= run_start && i < run_start + run)) node[i].last = token;
+        // Insertions and removals.
+        for (int k = 0; k < 12; ++k) {
+            const std::uint32_t x = rng() % n;
+            if (!queued[x]) {
+                if (node[x].weight == 0) node[x].weight = 1 + 1000 * unit(rng);
+                q.insert(x, node[x].weight);
+                queued[x] = true;
+            } else if (rng() % 3 == 0) {
+                q.remove(x);
+                queued[x] = false;
+            }
+        }
+        std::size_t count = 0;
+        for (std::uint32_t i = 0; i < n; ++i) count += queued[i];
+        REQUIRE(q.size() == count);
+        // One scan per token: take a few.
+        q.begin_scan();
+        const int takes = static_cast<int>(rng() % 6);
+        for (int k = 0; k <= takes; ++k) {
+            const std::uint32_t x =
+                q.scan([&](std::uint32_t v) { return node[v].last == token; },
+                       [&](std::uint32_t v) {
+                           return q.filed_low(v, node[v].weight) ? Queue::Verdict::refile : Queue::Verdict::take;
+                       },
+                       [&](std::uint32_t v) { return node[v].weight; });
+            std::int32_t lowest = 0x7FFFFFFF;
+            for (std::uint32_t i = 0; i < n; ++i)
+                if (queued[i] && node[i].last != token) lowest = std::min(lowest, Queue::bucket(node[i].weight));
+            if (x == Queue::npos) {
+                REQUIRE(lowest == 0x7FFFFFFF);
+                break;
+            }
+            REQUIRE(queued[x]);
+            REQUIRE(node[x].last != token);
+            REQUIRE(Queue::bucket(node[x].weight) == lowest);
+            REQUIRE(q.contains(x));
+            if (k < takes) {  // taken: removed; otherwise left in place
+                q.remove_scanned();
+                queued[x] = false;
+                REQUIRE_FALSE(q.contains(x));
+            }
+        }
+    }
+    q.clear();
+    CHECK(q.empty());
+    for (std::uint32_t i = 0; i < n; ++i) CHECK_FALSE(q.contains(i));
+}
+
+TEST_CASE("Adaptive's running sums of squared rates match a recomputation") {
+    // Half-life 4 renormalises every ~100 tokens (the challenger's every ~25), 256 rarely; both
+    // runs cross the resummation every 1024 tokens. Repeats and pins exercise the filtering.
+    for (double half_life : {4.0, 256.0}) {
+        si::NeuronCache<si::policy::Adaptive> c(200, {40, half_life});
+        std::mt19937 rng(static_cast<unsigned>(half_life));
+        Ids active;
+        for (int t = 0; t < 2500; ++t) {
+            active.clear();
+            const std::size_t k = rng() % 30;
+            for (std::size_t i = 0; i < k; ++i) active.push_back(static_cast<std::uint32_t>(rng() % 200) / (1 + i % 3));
+            c.record_activations(active);
+            if (t == 700) c.pin(Ids{3, 150});
+            if (t % 97 == 0 || t == 2499) {
+                double sq0 = 0, sq1 = 0;
+                for (std::uint32_t n = 0; n < 200; ++n) {
+                    sq0 += c.policy_state().rate(n) * c.policy_state().rate(n);
+                    sq1 += c.policy_state().challenger_rate(n) * c.policy_state().challenger_rate(n);
+                }
+                INFO("half-life " << half_life << ", token " << t);
+                REQUIRE(c.policy_state().squared_rate_sum(0) == Approx(sq0).epsilon(1e-5));
+                REQUIRE(c.policy_state().squared_rate_sum(1) == Approx(sq1).epsilon(1e-5));
+            }
+        }
+    }
+}
+
+TEST_CASE("every capacity policy keeps the same hot set with and without a slot store") {
+    // The store path admits and evicts one neuron at a time, the storeless one in batches.
+    auto run = [](auto policy) {
+        using P = decltype(policy);
+        si::NeuronCache<P> plain(120, policy), stored(120, policy);
+        stored.attach_store(8, 8 * 30, [](std::uint32_t, std::uint8_t* dst, std::size_t bytes) {
+            std::fill(dst, dst + bytes, std::uint8_t{1});
+        });
+        std::mt19937 rng(17);
+        Ids active;
+        for (int t = 0; t < 1500; ++t) {
+            active.clear();
+            const std::size_t k = t % 50 == 0 ? 40 : rng() % 12;  // now and then more than capacity
+            for (std::size_t i = 0; i < k; ++i) active.push_back(static_cast<std::uint32_t>(rng() % 120));
+            plain.record_activations(active);
+            stored.record_activations(active);
+            REQUIRE(plain.hot_neurons() == stored.hot_neurons());
+            REQUIRE(stored.store()->size() == stored.stats().num_hot);
+            REQUIRE(plain.stats().churn == stored.stats().churn);
+        }
+    };
+    run(si::policy::Lru{30});
+    run(si::policy::SlidingWindow{3, 30});
+    run(si::policy::Adaptive{30});
+    run(si::policy::StaticProfile{30, 100});
+}
