@@ -26,25 +26,23 @@
 #include <immintrin.h>
 
 // --- avx512: F, BW, VL, DQ (with AVX2 and FMA) ---
+#define SPARSEINFER_AVX512_BODY_VNNI 0
 SPARSEINFER_TARGET_REGION_BEGIN("avx2,fma,bmi2,avx512f,avx512bw,avx512vl,avx512dq",
                                 "avx2,fma,bmi2,avx512f,avx512bw,avx512vl,avx512dq")
 namespace sparseinfer::kernels::avx512 {
-inline constexpr Isa kIsa = Isa::avx512;
-#define SPARSEINFER_AVX512_BODY_VNNI 0
 #include "detail/avx512_body.inc"
-#undef SPARSEINFER_AVX512_BODY_VNNI
 }  // namespace sparseinfer::kernels::avx512
 SPARSEINFER_TARGET_REGION_END
 
 // --- avx512_vnni: the same plus AVX512-VNNI ---
+#undef SPARSEINFER_AVX512_BODY_VNNI
+#define SPARSEINFER_AVX512_BODY_VNNI 1
 SPARSEINFER_TARGET_REGION_BEGIN("avx2,fma,bmi2,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni",
                                 "avx2,fma,bmi2,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")
 namespace sparseinfer::kernels::avx512_vnni {
-inline constexpr Isa kIsa = Isa::avx512_vnni;
-#define SPARSEINFER_AVX512_BODY_VNNI 1
 #include "detail/avx512_body.inc"
-#undef SPARSEINFER_AVX512_BODY_VNNI
 }  // namespace sparseinfer::kernels::avx512_vnni
 SPARSEINFER_TARGET_REGION_END
+#undef SPARSEINFER_AVX512_BODY_VNNI
 
 #endif

@@ -29,11 +29,9 @@
 #include <arm_neon.h>
 
 SPARSEINFER_TARGET_REGION_BEGIN("+simd", "neon")
-namespace sparseinfer::kernels::neon {
-inline constexpr Isa kIsa = Isa::neon;
 #define SPARSEINFER_NEON_BODY_DOTPROD 0
+namespace sparseinfer::kernels::neon {
 #include "detail/neon_body.inc"
-#undef SPARSEINFER_NEON_BODY_DOTPROD
 }  // namespace sparseinfer::kernels::neon
 SPARSEINFER_TARGET_REGION_END
 
@@ -42,13 +40,13 @@ SPARSEINFER_TARGET_REGION_END
 #if !defined(__clang__) || defined(__ARM_FEATURE_DOTPROD)
 #define SPARSEINFER_HAS_NEON_DOTPROD_KERNELS 1
 SPARSEINFER_TARGET_REGION_BEGIN("+simd+dotprod", "dotprod")
-namespace sparseinfer::kernels::neon_dotprod {
-inline constexpr Isa kIsa = Isa::neon_dotprod;
-#define SPARSEINFER_NEON_BODY_DOTPROD 1
-#include "detail/neon_body.inc"
 #undef SPARSEINFER_NEON_BODY_DOTPROD
+#define SPARSEINFER_NEON_BODY_DOTPROD 1
+namespace sparseinfer::kernels::neon_dotprod {
+#include "detail/neon_body.inc"
 }  // namespace sparseinfer::kernels::neon_dotprod
 SPARSEINFER_TARGET_REGION_END
 #endif
+#undef SPARSEINFER_NEON_BODY_DOTPROD
 
 #endif

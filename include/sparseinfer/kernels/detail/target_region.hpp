@@ -26,10 +26,11 @@
 #define SPARSEINFER_TARGET_REGION_END SPARSEINFER_PRAGMA(clang attribute pop)
 #elif defined(__GNUC__)
 // Intrinsics built on _mm*_undefined_* trip -Wuninitialized once inlined here.
-#define SPARSEINFER_TARGET_REGION_BEGIN(gcc_target, clang_target)                                        \
-    SPARSEINFER_PRAGMA(GCC push_options)                                                                 \
-    SPARSEINFER_PRAGMA(GCC target(gcc_target))                                                           \
-    SPARSEINFER_PRAGMA(GCC diagnostic push) SPARSEINFER_PRAGMA(GCC diagnostic ignored "-Wuninitialized") \
+#define SPARSEINFER_TARGET_REGION_BEGIN(gcc_target, clang_target) \
+    SPARSEINFER_PRAGMA(GCC push_options)                          \
+    SPARSEINFER_PRAGMA(GCC target(gcc_target))                    \
+    SPARSEINFER_PRAGMA(GCC diagnostic push)                       \
+    SPARSEINFER_PRAGMA(GCC diagnostic ignored "-Wuninitialized")  \
         SPARSEINFER_PRAGMA(GCC diagnostic ignored "-Wmaybe-uninitialized")
 #define SPARSEINFER_TARGET_REGION_END SPARSEINFER_PRAGMA(GCC diagnostic pop) SPARSEINFER_PRAGMA(GCC pop_options)
 #endif
