@@ -20,6 +20,7 @@
 #define SPARSEINFER_KERNEL_INLINE inline __attribute__((always_inline))
 #endif
 
+// clang-format off (its layout of these pragma macros changes from run to run)
 #if defined(__clang__)
 #define SPARSEINFER_TARGET_REGION_BEGIN(gcc_target, clang_target) \
     SPARSEINFER_PRAGMA(clang attribute push(__attribute__((target(clang_target))), apply_to = function))
@@ -31,6 +32,7 @@
     SPARSEINFER_PRAGMA(GCC target(gcc_target))                    \
     SPARSEINFER_PRAGMA(GCC diagnostic push)                       \
     SPARSEINFER_PRAGMA(GCC diagnostic ignored "-Wuninitialized")  \
-        SPARSEINFER_PRAGMA(GCC diagnostic ignored "-Wmaybe-uninitialized")
+    SPARSEINFER_PRAGMA(GCC diagnostic ignored "-Wmaybe-uninitialized")
 #define SPARSEINFER_TARGET_REGION_END SPARSEINFER_PRAGMA(GCC diagnostic pop) SPARSEINFER_PRAGMA(GCC pop_options)
 #endif
+// clang-format on
