@@ -35,6 +35,7 @@
 // gives the effective bandwidth of the dense passes.
 #include <sparseinfer/kernels/dispatch.hpp>
 #include <sparseinfer/predictor.hpp>
+#include <sparseinfer/quantized_activations.hpp>
 #include <sparseinfer/selection.hpp>
 #include <sparseinfer/sparse_ffn.hpp>
 #include "bench_util.hpp"
@@ -343,12 +344,15 @@ int main(int argc, char** argv) {
 
         // predictor, checked top-k: as top-k, with exact gate values (the layer's 4-bit gate
         // rows) for the `checks` neurons predicted nearest the edge of the kept region.
+        // The checks' gate dots run on int8 activations (the fast kernel path).
+        si::QuantizedActivations xq;
         auto checked_top_k = [&](std::size_t tok, std::size_t c) {
             const float* x = xs[tok].data();
             return pr[c].select_top_k_checked(
                 x, si::Activation::silu, k, checks,
                 [&](const std::uint32_t* ids, std::size_t m, float* pre) {
-                    si::kernels::gemv_rows(q4[c].layout(), q4[c].matrix_data(si::FfnMatrix::gate), ids, m, x, pre);
+                    si::quantize_activations(x, d, xq);
+                    si::kernels::gemv_rows(q4[c].layout(), q4[c].matrix_data(si::FfnMatrix::gate), ids, m, xq, pre);
                 },
                 idx.data());
         };
