@@ -14,14 +14,14 @@
 //  - oracle: lists drawn per token from a Zipf(0.89) law over neurons without
 //    replacement (no selection cost): the sparse part alone;
 //  - predictor: LowRankPredictor rank 32 from the randomized SVD of the gate,
-//    8-bit factors; neurons kept by a per-layer threshold calibrated on 16
+//    8-bit or float factors (the faster); neurons kept by a per-layer threshold calibrated on 16
 //    separate tokens for the target share (the achieved share is reported), or
 //    ("predictor top-k") the exact top-k of the scores; scores, selection and
 //    the sparse pass are all timed (the selection's share is reported too);
 //    ("predictor top-k + 128 checks") select_top_k_checked: the 128 neurons
 //    predicted nearest the edge of the kept region (in units of their own
 //    prediction error) get their exact gate value from the layer's 4-bit gate
-//    rows, timed as part of the selection;
+//    rows on int8 activations, timed (quantization included) as part of the selection;
 //  - gate: forward_gate_first (dense gate, exact top-k by |silu(gate)|, then up
 //    and down for the kept neurons).
 // Weights larger than the LLC: the 4-bit layer is rotated over 8 copies (76 MB
@@ -280,8 +280,8 @@ int main(int argc, char** argv) {
             std::accumulate(count.begin(), count.begin() + static_cast<std::ptrdiff_t>(h * 26 / 100), 0.0) / total;
     }
 
-    // The predictor's factors: 8-bit (fewer bytes) or float (P's 32-value rows make the
-    // 8-bit path overhead-bound); the faster one is used below.
+    // The predictor's factors: 8-bit (int8 P rows, a quarter of the bytes) or float;
+    // the faster one is used below.
     const double pred_alone_ms = time_tokens([&](std::size_t tok, std::size_t c) {
                                      preds[c].scores(xs[tok].data(), si::Activation::silu, scores.data());
                                  }) *

@@ -15,8 +15,8 @@
 //     few seconds instead of the minutes of a full SVD.
 //   - optionally refine(): P re-fitted by least squares so that P Q x matches
 //     the exact gate values on recorded inputs (ridge-regularized normal equations).
-// quantize() stores both factors as 8-bit QuantizedWeights so the prediction
-// reads a quarter of the bytes and runs on the library's kernels.
+// quantize() stores Q as 8-bit QuantizedWeights and P as dense int8 rows with
+// one scale per row (Q x rounded to int8 once), a quarter of the float bytes.
 //
 // Checked top-k (select_top_k_checked): what a rank-r predictor cannot see is
 // the residual G - P Q; for inputs with unit variance per coordinate the error
@@ -30,7 +30,7 @@
 // the rest keep the prediction. On bench_ffn's planted rank-24 gate with 2%
 // noise the plain top 10% already reaches the recall of the noise-free signal
 // itself (0.90); 128 checks (1.2% of the gate's rows) lift it to 0.916, for
-// about 7.5% of the dense 4-bit layer's time instead of 4.7% (docs/ffn.md).
+// about 6.5% of the dense 4-bit layer's time instead of 4.0% (docs/ffn.md).
 //
 // The predictor holds scratch and is used by one thread at a time.
 //
@@ -44,8 +44,9 @@
 //   // or, with 128 exact checks against the layer's 4-bit gate rows:
 //   n = pred.select_top_k_checked(x, sparseinfer::Activation::silu, 1100, 128,
 //       [&](const std::uint32_t* ids, std::size_t m, float* pre) {
+//           auto xq = sparseinfer::quantize_activations(x, 4096);  // int8: the fast kernel path
 //           sparseinfer::kernels::gemv_rows(ffn.layout(), ffn.matrix_data(sparseinfer::FfnMatrix::gate),
-//                                           ids, m, x, pre);
+//                                           ids, m, xq, pre);
 //       }, active.data());
 #pragma once
 
