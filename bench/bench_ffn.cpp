@@ -14,14 +14,14 @@
 //  - oracle: lists drawn per token from a Zipf(0.89) law over neurons without
 //    replacement (no selection cost): the sparse part alone;
 //  - predictor: LowRankPredictor rank 32 from the randomized SVD of the gate,
-//    8-bit factors; neurons kept by a per-layer threshold calibrated on 16
+//    8-bit or float factors (the faster); neurons kept by a per-layer threshold calibrated on 16
 //    separate tokens for the target share (the achieved share is reported), or
 //    ("predictor top-k") the exact top-k of the scores; scores, selection and
 //    the sparse pass are all timed (the selection's share is reported too);
 //    ("predictor top-k + 128 checks") select_top_k_checked: the 128 neurons
 //    predicted nearest the edge of the kept region (in units of their own
 //    prediction error) get their exact gate value from the layer's 4-bit gate
-//    rows, timed as part of the selection;
+//    rows on int8 activations, timed (quantization included) as part of the selection;
 //  - gate: forward_gate_first (dense gate, exact top-k by |silu(gate)|, then up
 //    and down for the kept neurons).
 // Weights larger than the LLC: the 4-bit layer is rotated over 8 copies (76 MB
@@ -35,6 +35,7 @@
 // gives the effective bandwidth of the dense passes.
 #include <sparseinfer/kernels/dispatch.hpp>
 #include <sparseinfer/predictor.hpp>
+#include <sparseinfer/quantized_activations.hpp>
 #include <sparseinfer/selection.hpp>
 #include <sparseinfer/sparse_ffn.hpp>
 #include "bench_util.hpp"
@@ -279,8 +280,8 @@ int main(int argc, char** argv) {
             std::accumulate(count.begin(), count.begin() + static_cast<std::ptrdiff_t>(h * 26 / 100), 0.0) / total;
     }
 
-    // The predictor's factors: 8-bit (fewer bytes) or float (P's 32-value rows make the
-    // 8-bit path overhead-bound); the faster one is used below.
+    // The predictor's factors: 8-bit (int8 P rows, a quarter of the bytes) or float;
+    // the faster one is used below.
     const double pred_alone_ms = time_tokens([&](std::size_t tok, std::size_t c) {
                                      preds[c].scores(xs[tok].data(), si::Activation::silu, scores.data());
                                  }) *
@@ -343,12 +344,15 @@ int main(int argc, char** argv) {
 
         // predictor, checked top-k: as top-k, with exact gate values (the layer's 4-bit gate
         // rows) for the `checks` neurons predicted nearest the edge of the kept region.
+        // The checks' gate dots run on int8 activations (the fast kernel path).
+        si::QuantizedActivations xq;
         auto checked_top_k = [&](std::size_t tok, std::size_t c) {
             const float* x = xs[tok].data();
             return pr[c].select_top_k_checked(
                 x, si::Activation::silu, k, checks,
                 [&](const std::uint32_t* ids, std::size_t m, float* pre) {
-                    si::kernels::gemv_rows(q4[c].layout(), q4[c].matrix_data(si::FfnMatrix::gate), ids, m, x, pre);
+                    si::quantize_activations(x, d, xq);
+                    si::kernels::gemv_rows(q4[c].layout(), q4[c].matrix_data(si::FfnMatrix::gate), ids, m, xq, pre);
                 },
                 idx.data());
         };

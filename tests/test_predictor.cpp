@@ -89,6 +89,57 @@ TEST_CASE("the predictor recovers a planted low-rank gate: recall of the top 10%
     CHECK(mean_recall(low, G, 0.10, 20) < 0.8);
 }
 
+TEST_CASE("8-bit factors: the prediction stays within the rounding bound of the float P (Q x)") {
+    // Ranks below, at and above one 32-value chunk (P's int8 rows are zero padded).
+    for (std::size_t rank : {1u, 7u, 32u, 45u}) {
+        const RowMatrix G = planted(300, 96, 48, 0.1f, 7);
+        auto p = LowRankPredictor::from_gate(G.data(), 300, 96, PredictorOptions{rank});
+        auto q = p;
+        q.quantize();
+        std::mt19937 rng(5);
+        std::normal_distribution<float> nd;
+        std::vector<float> x(96), ref(300), got(300), s(300);
+        for (int t = 0; t < 5; ++t) {
+            for (auto& v : x) v = nd(rng);
+            // Reference: float P times float Q x, in double.
+            const Eigen::VectorXd qx =
+                p.Q().cast<double>() * Eigen::Map<const Eigen::VectorXf>(x.data(), 96).cast<double>();
+            double scale = 0;
+            for (std::size_t i = 0; i < 300; ++i) {
+                ref[i] = static_cast<float>(p.P().row(static_cast<Eigen::Index>(i)).cast<double>().dot(qx));
+                scale = std::max(scale, static_cast<double>(std::fabs(ref[i])));
+            }
+            q.predict(x.data(), got.data());
+            q.scores(x.data(), sparseinfer::Activation::relu, s.data());
+            // Bound per neuron: Q's 8-bit rows (a quarter of the group's
+            // max-min step per weight, max|Q_j| / 510) and the int8
+            // rounding of P's row and of Q x (half a step of 1/127 of their largest value each).
+            double xsum = 0;
+            for (float v : x) xsum += std::fabs(v);
+            const Eigen::VectorXd dt = p.Q().cast<double>().cwiseAbs().rowwise().maxCoeff() * (xsum / 510.0);
+            for (std::size_t i = 0; i < 300; ++i) {
+                const Eigen::Index ii = static_cast<Eigen::Index>(i);
+                const Eigen::VectorXd pa = p.P().row(ii).cast<double>().cwiseAbs().transpose();
+                const double bound = pa.dot(dt) +
+                                     static_cast<double>(rank) * pa.maxCoeff() *
+                                         (qx.cwiseAbs().maxCoeff() + dt.maxCoeff()) * (2.0 / 254) +
+                                     1e-6;
+                CHECK(std::fabs(static_cast<double>(got[i]) - ref[i]) <= bound);
+                CHECK(s[i] == std::max(got[i], 0.0f));
+            }
+            (void)scale;
+        }
+    }
+    // A NaN input gives NaN predictions (ranked last), not a crash.
+    const RowMatrix G = planted(64, 32, 4, 0.1f, 8);
+    auto q = LowRankPredictor::from_gate(G.data(), 64, 32, PredictorOptions{4});
+    q.quantize();
+    std::vector<float> x(32, 1.0f), out(64);
+    x[3] = std::numeric_limits<float>::quiet_NaN();
+    q.predict(x.data(), out.data());
+    for (float v : out) CHECK(std::isnan(v));
+}
+
 TEST_CASE("full rank reproduces the gate exactly; the randomized SVD is near the optimum") {
     const RowMatrix G = planted(150, 64, 64, 0.3f, 2);
     auto full = LowRankPredictor::from_gate(G.data(), 150, 64, PredictorOptions{1000});

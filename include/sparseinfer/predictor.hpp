@@ -15,8 +15,8 @@
 //     few seconds instead of the minutes of a full SVD.
 //   - optionally refine(): P re-fitted by least squares so that P Q x matches
 //     the exact gate values on recorded inputs (ridge-regularized normal equations).
-// quantize() stores both factors as 8-bit QuantizedWeights so the prediction
-// reads a quarter of the bytes and runs on the library's kernels.
+// quantize() stores Q as 8-bit QuantizedWeights and P as dense int8 rows with
+// one scale per row (Q x rounded to int8 once), a quarter of the float bytes.
 //
 // Checked top-k (select_top_k_checked): what a rank-r predictor cannot see is
 // the residual G - P Q; for inputs with unit variance per coordinate the error
@@ -30,7 +30,7 @@
 // the rest keep the prediction. On bench_ffn's planted rank-24 gate with 2%
 // noise the plain top 10% already reaches the recall of the noise-free signal
 // itself (0.90); 128 checks (1.2% of the gate's rows) lift it to 0.916, for
-// about 7.5% of the dense 4-bit layer's time instead of 4.7% (docs/ffn.md).
+// about 6.5% of the dense 4-bit layer's time instead of 4.0% (docs/ffn.md).
 //
 // The predictor holds scratch and is used by one thread at a time.
 //
@@ -44,8 +44,9 @@
 //   // or, with 128 exact checks against the layer's 4-bit gate rows:
 //   n = pred.select_top_k_checked(x, sparseinfer::Activation::silu, 1100, 128,
 //       [&](const std::uint32_t* ids, std::size_t m, float* pre) {
+//           auto xq = sparseinfer::quantize_activations(x, 4096);  // int8: the fast kernel path
 //           sparseinfer::kernels::gemv_rows(ffn.layout(), ffn.matrix_data(sparseinfer::FfnMatrix::gate),
-//                                           ids, m, x, pre);
+//                                           ids, m, xq, pre);
 //       }, active.data());
 #pragma once
 
@@ -58,6 +59,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <random>
@@ -207,13 +209,32 @@ public:
         set_error_scale(G);
     }
 
-    /// Stores both factors as 8-bit quantized rows; predict() then uses them.
+    /// Stores the factors in 8 bits; predict() then uses them. Q becomes
+    /// QuantizedWeights<8> (`opts`; its rows are d_model long). P's rows are
+    /// only `rank` long, too short for the kernels' per-row set-up to pay off,
+    /// so P is stored as dense int8 rows (zero padded to a multiple of 32) with
+    /// one float scale per row, and Q x is rounded to int8 with one scale: each
+    /// neuron is then 32-wide integer dot products, a quarter of the float bytes.
     void quantize(QuantOptions opts = {}) {
-        const RowMatrix Pr = P_, Qr = Q_;
-        qP_ = std::make_shared<QuantizedWeights<8>>(QuantizedWeights<8>::from_f32(
-            Pr.data(), static_cast<std::size_t>(Pr.rows()), static_cast<std::size_t>(Pr.cols()), opts));
+        const RowMatrix Qr = Q_;
         qQ_ = std::make_shared<QuantizedWeights<8>>(QuantizedWeights<8>::from_f32(
             Qr.data(), static_cast<std::size_t>(Qr.rows()), static_cast<std::size_t>(Qr.cols()), opts));
+        const std::size_t m = hidden(), r = rank(), stride = padded_rank();
+        auto q = std::make_shared<Int8Rows>();
+        q->values.assign(m * stride, 0);
+        q->scales.assign(m, 0.0f);
+        for (std::size_t i = 0; i < m; ++i) {
+            float amax = 0;
+            for (std::size_t j = 0; j < r; ++j)
+                amax = std::max(amax, std::fabs(P_(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(j))));
+            if (!(amax > 0)) continue;  // a zero row stays zero
+            q->scales[i] = amax / 127.0f;
+            const float inv = 127.0f / amax;
+            for (std::size_t j = 0; j < r; ++j)
+                q->values[i * stride + j] = static_cast<std::int8_t>(
+                    std::lround(P_(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(j)) * inv));
+        }
+        qP_ = std::move(q);
     }
     bool quantized() const noexcept { return qP_ != nullptr; }
 
@@ -222,7 +243,7 @@ public:
     std::size_t d_model() const noexcept { return static_cast<std::size_t>(Q_.cols()); }
     /// Bytes predict() reads: both factors, float or quantized.
     std::size_t memory_bytes() const noexcept {
-        if (quantized()) return qP_->memory_bytes() + qQ_->memory_bytes();
+        if (quantized()) return qP_->values.size() + qP_->scales.size() * sizeof(float) + qQ_->memory_bytes();
         return static_cast<std::size_t>(P_.size() + Q_.size()) * sizeof(float);
     }
     /// The float factors (P [hidden][rank], Q [rank][d_model]).
@@ -237,25 +258,15 @@ public:
     void predict(const float* x, float* pre) {
         if (x == nullptr) throw error("argument 'x' is a null pointer");
         if (pre == nullptr) throw error("argument 'pre' is a null pointer");
-        if (quantized()) {
-            qQ_->gemv(x, t_.data());
-            qP_->gemv(t_.data(), pre);
-            return;
-        }
-        const Eigen::Index r = Q_.rows();
-        Eigen::Map<const Eigen::VectorXf> xv(x, Q_.cols());
-        Eigen::Map<Eigen::VectorXf> tv(t_.data(), r);
-        Eigen::Map<Eigen::VectorXf> out(pre, P_.rows());
-        tv.noalias() = Q_ * xv;
-        out.noalias() = P_ * tv;
+        predict_impl(x, pre, [](std::size_t, float) {});
     }
 
     /// scores[i] = |act(predicted pre-activation i)|, comparable with
     /// SparseFfn::exact_scores; feed them to select_top_k / select_at_least.
     void scores(const float* x, Activation act, float* scores) {
-        predict(x, scores);
-        const std::size_t m = hidden();
-        for (std::size_t i = 0; i < m; ++i) scores[i] = std::fabs(activate(act, scores[i]));
+        if (x == nullptr) throw error("argument 'x' is a null pointer");
+        if (scores == nullptr) throw error("argument 'scores' is a null pointer");
+        predict_impl(x, scores, [scores, act](std::size_t i, float z) { scores[i] = std::fabs(activate(act, z)); });
     }
 
     /// Top k with exact checks (see the header comment): predicts every neuron,
@@ -271,17 +282,22 @@ public:
                                      ExactGate&& exact_gate, std::uint32_t* out) {
         if (out == nullptr) throw error("argument 'out' is a null pointer");
         const std::size_t h = hidden();
+        if (x == nullptr) throw error("argument 'x' is a null pointer");
         pre_.resize(h);
         score_.resize(h);
-        predict(x, pre_.data());
-        for (std::size_t i = 0; i < h; ++i) score_[i] = std::fabs(activate(act, pre_[i]));
+        float* sc = score_.data();
+        predict_impl(x, pre_.data(), [sc, act](std::size_t i, float z) { sc[i] = std::fabs(activate(act, z)); });
         k = std::min(k, h);
         checks = std::min(checks, h);
         if (k == 0 || k == h || checks == 0) return select_top_k(score_.data(), h, k, out);
-        // The cut: the k-th largest predicted score.
-        select_top_k(score_.data(), h, k, out);
-        float cut = std::numeric_limits<float>::infinity();
-        for (std::size_t j = 0; j < k; ++j) cut = std::min(cut, score_[out[j]]);
+        // The cut: the k-th largest predicted score (its key; scores are >= 0 or NaN).
+        std::size_t ties = 0;
+        const std::uint32_t cut_key = detail::kth_largest_key(score_.data(), h, k, out, ties);
+        float cut = 0;  // a NaN cut (fewer than k numbers): no edge
+        if ((cut_key & 0x80000000u) != 0) {
+            const std::uint32_t bits = cut_key & 0x7fffffffu;
+            std::memcpy(&cut, &bits, sizeof cut);
+        }
         if (checks < h) {
             const detail::KeptRegion region = detail::kept_region(act, cut);
             margin_.resize(h);
@@ -299,6 +315,60 @@ public:
 
 private:
     LowRankPredictor() = default;
+
+    /// P's rows as int8 with one scale per row, each row padded_rank() long.
+    struct Int8Rows {
+        std::vector<std::int8_t> values;
+        std::vector<float> scales;
+    };
+
+    std::size_t padded_rank() const noexcept { return (rank() + 31) / 32 * 32; }
+
+    /// pre = P (Q x); then each(i, pre[i]) for every neuron, in the same pass.
+    template <class Each>
+    void predict_impl(const float* x, float* pre, Each&& each) {
+        const std::size_t m = hidden(), r = rank();
+        if (!quantized()) {
+            Eigen::Map<const Eigen::VectorXf> xv(x, Q_.cols());
+            Eigen::Map<Eigen::VectorXf> tv(t_.data(), Q_.rows());
+            tv.noalias() = Q_ * xv;
+            Eigen::Map<Eigen::VectorXf>(pre, static_cast<Eigen::Index>(m)).noalias() = P_ * tv;
+            for (std::size_t i = 0; i < m; ++i) each(i, pre[i]);
+            return;
+        }
+        qQ_->gemv(x, t_.data());
+        // Q x to int8 with one scale (P's rows were rounded the same way).
+        const std::size_t stride = padded_rank();
+        tq_.assign(stride, 0);
+        float amax = 0;
+        bool finite = true;
+        for (std::size_t j = 0; j < r; ++j) {
+            finite = finite && std::isfinite(t_[j]);
+            amax = std::max(amax, std::fabs(t_[j]));
+        }
+        if (!finite) {  // NaN or infinity in Q x: no finite prediction
+            for (std::size_t i = 0; i < m; ++i) {
+                pre[i] = std::numeric_limits<float>::quiet_NaN();
+                each(i, pre[i]);
+            }
+            return;
+        }
+        const float tscale = amax / 127.0f;
+        if (amax > 0)
+            for (std::size_t j = 0; j < r; ++j) tq_[j] = static_cast<std::int8_t>(std::lround(t_[j] / tscale));
+        const std::int8_t* tq = tq_.data();
+        const std::int8_t* v = qP_->values.data();
+        const float* ps = qP_->scales.data();
+        for (std::size_t i = 0; i < m; ++i) {
+            const std::int8_t* row = v + i * stride;
+            std::int32_t acc = 0;
+            for (std::size_t c = 0; c < stride; c += 32)  // fixed-width inner loop: vectorized as integer dots
+                for (std::size_t j = 0; j < 32; ++j)
+                    acc += static_cast<std::int32_t>(row[c + j]) * static_cast<std::int32_t>(tq[c + j]);
+            pre[i] = static_cast<float>(acc) * ps[i] * tscale;
+            each(i, pre[i]);
+        }
+    }
 
     template <class Gate>
     void set_error_scale(const Gate& G) {
@@ -323,10 +393,12 @@ private:
     }
 
     RowMatrix P_, Q_;
-    std::shared_ptr<const QuantizedWeights<8>> qP_, qQ_;  // shared: copies of a predictor share immutable factors
+    std::shared_ptr<const Int8Rows> qP_;  // shared: copies of a predictor share immutable factors
+    std::shared_ptr<const QuantizedWeights<8>> qQ_;
     std::vector<float> sigma_, inv_sigma_;
     std::vector<float> t_, pre_, score_, margin_, exact_;  // scratch
     std::vector<std::uint32_t> checked_;
+    std::vector<std::int8_t> tq_;
 };
 
 }  // namespace sparseinfer

@@ -50,14 +50,68 @@ inline std::uint32_t rank_key(float f) noexcept {
 
 }  // namespace detail
 
+namespace detail {
+
+/// The k-th largest key of scores[0..n) (0 < k < n) by radix select, and in
+/// `need` how many of the keys equal to it are among the k largest. One pass
+/// computes the keys and the histogram of their top 11 bits; one pass keeps
+/// only the keys in the chosen bucket (front of `work`, n entries); the next
+/// digits (11, 10 bits) are resolved on that short list.
+inline std::uint32_t kth_largest_key(const float* scores, std::size_t n, std::size_t k, std::uint32_t* work,
+                                     std::size_t& need) noexcept {
+    std::uint32_t hist[2048] = {};
+    for (std::size_t i = 0; i < n; ++i) {
+        const std::uint32_t key = rank_key(scores[i]);
+        work[i] = key;
+        ++hist[key >> 21];
+    }
+    need = k;
+    std::uint32_t digit = 2047;
+    while (hist[digit] < need) need -= hist[digit--];  // the digits above are kept whole
+    std::uint32_t prefix = digit;
+    std::size_t m = 0;
+    for (std::size_t i = 0; i < n; ++i) {  // compact the bucket: m <= i, so nothing unread is overwritten
+        const std::uint32_t key = work[i];
+        work[m] = key;
+        m += (key >> 21) == prefix ? 1 : 0;
+    }
+    int shift = 21;
+    for (int width : {11, 10}) {
+        if (hist[digit] == need) break;  // every key of the bucket is kept (hist holds the last digit's counts)
+        const int low = shift - width;
+        const std::uint32_t mask = (1u << width) - 1;
+        std::fill(hist, hist + mask + 1, 0u);
+        for (std::size_t i = 0; i < m; ++i) {
+            const std::uint32_t key = work[i];
+            if (key >> shift == prefix) ++hist[(key >> low) & mask];
+        }
+        digit = mask;
+        while (hist[digit] < need) need -= hist[digit--];
+        prefix = (prefix << width) | digit;
+        shift = low;
+    }
+    // The bucket's keys all start with prefix (top 32 - shift bits); if it was
+    // resolved early every one of them is kept, so the k-th key is the lowest.
+    if (shift == 0) return prefix;
+    std::uint32_t lowest = 0xffffffffu;
+    for (std::size_t i = 0; i < m; ++i)
+        if (work[i] >> shift == prefix) lowest = std::min(lowest, work[i]);
+    std::size_t ties = 0;  // keys equal to the lowest are all kept
+    for (std::size_t i = 0; i < m; ++i) ties += work[i] == lowest ? 1 : 0;
+    need = ties;
+    return lowest;
+}
+
+}  // namespace detail
+
 /// Writes the indices of the k largest scores to out[0..k) in ascending index
 /// order and returns min(k, n). `out` must hold n entries (it is the work
 /// array). Ties at the boundary are broken by the lower index. NaN scores rank last.
 ///
-/// A radix select on the scores' order-preserving keys: the k-th largest key is
-/// found digit by digit (11, 11, 10 bits) from histograms, a few linear passes
-/// over `out` and no allocation; then one pass keeps the larger keys and the
-/// lowest-index ties.
+/// A radix select on the scores' order-preserving keys (detail::kth_largest_key):
+/// two linear passes over the scores find the k-th largest key's bucket, the
+/// rest of the digits are resolved inside that bucket, and a last pass keeps
+/// the larger keys and the lowest-index ties. No allocation.
 inline std::size_t select_top_k(const float* scores, std::size_t n, std::size_t k, std::uint32_t* out) noexcept {
     if (k > n) k = n;
     if (k == 0) return 0;
@@ -65,34 +119,15 @@ inline std::size_t select_top_k(const float* scores, std::size_t n, std::size_t 
         for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<std::uint32_t>(i);
         return n;
     }
-    for (std::size_t i = 0; i < n; ++i) out[i] = detail::rank_key(scores[i]);
-    // Invariant: the k-th largest key starts with the bits `prefix` (the key's
-    // top 32 - shift bits), and `need` of the keys with that prefix are kept.
-    std::uint32_t prefix = 0;
-    std::size_t need = k;
-    int shift = 32;
-    std::uint32_t hist[2048];
-    for (int width : {11, 11, 10}) {
-        const int low = shift - width;
-        const std::uint32_t mask = (1u << width) - 1;
-        std::fill(hist, hist + mask + 1, 0u);
-        for (std::size_t i = 0; i < n; ++i) {
-            const std::uint32_t key = out[i];
-            if (shift == 32 || key >> shift == prefix) ++hist[(key >> low) & mask];
-        }
-        std::uint32_t digit = mask;
-        while (hist[digit] < need) need -= hist[digit--];  // the digits above are kept whole
-        prefix = (prefix << width) | digit;
-        shift = low;
-        if (hist[digit] == need) break;  // every key with this prefix is kept
-    }
+    std::size_t need = 0;
+    const std::uint32_t kth = detail::kth_largest_key(scores, n, k, out, need);
     std::size_t m = 0;
     for (std::size_t i = 0; i < n; ++i) {
-        const std::uint32_t top = shift == 32 ? 0 : out[i] >> shift;  // read before out[m <= i] is written
-        const bool tie = top == prefix && need > 0;
+        const std::uint32_t key = detail::rank_key(scores[i]);
+        const bool tie = key == kth && need > 0;
         need -= tie ? 1 : 0;
         out[m] = static_cast<std::uint32_t>(i);
-        m += (top > prefix || tie) ? 1 : 0;
+        m += (key > kth || tie) ? 1 : 0;
     }
     return m;
 }
