@@ -125,6 +125,16 @@ inline KeptRegion kept_region(Activation act, float cut) {
     return r;
 }
 
+/// Rounds v[0..n) to int8 with one scale, max |v| / 127, into q[0..n) and
+/// returns the scale (0 for an all-zero v, whose codes are all 0). v is finite.
+inline float round_to_int8(const float* v, std::size_t n, std::int8_t* q) noexcept {
+    float amax = 0;
+    for (std::size_t j = 0; j < n; ++j) amax = std::max(amax, std::fabs(v[j]));
+    const float inv = amax > 0 ? 127.0f / amax : 0.0f;
+    for (std::size_t j = 0; j < n; ++j) q[j] = static_cast<std::int8_t>(std::lround(v[j] * inv));
+    return amax / 127.0f;
+}
+
 }  // namespace detail
 
 /// How a LowRankPredictor is calibrated.
@@ -223,17 +233,8 @@ public:
         auto q = std::make_shared<Int8Rows>();
         q->values.assign(m * stride, 0);
         q->scales.assign(m, 0.0f);
-        for (std::size_t i = 0; i < m; ++i) {
-            float amax = 0;
-            for (std::size_t j = 0; j < r; ++j)
-                amax = std::max(amax, std::fabs(P_(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(j))));
-            if (!(amax > 0)) continue;  // a zero row stays zero
-            q->scales[i] = amax / 127.0f;
-            const float inv = 127.0f / amax;
-            for (std::size_t j = 0; j < r; ++j)
-                q->values[i * stride + j] = static_cast<std::int8_t>(
-                    std::lround(P_(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(j)) * inv));
-        }
+        for (std::size_t i = 0; i < m; ++i)  // P_ is row-major: row i is r contiguous floats
+            q->scales[i] = detail::round_to_int8(P_.data() + i * r, r, q->values.data() + i * stride);
         qP_ = std::move(q);
     }
     bool quantized() const noexcept { return qP_ != nullptr; }
@@ -340,12 +341,8 @@ private:
         // Q x to int8 with one scale (P's rows were rounded the same way).
         const std::size_t stride = padded_rank();
         tq_.assign(stride, 0);
-        float amax = 0;
         bool finite = true;
-        for (std::size_t j = 0; j < r; ++j) {
-            finite = finite && std::isfinite(t_[j]);
-            amax = std::max(amax, std::fabs(t_[j]));
-        }
+        for (std::size_t j = 0; j < r; ++j) finite = finite && std::isfinite(t_[j]);
         if (!finite) {  // NaN or infinity in Q x: no finite prediction
             for (std::size_t i = 0; i < m; ++i) {
                 pre[i] = std::numeric_limits<float>::quiet_NaN();
@@ -353,9 +350,7 @@ private:
             }
             return;
         }
-        const float tscale = amax / 127.0f;
-        if (amax > 0)
-            for (std::size_t j = 0; j < r; ++j) tq_[j] = static_cast<std::int8_t>(std::lround(t_[j] / tscale));
+        const float tscale = detail::round_to_int8(t_.data(), r, tq_.data());
         const std::int8_t* tq = tq_.data();
         const std::int8_t* v = qP_->values.data();
         const float* ps = qP_->scales.data();

@@ -48,10 +48,6 @@ inline std::uint32_t rank_key(float f) noexcept {
     return (b & 0x80000000u) != 0 ? ~b : (b | 0x80000000u);
 }
 
-}  // namespace detail
-
-namespace detail {
-
 /// The k-th largest key of scores[0..n) (0 < k < n) by radix select, and in
 /// `need` how many of the keys equal to it are among the k largest. One pass
 /// computes the keys and the histogram of their top 11 bits; one pass keeps

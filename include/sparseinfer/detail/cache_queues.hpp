@@ -77,23 +77,10 @@ public:
     std::uint32_t last_use(std::uint32_t x) const noexcept { return node_[x].last; }
 
     /// Makes x the most recent (listing it when it was not).
-    void touch(std::uint32_t x, std::uint64_t token) noexcept {
-        if (tail_ == ring_.size()) compact();
-        touch_reserved(x, token);
-    }
-    /// Makes room for n touch_reserved() calls of distinct neurons (n <= num_neurons).
-    void reserve(std::size_t n) noexcept {
-        if (ring_.size() - tail_ < n) compact();  // leaves at most N live entries: room for N + 128
-    }
-    /// touch() after reserve(): no room check.
-    void touch_reserved(std::uint32_t x, std::uint64_t token) noexcept {
-        if (++seq_ == unlisted) seq_ = 1;
-        node_[x] = Node{seq_, static_cast<std::uint32_t>(token)};
-        ring_[tail_++] = Entry{x, seq_};
-    }
-    /// Touches n distinct neurons in order (makes room first).
+    void touch(std::uint32_t x, std::uint64_t token) noexcept { touch(&x, 1, token); }
+    /// Touches n distinct neurons in order (n <= num_neurons).
     void touch(const std::uint32_t* xs, std::size_t n, std::uint64_t token) noexcept {
-        reserve(n);
+        if (ring_.size() - tail_ < n) compact();  // leaves at most N live entries: room for N + 128
         // Counters in locals: the stores below may alias members of the same type.
         Node* const node = node_.data();
         Entry* const ring = ring_.data() + tail_;
