@@ -40,12 +40,14 @@ namespace detail {
 
 /// Maps a score to an unsigned key of the same order: larger score, larger
 /// key; -0 and +0 are equal; every NaN maps to 0, below every number.
+/// Branch-free, so loops over it vectorize.
 inline std::uint32_t rank_key(float f) noexcept {
-    if (std::isnan(f)) return 0;
-    if (f == 0.0f) f = 0.0f;  // -0 ties with +0
     std::uint32_t b;
     std::memcpy(&b, &f, sizeof b);
-    return (b & 0x80000000u) != 0 ? ~b : (b | 0x80000000u);
+    b = b == 0x80000000u ? 0u : b;  // -0 ties with +0 (integer test: safe under -ffast-math)
+    const std::uint32_t negative = static_cast<std::uint32_t>(static_cast<std::int32_t>(b) >> 31);
+    const std::uint32_t key = b ^ (negative | 0x80000000u);  // negatives: all bits flipped; others: sign set
+    return (b & 0x7fffffffu) > 0x7f800000u ? 0u : key;
 }
 
 /// The k-th largest key of scores[0..n) (0 < k < n) by radix select, and in
@@ -55,12 +57,17 @@ inline std::uint32_t rank_key(float f) noexcept {
 /// digits (11, 10 bits) are resolved on that short list.
 inline std::uint32_t kth_largest_key(const float* scores, std::size_t n, std::size_t k, std::uint32_t* work,
                                      std::size_t& need) noexcept {
-    std::uint32_t hist[2048] = {};
-    for (std::size_t i = 0; i < n; ++i) {
-        const std::uint32_t key = rank_key(scores[i]);
-        work[i] = key;
-        ++hist[key >> 21];
+    for (std::size_t i = 0; i < n; ++i) work[i] = rank_key(scores[i]);  // vectorized
+    // Two interleaved histograms: neighbouring scores often share a bucket, and
+    // one histogram would chain each increment on the one before.
+    std::uint32_t hist[2048] = {}, odd[2048] = {};
+    std::size_t i = 0;
+    for (; i + 2 <= n; i += 2) {
+        ++hist[work[i] >> 21];
+        ++odd[work[i + 1] >> 21];
     }
+    if (i < n) ++hist[work[i] >> 21];
+    for (std::size_t b = 0; b < 2048; ++b) hist[b] += odd[b];
     need = k;
     std::uint32_t digit = 2047;
     while (hist[digit] < need) need -= hist[digit--];  // the digits above are kept whole
