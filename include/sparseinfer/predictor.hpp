@@ -60,6 +60,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <random>
@@ -82,11 +83,16 @@ struct KeptRegion {
     float pos = 0, neg_lo = 0, neg_hi = 0;
     bool has_neg = false;
 
-    /// Distance from z to the nearest edge of the region.
+    /// Distance from z to the nearest edge of the region (NaN for a NaN z).
+    /// The minimum compares the distances' bits as integers (they are >= 0),
+    /// so loops over it vectorize.
     float distance(float z) const noexcept {
-        float d = std::fabs(z - pos);
-        if (has_neg) d = std::min(d, std::min(std::fabs(z - neg_lo), std::fabs(z - neg_hi)));
-        return d;
+        const float d = std::fabs(z - pos);
+        if (!has_neg) return d;
+        const float lo = std::fabs(z - neg_lo), hi = std::fabs(z - neg_hi);
+        const std::uint32_t bd = float_bits(d), blo = float_bits(lo), bhi = float_bits(hi);
+        const std::uint32_t bneg = blo < bhi ? blo : bhi;
+        return bits_float(bneg < bd ? bneg : bd);  // a NaN (bits above every number) never wins over a number
     }
 };
 
@@ -267,7 +273,8 @@ public:
     void scores(const float* x, Activation act, float* scores) {
         if (x == nullptr) throw error("argument 'x' is a null pointer");
         if (scores == nullptr) throw error("argument 'scores' is a null pointer");
-        predict_impl(x, scores, [scores, act](std::size_t i, float z) { scores[i] = std::fabs(activate(act, z)); });
+        predict_impl(x, scores, [](std::size_t, float) {});
+        activation_scores(act, scores, hidden(), scores);
     }
 
     /// Top k with exact checks (see the header comment): predicts every neuron,
@@ -286,8 +293,8 @@ public:
         if (x == nullptr) throw error("argument 'x' is a null pointer");
         pre_.resize(h);
         score_.resize(h);
-        float* sc = score_.data();
-        predict_impl(x, pre_.data(), [sc, act](std::size_t i, float z) { sc[i] = std::fabs(activate(act, z)); });
+        predict_impl(x, pre_.data(), [](std::size_t, float) {});
+        activation_scores(act, pre_.data(), h, score_.data());
         k = std::min(k, h);
         checks = std::min(checks, h);
         if (k == 0 || k == h || checks == 0) return select_top_k(score_.data(), h, k, out);
@@ -299,15 +306,37 @@ public:
             const std::uint32_t bits = cut_key & 0x7fffffffu;
             std::memcpy(&cut, &bits, sizeof cut);
         }
+        checked_.clear();
         if (checks < h) {
+            // The `checks` neurons of smallest distance / sigma_i (NaN last, ties to
+            // the lower index): a min-heap of the best so far, as 64-bit entries
+            // (rank_key(-margin), ~index); a neuron enters only when it beats the
+            // heap's worst, which after the first few hundred almost none does.
             const detail::KeptRegion region = detail::kept_region(act, cut);
-            margin_.resize(h);
-            for (std::size_t i = 0; i < h; ++i) margin_[i] = -region.distance(pre_[i]) * inv_sigma_[i];  // NaN: never
-            select_top_k(margin_.data(), h, checks, out);
+            std::uint32_t* key = out;            // out is scratch until the final selection
+            for (std::size_t i = 0; i < h; ++i)  // vectorized: no calls, no floating-point branches
+                key[i] = detail::rank_key(-region.distance(pre_[i]) * inv_sigma_[i]);
+            auto entry = [key](std::size_t i) {
+                return static_cast<std::uint64_t>(key[i]) << 32 | (0xffffffffu - static_cast<std::uint32_t>(i));
+            };
+            heap_.clear();
+            for (std::size_t i = 0; i < checks; ++i) heap_.push_back(entry(i));
+            std::make_heap(heap_.begin(), heap_.end(), std::greater<>());
+            std::uint32_t bar = static_cast<std::uint32_t>(heap_.front() >> 32);  // the worst kept key
+            for (std::size_t i = checks; i < h; ++i) {
+                if (key[i] < bar) continue;  // the common case: one well-predicted branch
+                const std::uint64_t e = entry(i);
+                if (e <= heap_.front()) continue;  // a tie with the worst: the lower index stays
+                std::pop_heap(heap_.begin(), heap_.end(), std::greater<>());
+                heap_.back() = e;
+                std::push_heap(heap_.begin(), heap_.end(), std::greater<>());
+                bar = static_cast<std::uint32_t>(heap_.front() >> 32);
+            }
+            for (std::uint64_t e : heap_) checked_.push_back(0xffffffffu - static_cast<std::uint32_t>(e));
+            std::sort(checked_.begin(), checked_.end());
         } else {
-            for (std::size_t i = 0; i < h; ++i) out[i] = static_cast<std::uint32_t>(i);
+            for (std::size_t i = 0; i < h; ++i) checked_.push_back(static_cast<std::uint32_t>(i));
         }
-        checked_.assign(out, out + checks);
         exact_.assign(checks, 0.0f);
         exact_gate(static_cast<const std::uint32_t*>(checked_.data()), checks, exact_.data());
         for (std::size_t j = 0; j < checks; ++j) score_[checked_[j]] = std::fabs(activate(act, exact_[j]));
@@ -391,8 +420,9 @@ private:
     std::shared_ptr<const Int8Rows> qP_;  // shared: copies of a predictor share immutable factors
     std::shared_ptr<const QuantizedWeights<8>> qQ_;
     std::vector<float> sigma_, inv_sigma_;
-    std::vector<float> t_, pre_, score_, margin_, exact_;  // scratch
+    std::vector<float> t_, pre_, score_, exact_;  // scratch
     std::vector<std::uint32_t> checked_;
+    std::vector<std::uint64_t> heap_;
     std::vector<std::int8_t> tq_;
 };
 
