@@ -295,6 +295,11 @@ int main(int argc, char** argv) {
     const double shares[] = {0.50, 0.25, 0.10, 0.05};
     const std::size_t checks = 128;  // exact gate rows per token for the checked top-k (1.2% of the neurons)
     double oracle_ms[4] = {0, 0, 0, 0};
+    struct ChecksPoint {  // checked top-k at 10% active
+        std::size_t checks;
+        double recall, select_ms, layer_ms;
+    };
+    std::vector<ChecksPoint> checks_sweep;
     for (int si_ = 0; si_ < 4; ++si_) {
         const double share = shares[si_];
         const std::size_t k = static_cast<std::size_t>(std::ceil(share * static_cast<double>(h)));
@@ -346,10 +351,10 @@ int main(int argc, char** argv) {
         // rows) for the `checks` neurons predicted nearest the edge of the kept region.
         // The checks' gate dots run on int8 activations (the fast kernel path).
         si::QuantizedActivations xq;
-        auto checked_top_k = [&](std::size_t tok, std::size_t c) {
+        auto checked_top_k = [&](std::size_t tok, std::size_t c, std::size_t m) {
             const float* x = xs[tok].data();
             return pr[c].select_top_k_checked(
-                x, si::Activation::silu, k, checks,
+                x, si::Activation::silu, k, m,
                 [&](const std::uint32_t* ids, std::size_t m, float* pre) {
                     si::quantize_activations(x, d, xq);
                     si::kernels::gemv_rows(q4[c].layout(), q4[c].matrix_data(si::FfnMatrix::gate), ids, m, xq, pre);
@@ -359,19 +364,39 @@ int main(int argc, char** argv) {
         sel_t.clear();
         const double t_pc = time_tokens([&](std::size_t tok, std::size_t c) {
             const auto s = Clock::now();
-            const std::size_t n = checked_top_k(tok, c);
+            const std::size_t n = checked_top_k(tok, c, checks);
             sel_t.push_back(since(s));
             q4[c].forward_sparse(xs[tok].data(), idx.data(), n, y.data());
         });
         double rec_c = 0;
         for (int t = 0; t < tokens; ++t) {
-            checked_top_k(static_cast<std::size_t>(t), 0);
+            checked_top_k(static_cast<std::size_t>(t), 0, checks);
             si::select_top_k(exact[static_cast<std::size_t>(t)].data(), h, k, truth.data());
             rec_c += si::recall(idx.data(), k, truth.data(), k);
         }
         sel_t.erase(sel_t.begin(), sel_t.begin() + static_cast<std::ptrdiff_t>(copies));
         results.push_back({"sparse 4-bit " + pct + " predictor top-k + " + std::to_string(checks) + " checks",
                            t_pc * 1e3, share, median(sel_t) * 1e3, rec_c / tokens});
+        // At 10%: recall and selection time against the number of checks.
+        for (std::size_t m : {std::size_t{0}, std::size_t{16}, std::size_t{32}, std::size_t{64}, checks,
+                              std::size_t{256}, std::size_t{512}}) {
+            if (share != 0.10) break;
+            sel_t.clear();
+            const double t_m = time_tokens([&](std::size_t tok, std::size_t c) {
+                const auto s = Clock::now();
+                const std::size_t n = checked_top_k(tok, c, m);
+                sel_t.push_back(since(s));
+                q4[c].forward_sparse(xs[tok].data(), idx.data(), n, y.data());
+            });
+            double rec_m = 0;
+            for (int t = 0; t < tokens; ++t) {
+                checked_top_k(static_cast<std::size_t>(t), 0, m);
+                si::select_top_k(exact[static_cast<std::size_t>(t)].data(), h, k, truth.data());
+                rec_m += si::recall(idx.data(), k, truth.data(), k);
+            }
+            sel_t.erase(sel_t.begin(), sel_t.begin() + static_cast<std::ptrdiff_t>(copies));
+            checks_sweep.push_back({m, rec_m / tokens, median(sel_t) * 1e3, t_m * 1e3});
+        }
 
         // predictor, calibrated threshold: the per-layer threshold that keeps `share` of the
         // calibration tokens' scores; per token one comparison per neuron.
@@ -455,6 +480,11 @@ int main(int argc, char** argv) {
         "  checked top-k (%zu exact gate rows): recall %.3f, selection %.3f ms = %.1f%% of dense 4-bit (<= 5%%)\n",
         checks, c10.recall, c10.select_ms, 100 * c10.select_ms / dense4_best);
 
+    std::printf("  checked top-k at 10%%, by number of checks (recall / selection ms / share of dense 4-bit):");
+    for (const auto& cp : checks_sweep)
+        std::printf(" %zu: %.3f / %.3f / %.1f%%", cp.checks, cp.recall, cp.select_ms, 100 * cp.select_ms / dense4_best);
+    std::printf("\n");
+
     // Recall of the top 10% against the planted noise level (full run only: each
     // level regenerates the gate and recalibrates the predictor, float factors).
     struct NoisePoint {
@@ -490,41 +520,63 @@ int main(int argc, char** argv) {
     for (auto& sr : sweep) std::printf(" %.0f%%: %.3f / %.3f", 100 * sr.noise, sr.recall, sr.bound);
     std::printf("\n");
 
-    FILE* f = std::fopen(out_path.c_str(), "w");
-    if (!f) {
-        std::fprintf(stderr, "bench_ffn: cannot write %s\n", out_path.c_str());
-        return 1;
+    bench::Json j;
+    j.begin_object();
+    j.field("benchmark", "bench_ffn");
+    j.field("machine", bench::machine_name());
+    j.field("d_model", d);
+    j.field("hidden", h);
+    j.field("isa", si::active_isa());
+    j.field("quick", quick);
+    j.field("read_bandwidth_gbs", bw);
+    j.field("dense4_activations", use_int8 ? "int8" : "float");
+    j.field("tokens", tokens);
+    j.field("copies", copies);
+    j.field("predictor_rank", pred0.rank());
+    j.field("predictor_bytes", preds[0].memory_bytes());
+    j.field("predictor_scores_ms", pred_alone_ms);
+    j.field("predictor_scores_float_ms", pred_float_ms);
+    j.field("predictor_float_factors", float_pred);
+    j.field("top26_share", top26_share);
+    j.field("predictor_checks", checks);
+    j.key("recall_vs_noise");
+    j.begin_array();
+    for (const auto& sr : sweep) {
+        j.begin_object();
+        j.field("noise_energy", sr.noise);
+        j.field("recall_top10", sr.recall);
+        j.field("recall_top10_signal_bound", sr.bound);
+        j.end_object();
     }
-    std::fprintf(f,
-                 "{\n  \"benchmark\": \"bench_ffn\", \"machine\": \"%s\", \"d_model\": %zu, \"hidden\": %zu, \"isa\": "
-                 "\"%s\", \"quick\": %s,\n",
-                 bench::machine_name().c_str(), d, h, si::active_isa(), quick ? "true" : "false");
-    std::fprintf(f,
-                 "  \"read_bandwidth_gbs\": %.2f, \"dense4_activations\": \"%s\", \"tokens\": %d, \"copies\": %zu,\n",
-                 bw, use_int8 ? "int8" : "float", tokens, copies);
-    std::fprintf(f,
-                 "  \"predictor_rank\": %zu, \"predictor_bytes\": %zu, \"predictor_scores_ms\": %.4f, "
-                 "\"predictor_scores_float_ms\": %.4f, \"predictor_float_factors\": %s, \"top26_share\": %.4f, "
-                 "\"predictor_checks\": %zu,\n",
-                 pred0.rank(), preds[0].memory_bytes(), pred_alone_ms, pred_float_ms, float_pred ? "true" : "false",
-                 top26_share, checks);
-    std::fprintf(f, "  \"recall_vs_noise\": [");
-    for (std::size_t i = 0; i < sweep.size(); ++i)
-        std::fprintf(f, "%s{\"noise_energy\": %.2f, \"recall_top10\": %.4f, \"recall_top10_signal_bound\": %.4f}",
-                     i ? ", " : "", sweep[i].noise, sweep[i].recall, sweep[i].bound);
-    std::fprintf(f, "],\n");
-    std::fprintf(f, "  \"results\": [\n");
-    for (std::size_t i = 0; i < results.size(); ++i) {
-        const auto& r = results[i];
-        std::fprintf(
-            f,
-            "    {\"name\": \"%s\", \"ms_per_token\": %.4f, \"active\": %.2f, \"select_ms\": %.4f, \"recall\": %.4f, "
-            "\"speedup_vs_dense4\": %.3f, \"speedup_vs_eigen\": %.3f}%s\n",
-            r.name.c_str(), r.ms, r.active, r.select_ms, r.recall, dense4_best / r.ms, eigen_ms / r.ms,
-            i + 1 < results.size() ? "," : "");
+    j.end_array();
+    j.key("checked_top10_by_checks");
+    j.begin_array();
+    for (const auto& cp : checks_sweep) {
+        j.begin_object();
+        j.field("checks", cp.checks);
+        j.field("recall", cp.recall);
+        j.field("select_ms", cp.select_ms);
+        j.field("select_share_of_dense4", cp.select_ms / dense4_best);
+        j.field("ms_per_token", cp.layer_ms);
+        j.end_object();
     }
-    std::fprintf(f, "  ]\n}\n");
-    std::fclose(f);
+    j.end_array();
+    j.key("results");
+    j.begin_array();
+    for (const auto& r : results) {
+        j.begin_object();
+        j.field("name", r.name);
+        j.field("ms_per_token", r.ms);
+        j.field("active", r.active);
+        j.field("select_ms", r.select_ms);
+        j.field("recall", r.recall);
+        j.field("speedup_vs_dense4", dense4_best / r.ms);
+        j.field("speedup_vs_eigen", eigen_ms / r.ms);
+        j.end_object();
+    }
+    j.end_array();
+    j.end_object();
+    if (!j.write(out_path)) return 1;
     std::printf("wrote %s\n", out_path.c_str());
     return 0;
 }

@@ -96,6 +96,15 @@ struct KeptRegion {
     }
 };
 
+/// key[i] = rank_key(-distance(pre[i]) / sigma_i): larger for neurons nearer an
+/// edge in units of their prediction error. The arrays must not overlap (the
+/// restrict qualifiers let the loop vectorize without run-time overlap checks).
+inline void margin_keys(const KeptRegion& region, const float* __restrict pre, const float* __restrict inv_sigma,
+                        std::size_t n, std::uint32_t* __restrict key) noexcept {
+    const KeptRegion r = region;  // a local copy: its fields stay in registers
+    for (std::size_t i = 0; i < n; ++i) key[i] = rank_key(-r.distance(pre[i]) * inv_sigma[i]);
+}
+
 /// Solves |act(z)| = cut by bisection on intervals where |act| is monotone.
 inline KeptRegion kept_region(Activation act, float cut) {
     KeptRegion r;
@@ -313,9 +322,8 @@ public:
             // (rank_key(-margin), ~index); a neuron enters only when it beats the
             // heap's worst, which after the first few hundred almost none does.
             const detail::KeptRegion region = detail::kept_region(act, cut);
-            std::uint32_t* key = out;            // out is scratch until the final selection
-            for (std::size_t i = 0; i < h; ++i)  // vectorized: no calls, no floating-point branches
-                key[i] = detail::rank_key(-region.distance(pre_[i]) * inv_sigma_[i]);
+            std::uint32_t* key = out;  // out is scratch until the final selection
+            detail::margin_keys(region, pre_.data(), inv_sigma_.data(), h, key);
             auto entry = [key](std::size_t i) {
                 return static_cast<std::uint64_t>(key[i]) << 32 | (0xffffffffu - static_cast<std::uint32_t>(i));
             };
