@@ -5,6 +5,10 @@
 //
 // Bounds:
 //  - float path (dot_row, gemv_rows): |simd - scalar| <= 1e-5 * sum_j (|d q_j x_j| + |m x_j|);
+//    avx512_bf16's gemv_rows splits x into two bf16 parts, x - x_hi - x_lo within
+//    2^-17 |x| per element (7.6e-6 of each term), and its float sums carry the
+//    codes' bias (1 + q / 16) at most 2x: the same bound holds, also for x whose
+//    elements span 2^-100 to 2^60;
 //  - int8 path: |simd - scalar| <= 1e-5 * sum_b (|d| s_b sum_j q_j |xq_j| + |m| |xsum_b|)
 //    (both sum the same exact integer block sums; only float rounding differs);
 //  - dequantize_row: within 2 float ulps of |d q| + |m| (fma vs multiply-add);
@@ -17,6 +21,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -147,6 +152,73 @@ TEST_CASE("dot_row, gemv_rows and dequantize_row match the scalar reference on e
             CHECK(ye.storage[0] == -7.0f);
             CHECK(ye.storage[2] == -7.0f);
         });
+    });
+}
+
+TEST_CASE("gemv_rows over many rows: every column panel, extreme and non-finite activations") {
+    // avx512_bf16 switches to split activations from 8 rows and 1024 columns on,
+    // per panel of 4096 columns, and back to the fp32 path for |x| > 2^64, NaN or Inf.
+    const std::size_t rows = 20;
+    std::vector<std::uint32_t> list_storage{7, 3, 3, 19, 0, 11, 5, 5, 18, 2, 9, 14, 1, 16, 0, 12, 19};
+    const std::uint32_t* list = list_storage.data() + 1;  // starts at an odd index
+    const std::size_t n = list_storage.size() - 1;
+    std::mt19937 rng(11);
+    std::uniform_int_distribution<int> expo(-100, 60);
+    kt::for_each_supported_isa([&](Isa isa) {
+        for (int bits : kBits)
+            for (std::size_t group : {std::size_t{32}, std::size_t{96}, std::size_t{128}})
+                for (std::size_t cols : {std::size_t{1}, std::size_t{33}, std::size_t{1024}, std::size_t{4097},
+                                         std::size_t{8192 + 96}, std::size_t{11008}}) {
+                    INFO(label(bits, group, cols));
+                    const auto m = kt::random_matrix(bits, rows, cols, group, static_cast<unsigned>(cols + bits));
+                    const auto& l = m.layout;
+                    const auto& t = sk::table_for(isa, bits);
+                    const auto& ref = sk::scalar::table(bits);
+                    // avx512_bf16 sums (q + 16) d x (8 bits: q + 272, two nibbles of
+                    // +16 each): its rounding scales with that, and where q and m are
+                    // 0 at an outsized |x| it is no longer within the plain bound.
+                    const double code_offset =
+                        isa == Isa::avx512_bf16 && (bits == 4 || bits == 8) ? (bits == 4 ? 16.0 : 272.0) : 0.0;
+                    kt::Vec x(cols, static_cast<unsigned>(cols * 3 + group));
+                    // 0: plain; 1: elements times 2^-100..2^60; 2: one element of
+                    // 2^70 (fp32 path); 3: NaN; 4: +Inf; 5: a denormal.
+                    for (int variant = 0; variant < 6; ++variant) {
+                        INFO("variant " << variant);
+                        kt::Vec xv = x;
+                        xv.p = xv.storage.data() + 1;
+                        const std::size_t at = cols / 2;
+                        if (variant == 1)
+                            for (std::size_t j = 0; j < cols; ++j) xv.p[j] = std::ldexp(xv.p[j], expo(rng));
+                        if (variant == 2) xv.p[at] = std::ldexp(1.0f, 70);
+                        if (variant == 3) xv.p[at] = std::numeric_limits<float>::quiet_NaN();
+                        if (variant == 4) xv.p[at] = std::numeric_limits<float>::infinity();
+                        if (variant == 5) xv.p[at] = std::numeric_limits<float>::denorm_min() * 3;
+                        kt::Vec y(n, 2, -7.0f), yd(rows, 3, -7.0f);
+                        t.gemv_rows(l, m.data(), list, n, xv.p, y.p);
+                        t.gemv_rows(l, m.data(), nullptr, rows, xv.p, yd.p);
+                        CHECK(y.storage.back() == -7.0f);
+                        CHECK(yd.storage.back() == -7.0f);
+                        // Error over its bound, worst row; non-finite results must stay
+                        // non-finite (which of NaN or Inf depends on the order of the sums).
+                        double worst = 0;
+                        bool finite_alike = true, nan_kept = true;
+                        for (std::size_t i = 0; i < n + rows; ++i) {
+                            const std::uint8_t* row = m.row(i < n ? list[i] : i - n);
+                            const float got = i < n ? y.p[i] : yd.p[i - n], want = ref.dot_row(l, row, xv.p);
+                            finite_alike = finite_alike && std::isfinite(got) == std::isfinite(want);
+                            if (variant == 3) nan_kept = nan_kept && std::isnan(got);
+                            if (std::isfinite(want))
+                                worst =
+                                    std::max(worst, std::fabs(got - want) /
+                                                        (kt::rel_tol * (kt::float_scale(l, row, xv.p) +
+                                                                        code_offset * kt::scale_x_sum(l, row, xv.p)) +
+                                                         1e-37));
+                        }
+                        CHECK(worst <= 1.0);
+                        CHECK(finite_alike);
+                        CHECK(nan_kept);
+                    }
+                }
     });
 }
 

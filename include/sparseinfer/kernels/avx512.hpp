@@ -1,7 +1,8 @@
-// sparseinfer/kernels/avx512.hpp - AVX-512 kernels for the row format, in two
+// sparseinfer/kernels/avx512.hpp - AVX-512 kernels for the row format, in three
 // flavours: sparseinfer::kernels::avx512 (AVX-512 F/BW/VL/DQ; int8 dots with
-// vpmaddubsw) and sparseinfer::kernels::avx512_vnni (plus VNNI; int8 dots with
-// vpdpbusd).
+// vpmaddubsw), sparseinfer::kernels::avx512_vnni (plus VNNI; int8 dots with
+// vpdpbusd) and sparseinfer::kernels::avx512_bf16 (plus AVX512-BF16; float
+// activations split into two bf16 parts for 4- and 8-bit gemv_rows, vdpbf16ps).
 //
 // Each flavour is compiled in its own target region, so this header compiles
 // with baseline x86-64 flags and the code runs only when kernels/isa.hpp has
@@ -27,6 +28,7 @@
 
 // --- avx512: F, BW, VL, DQ (with AVX2 and FMA) ---
 #define SPARSEINFER_AVX512_BODY_VNNI 0
+#define SPARSEINFER_AVX512_BODY_BF16 0
 SPARSEINFER_TARGET_REGION_BEGIN("avx2,fma,bmi2,avx512f,avx512bw,avx512vl,avx512dq",
                                 "avx2,fma,bmi2,avx512f,avx512bw,avx512vl,avx512dq")
 namespace sparseinfer::kernels::avx512 {
@@ -43,6 +45,17 @@ namespace sparseinfer::kernels::avx512_vnni {
 #include "detail/avx512_body.inc"
 }  // namespace sparseinfer::kernels::avx512_vnni
 SPARSEINFER_TARGET_REGION_END
+
+// --- avx512_bf16: the same plus AVX512-BF16 ---
+#undef SPARSEINFER_AVX512_BODY_BF16
+#define SPARSEINFER_AVX512_BODY_BF16 1
+SPARSEINFER_TARGET_REGION_BEGIN("avx2,fma,bmi2,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512bf16",
+                                "avx2,fma,bmi2,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512bf16")
+namespace sparseinfer::kernels::avx512_bf16 {
+#include "detail/avx512_body.inc"
+}  // namespace sparseinfer::kernels::avx512_bf16
+SPARSEINFER_TARGET_REGION_END
 #undef SPARSEINFER_AVX512_BODY_VNNI
+#undef SPARSEINFER_AVX512_BODY_BF16
 
 #endif
