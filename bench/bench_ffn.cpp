@@ -361,42 +361,31 @@ int main(int argc, char** argv) {
                 },
                 idx.data());
         };
-        sel_t.clear();
-        const double t_pc = time_tokens([&](std::size_t tok, std::size_t c) {
-            const auto s = Clock::now();
-            const std::size_t n = checked_top_k(tok, c, checks);
-            sel_t.push_back(since(s));
-            q4[c].forward_sparse(xs[tok].data(), idx.data(), n, y.data());
-        });
-        double rec_c = 0;
-        for (int t = 0; t < tokens; ++t) {
-            checked_top_k(static_cast<std::size_t>(t), 0, checks);
-            si::select_top_k(exact[static_cast<std::size_t>(t)].data(), h, k, truth.data());
-            rec_c += si::recall(idx.data(), k, truth.data(), k);
-        }
-        sel_t.erase(sel_t.begin(), sel_t.begin() + static_cast<std::ptrdiff_t>(copies));
-        results.push_back({"sparse 4-bit " + pct + " predictor top-k + " + std::to_string(checks) + " checks",
-                           t_pc * 1e3, share, median(sel_t) * 1e3, rec_c / tokens});
-        // At 10%: recall and selection time against the number of checks.
-        for (std::size_t m : {std::size_t{0}, std::size_t{16}, std::size_t{32}, std::size_t{64}, checks,
-                              std::size_t{256}, std::size_t{512}}) {
-            if (share != 0.10) break;
+        // One configuration: layer ms/token, median selection ms, recall of the top k.
+        auto run_checked = [&](std::size_t m) {
             sel_t.clear();
-            const double t_m = time_tokens([&](std::size_t tok, std::size_t c) {
+            const double t = time_tokens([&](std::size_t tok, std::size_t c) {
                 const auto s = Clock::now();
                 const std::size_t n = checked_top_k(tok, c, m);
                 sel_t.push_back(since(s));
                 q4[c].forward_sparse(xs[tok].data(), idx.data(), n, y.data());
             });
-            double rec_m = 0;
-            for (int t = 0; t < tokens; ++t) {
-                checked_top_k(static_cast<std::size_t>(t), 0, m);
-                si::select_top_k(exact[static_cast<std::size_t>(t)].data(), h, k, truth.data());
-                rec_m += si::recall(idx.data(), k, truth.data(), k);
+            double rec = 0;
+            for (int tk = 0; tk < tokens; ++tk) {
+                checked_top_k(static_cast<std::size_t>(tk), 0, m);
+                si::select_top_k(exact[static_cast<std::size_t>(tk)].data(), h, k, truth.data());
+                rec += si::recall(idx.data(), k, truth.data(), k);
             }
             sel_t.erase(sel_t.begin(), sel_t.begin() + static_cast<std::ptrdiff_t>(copies));
-            checks_sweep.push_back({m, rec_m / tokens, median(sel_t) * 1e3, t_m * 1e3});
-        }
+            return ChecksPoint{m, rec / tokens, median(sel_t) * 1e3, t * 1e3};
+        };
+        const ChecksPoint main_checked = run_checked(checks);
+        results.push_back({"sparse 4-bit " + pct + " predictor top-k + " + std::to_string(checks) + " checks",
+                           main_checked.layer_ms, share, main_checked.select_ms, main_checked.recall});
+        if (share == 0.10)  // recall and selection time against the number of checks
+            for (std::size_t m : {std::size_t{0}, std::size_t{16}, std::size_t{32}, std::size_t{64}, checks,
+                                  std::size_t{256}, std::size_t{512}})
+                checks_sweep.push_back(m == checks ? main_checked : run_checked(m));
 
         // predictor, calibrated threshold: the per-layer threshold that keeps `share` of the
         // calibration tokens' scores; per token one comparison per neuron.
