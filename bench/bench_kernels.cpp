@@ -422,39 +422,39 @@ int main(int argc, char** argv) {
         }
     }
 
-    std::FILE* f = std::fopen(json_path.c_str(), "w");
-    if (!f) {
-        std::fprintf(stderr, "cannot write %s\n", json_path.c_str());
-        return 1;
-    }
-    std::fprintf(f, "{\n  \"machine\": \"%s\",\n", bench::machine_name().c_str());
-    std::fprintf(f, "  \"isa\": \"%s\",\n  \"quick\": %s,\n  \"rows\": %zu,\n  \"cols\": %zu,\n",
-                 sparseinfer::active_isa(), quick ? "true" : "false", rows, cols);
-    std::fprintf(f,
-                 "  \"llc_flush\": %s,\n  \"timing\": \"median; ms/gbps/ratio_to_probe by thread CPU time, wall_* by "
-                 "steady_clock\",\n",
-                 use_flush ? "true" : "false");
-    std::fprintf(f, "  \"probe_gbps\": %.3f,\n  \"probe_wall_gbps\": %.3f,\n  \"eigen_gemv_ms\": %.4f,\n",
-                 probe.cpu_gbps, probe.wall_gbps, eigen_ms);
-    std::fprintf(f, "  \"speedup_4bit_int8_vs_eigen\": %.3f,\n  \"speedup_4bit_f32_vs_eigen\": %.3f,\n", eigen_ms / d4q,
-                 eigen_ms / d4f);
-    std::fprintf(f, "  \"results\": [\n");
-    for (std::size_t i = 0; i < results.size(); ++i) {
-        const auto& r = results[i];
-        std::fprintf(f,
-                     "    {\"bits\": %d, \"op\": \"%s\", \"activations\": \"%s\", \"fraction\": %.2f, \"ms\": %.4f, "
-                     "\"gbps\": %.3f, \"ratio_to_probe\": %.4f, \"wall_ms\": %.4f, \"wall_gbps\": %.3f, "
-                     "\"wall_ratio_to_probe\": %.4f}%s\n",
-                     r.bits, r.op.c_str(), r.act.c_str(), r.fraction, r.ms, r.gbps, r.ratio, r.wall_ms, r.wall_gbps,
-                     r.wall_ratio, i + 1 < results.size() ? "," : "");
-    }
-    std::fprintf(f, "  ],\n  \"cache_resident_4bit_int8_1024\": [\n");
-    for (std::size_t i = 0; i < resident.size(); ++i)
-        std::fprintf(f, "    {\"isa\": \"%s\", \"tsc_cycles_per_32\": %.3f, \"core_cycles_per_32\": %.3f}%s\n",
-                     resident[i].isa.c_str(), resident[i].tsc_per32, resident[i].core_per32,
-                     i + 1 < resident.size() ? "," : "");
-    std::fprintf(f, "  ]\n}\n");
-    std::fclose(f);
+    bench::Json json;
+    json.begin_object();
+    json.field("machine", bench::machine_name());
+    json.field("isa", sparseinfer::active_isa());
+    json.field("quick", quick);
+    json.field("rows", rows);
+    json.field("cols", cols);
+    json.field("llc_flush", use_flush);
+    json.field("timing", "median; ms/gbps/ratio_to_probe by thread CPU time, wall_* by steady_clock");
+    json.field("probe_gbps", probe.cpu_gbps);
+    json.field("probe_wall_gbps", probe.wall_gbps);
+    json.field("eigen_gemv_ms", eigen_ms);
+    json.field("speedup_4bit_int8_vs_eigen", eigen_ms / d4q);
+    json.field("speedup_4bit_f32_vs_eigen", eigen_ms / d4f);
+    json.object_array("results", results, [](bench::Json& o, const Result& r) {
+        o.field("bits", r.bits);
+        o.field("op", r.op);
+        o.field("activations", r.act);
+        o.field("fraction", r.fraction);
+        o.field("ms", r.ms);
+        o.field("gbps", r.gbps);
+        o.field("ratio_to_probe", r.ratio);
+        o.field("wall_ms", r.wall_ms);
+        o.field("wall_gbps", r.wall_gbps);
+        o.field("wall_ratio_to_probe", r.wall_ratio);
+    });
+    json.object_array("cache_resident_4bit_int8_1024", resident, [](bench::Json& o, const Resident& r) {
+        o.field("isa", r.isa);
+        o.field("tsc_cycles_per_32", r.tsc_per32);
+        o.field("core_cycles_per_32", r.core_per32);
+    });
+    json.end_object();
+    if (!json.write(json_path)) return 1;
     std::printf("wrote %s\n", json_path.c_str());
     return 0;
 }
