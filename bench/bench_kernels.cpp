@@ -124,74 +124,72 @@ struct CycleCounter {
 /// kernels do: 64-byte (AVX-512) or 32-byte (AVX2) loads, 4 rows interleaved
 /// line by line so four rows' misses are in flight together. This is the
 /// ceiling the memory system gives the scattered-row pattern for gemv_rows and
-/// axpy_rows. Rows must be at least one vector long (the tail is one overlapping
-/// load ending at the row's end).
+/// axpy_rows. Rows must be at least one vector long (the tail is one
+/// overlapping load ending at the row's end).
+///
+/// One body for both widths, in GCC/Clang vector types rather than intrinsics:
+/// intrinsics would need the target on the template itself, while this body
+/// has none and takes the target of the function it is inlined into (there,
+/// vpaddq on zmm or ymm with the load folded in, as the intrinsics gave). The
+/// entry points fix the width and keep the per-ISA target attributes.
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+using U64x8 = std::uint64_t __attribute__((vector_size(64)));
+using U64x4 = std::uint64_t __attribute__((vector_size(32)));
+
+template <class Lanes>
+__attribute__((always_inline)) inline void add_lanes(Lanes& sum, const std::uint8_t* p) {
+    Lanes v;
+    std::memcpy(&v, p, sizeof v);  // an unaligned vector load
+    sum += v;
+}
+
+template <class Lanes>
+__attribute__((always_inline)) inline std::uint64_t read_rows_lanes(const std::uint8_t* base, const std::uint32_t* rows,
+                                                                    std::size_t n, std::size_t stride,
+                                                                    std::size_t bytes) {
+    constexpr std::size_t width = sizeof(Lanes);
+    Lanes s0{}, s1{}, s2{}, s3{};
+    const std::size_t body = bytes / width * width;
+    std::size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const std::uint8_t *r0 = base + rows[i] * stride, *r1 = base + rows[i + 1] * stride,
+                           *r2 = base + rows[i + 2] * stride, *r3 = base + rows[i + 3] * stride;
+        for (std::size_t o = 0; o < body; o += width) {
+            add_lanes(s0, r0 + o);
+            add_lanes(s1, r1 + o);
+            add_lanes(s2, r2 + o);
+            add_lanes(s3, r3 + o);
+        }
+        if (body < bytes) {
+            add_lanes(s0, r0 + bytes - width);
+            add_lanes(s1, r1 + bytes - width);
+            add_lanes(s2, r2 + bytes - width);
+            add_lanes(s3, r3 + bytes - width);
+        }
+    }
+    for (; i < n; ++i) {
+        const std::uint8_t* r = base + rows[i] * stride;
+        for (std::size_t o = 0; o < body; o += width) add_lanes(s0, r + o);
+        if (body < bytes) add_lanes(s0, r + bytes - width);
+    }
+    s0 += s1;
+    s2 += s3;
+    s0 += s2;
+    std::uint64_t total = 0;
+    for (std::size_t k = 0; k < width / 8; ++k) total += s0[k];
+    return total;
+}
+
 __attribute__((target("avx512f"))) std::uint64_t read_rows_avx512(const std::uint8_t* base, const std::uint32_t* rows,
                                                                   std::size_t n, std::size_t stride,
                                                                   std::size_t bytes) {
-    __m512i s0 = _mm512_setzero_si512(), s1 = s0, s2 = s0, s3 = s0;
-    const std::size_t body = bytes / 64 * 64;
-    std::size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        const std::uint8_t *r0 = base + rows[i] * stride, *r1 = base + rows[i + 1] * stride,
-                           *r2 = base + rows[i + 2] * stride, *r3 = base + rows[i + 3] * stride;
-        for (std::size_t o = 0; o < body; o += 64) {
-            s0 = _mm512_add_epi64(s0, _mm512_loadu_si512(r0 + o));
-            s1 = _mm512_add_epi64(s1, _mm512_loadu_si512(r1 + o));
-            s2 = _mm512_add_epi64(s2, _mm512_loadu_si512(r2 + o));
-            s3 = _mm512_add_epi64(s3, _mm512_loadu_si512(r3 + o));
-        }
-        if (body < bytes) {
-            s0 = _mm512_add_epi64(s0, _mm512_loadu_si512(r0 + bytes - 64));
-            s1 = _mm512_add_epi64(s1, _mm512_loadu_si512(r1 + bytes - 64));
-            s2 = _mm512_add_epi64(s2, _mm512_loadu_si512(r2 + bytes - 64));
-            s3 = _mm512_add_epi64(s3, _mm512_loadu_si512(r3 + bytes - 64));
-        }
-    }
-    for (; i < n; ++i) {
-        const std::uint8_t* r = base + rows[i] * stride;
-        for (std::size_t o = 0; o < body; o += 64) s0 = _mm512_add_epi64(s0, _mm512_loadu_si512(r + o));
-        if (body < bytes) s0 = _mm512_add_epi64(s0, _mm512_loadu_si512(r + bytes - 64));
-    }
-    alignas(64) std::uint64_t v[8];
-    _mm512_store_si512(v, _mm512_add_epi64(_mm512_add_epi64(s0, s1), _mm512_add_epi64(s2, s3)));
-    return v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7];
+    return read_rows_lanes<U64x8>(base, rows, n, stride, bytes);
 }
 
-#define SPARSEINFER_BENCH_LD(p) _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))
 __attribute__((target("avx2"))) std::uint64_t read_rows_avx2(const std::uint8_t* base, const std::uint32_t* rows,
                                                              std::size_t n, std::size_t stride, std::size_t bytes) {
-    __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
-    const std::size_t body = bytes / 32 * 32;
-    std::size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        const std::uint8_t *r0 = base + rows[i] * stride, *r1 = base + rows[i + 1] * stride,
-                           *r2 = base + rows[i + 2] * stride, *r3 = base + rows[i + 3] * stride;
-        for (std::size_t o = 0; o < body; o += 32) {
-            s0 = _mm256_add_epi64(s0, SPARSEINFER_BENCH_LD(r0 + o));
-            s1 = _mm256_add_epi64(s1, SPARSEINFER_BENCH_LD(r1 + o));
-            s2 = _mm256_add_epi64(s2, SPARSEINFER_BENCH_LD(r2 + o));
-            s3 = _mm256_add_epi64(s3, SPARSEINFER_BENCH_LD(r3 + o));
-        }
-        if (body < bytes) {
-            s0 = _mm256_add_epi64(s0, SPARSEINFER_BENCH_LD(r0 + bytes - 32));
-            s1 = _mm256_add_epi64(s1, SPARSEINFER_BENCH_LD(r1 + bytes - 32));
-            s2 = _mm256_add_epi64(s2, SPARSEINFER_BENCH_LD(r2 + bytes - 32));
-            s3 = _mm256_add_epi64(s3, SPARSEINFER_BENCH_LD(r3 + bytes - 32));
-        }
-    }
-    for (; i < n; ++i) {
-        const std::uint8_t* r = base + rows[i] * stride;
-        for (std::size_t o = 0; o < body; o += 32) s0 = _mm256_add_epi64(s0, SPARSEINFER_BENCH_LD(r + o));
-        if (body < bytes) s0 = _mm256_add_epi64(s0, SPARSEINFER_BENCH_LD(r + bytes - 32));
-    }
-    const __m256i s = _mm256_add_epi64(_mm256_add_epi64(s0, s1), _mm256_add_epi64(s2, s3));
-    alignas(32) std::uint64_t v[4];
-    _mm256_store_si256(reinterpret_cast<__m256i*>(v), s);
-    return v[0] + v[1] + v[2] + v[3];
+    return read_rows_lanes<U64x4>(base, rows, n, stride, bytes);
 }
-#undef SPARSEINFER_BENCH_LD
 #endif
 
 std::uint64_t read_rows(const std::uint8_t* base, const std::uint32_t* rows, std::size_t n, std::size_t stride,
