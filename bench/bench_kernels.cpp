@@ -124,74 +124,72 @@ struct CycleCounter {
 /// kernels do: 64-byte (AVX-512) or 32-byte (AVX2) loads, 4 rows interleaved
 /// line by line so four rows' misses are in flight together. This is the
 /// ceiling the memory system gives the scattered-row pattern for gemv_rows and
-/// axpy_rows. Rows must be at least one vector long (the tail is one overlapping
-/// load ending at the row's end).
+/// axpy_rows. Rows must be at least one vector long (the tail is one
+/// overlapping load ending at the row's end).
+///
+/// One body for both widths, in GCC/Clang vector types rather than intrinsics:
+/// intrinsics would need the target on the template itself, while this body
+/// has none and takes the target of the function it is inlined into (there,
+/// vpaddq on zmm or ymm with the load folded in, as the intrinsics gave). The
+/// entry points fix the width and keep the per-ISA target attributes.
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+using U64x8 = std::uint64_t __attribute__((vector_size(64)));
+using U64x4 = std::uint64_t __attribute__((vector_size(32)));
+
+template <class Lanes>
+__attribute__((always_inline)) inline void add_lanes(Lanes& sum, const std::uint8_t* p) {
+    Lanes v;
+    std::memcpy(&v, p, sizeof v);  // an unaligned vector load
+    sum += v;
+}
+
+template <class Lanes>
+__attribute__((always_inline)) inline std::uint64_t read_rows_lanes(const std::uint8_t* base, const std::uint32_t* rows,
+                                                                    std::size_t n, std::size_t stride,
+                                                                    std::size_t bytes) {
+    constexpr std::size_t width = sizeof(Lanes);
+    Lanes s0{}, s1{}, s2{}, s3{};
+    const std::size_t body = bytes / width * width;
+    std::size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const std::uint8_t *r0 = base + rows[i] * stride, *r1 = base + rows[i + 1] * stride,
+                           *r2 = base + rows[i + 2] * stride, *r3 = base + rows[i + 3] * stride;
+        for (std::size_t o = 0; o < body; o += width) {
+            add_lanes(s0, r0 + o);
+            add_lanes(s1, r1 + o);
+            add_lanes(s2, r2 + o);
+            add_lanes(s3, r3 + o);
+        }
+        if (body < bytes) {
+            add_lanes(s0, r0 + bytes - width);
+            add_lanes(s1, r1 + bytes - width);
+            add_lanes(s2, r2 + bytes - width);
+            add_lanes(s3, r3 + bytes - width);
+        }
+    }
+    for (; i < n; ++i) {
+        const std::uint8_t* r = base + rows[i] * stride;
+        for (std::size_t o = 0; o < body; o += width) add_lanes(s0, r + o);
+        if (body < bytes) add_lanes(s0, r + bytes - width);
+    }
+    s0 += s1;
+    s2 += s3;
+    s0 += s2;
+    std::uint64_t total = 0;
+    for (std::size_t k = 0; k < width / 8; ++k) total += s0[k];
+    return total;
+}
+
 __attribute__((target("avx512f"))) std::uint64_t read_rows_avx512(const std::uint8_t* base, const std::uint32_t* rows,
                                                                   std::size_t n, std::size_t stride,
                                                                   std::size_t bytes) {
-    __m512i s0 = _mm512_setzero_si512(), s1 = s0, s2 = s0, s3 = s0;
-    const std::size_t body = bytes / 64 * 64;
-    std::size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        const std::uint8_t *r0 = base + rows[i] * stride, *r1 = base + rows[i + 1] * stride,
-                           *r2 = base + rows[i + 2] * stride, *r3 = base + rows[i + 3] * stride;
-        for (std::size_t o = 0; o < body; o += 64) {
-            s0 = _mm512_add_epi64(s0, _mm512_loadu_si512(r0 + o));
-            s1 = _mm512_add_epi64(s1, _mm512_loadu_si512(r1 + o));
-            s2 = _mm512_add_epi64(s2, _mm512_loadu_si512(r2 + o));
-            s3 = _mm512_add_epi64(s3, _mm512_loadu_si512(r3 + o));
-        }
-        if (body < bytes) {
-            s0 = _mm512_add_epi64(s0, _mm512_loadu_si512(r0 + bytes - 64));
-            s1 = _mm512_add_epi64(s1, _mm512_loadu_si512(r1 + bytes - 64));
-            s2 = _mm512_add_epi64(s2, _mm512_loadu_si512(r2 + bytes - 64));
-            s3 = _mm512_add_epi64(s3, _mm512_loadu_si512(r3 + bytes - 64));
-        }
-    }
-    for (; i < n; ++i) {
-        const std::uint8_t* r = base + rows[i] * stride;
-        for (std::size_t o = 0; o < body; o += 64) s0 = _mm512_add_epi64(s0, _mm512_loadu_si512(r + o));
-        if (body < bytes) s0 = _mm512_add_epi64(s0, _mm512_loadu_si512(r + bytes - 64));
-    }
-    alignas(64) std::uint64_t v[8];
-    _mm512_store_si512(v, _mm512_add_epi64(_mm512_add_epi64(s0, s1), _mm512_add_epi64(s2, s3)));
-    return v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7];
+    return read_rows_lanes<U64x8>(base, rows, n, stride, bytes);
 }
 
-#define SPARSEINFER_BENCH_LD(p) _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))
 __attribute__((target("avx2"))) std::uint64_t read_rows_avx2(const std::uint8_t* base, const std::uint32_t* rows,
                                                              std::size_t n, std::size_t stride, std::size_t bytes) {
-    __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
-    const std::size_t body = bytes / 32 * 32;
-    std::size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        const std::uint8_t *r0 = base + rows[i] * stride, *r1 = base + rows[i + 1] * stride,
-                           *r2 = base + rows[i + 2] * stride, *r3 = base + rows[i + 3] * stride;
-        for (std::size_t o = 0; o < body; o += 32) {
-            s0 = _mm256_add_epi64(s0, SPARSEINFER_BENCH_LD(r0 + o));
-            s1 = _mm256_add_epi64(s1, SPARSEINFER_BENCH_LD(r1 + o));
-            s2 = _mm256_add_epi64(s2, SPARSEINFER_BENCH_LD(r2 + o));
-            s3 = _mm256_add_epi64(s3, SPARSEINFER_BENCH_LD(r3 + o));
-        }
-        if (body < bytes) {
-            s0 = _mm256_add_epi64(s0, SPARSEINFER_BENCH_LD(r0 + bytes - 32));
-            s1 = _mm256_add_epi64(s1, SPARSEINFER_BENCH_LD(r1 + bytes - 32));
-            s2 = _mm256_add_epi64(s2, SPARSEINFER_BENCH_LD(r2 + bytes - 32));
-            s3 = _mm256_add_epi64(s3, SPARSEINFER_BENCH_LD(r3 + bytes - 32));
-        }
-    }
-    for (; i < n; ++i) {
-        const std::uint8_t* r = base + rows[i] * stride;
-        for (std::size_t o = 0; o < body; o += 32) s0 = _mm256_add_epi64(s0, SPARSEINFER_BENCH_LD(r + o));
-        if (body < bytes) s0 = _mm256_add_epi64(s0, SPARSEINFER_BENCH_LD(r + bytes - 32));
-    }
-    const __m256i s = _mm256_add_epi64(_mm256_add_epi64(s0, s1), _mm256_add_epi64(s2, s3));
-    alignas(32) std::uint64_t v[4];
-    _mm256_store_si256(reinterpret_cast<__m256i*>(v), s);
-    return v[0] + v[1] + v[2] + v[3];
+    return read_rows_lanes<U64x4>(base, rows, n, stride, bytes);
 }
-#undef SPARSEINFER_BENCH_LD
 #endif
 
 std::uint64_t read_rows(const std::uint8_t* base, const std::uint32_t* rows, std::size_t n, std::size_t stride,
@@ -422,39 +420,39 @@ int main(int argc, char** argv) {
         }
     }
 
-    std::FILE* f = std::fopen(json_path.c_str(), "w");
-    if (!f) {
-        std::fprintf(stderr, "cannot write %s\n", json_path.c_str());
-        return 1;
-    }
-    std::fprintf(f, "{\n  \"machine\": \"%s\",\n", bench::machine_name().c_str());
-    std::fprintf(f, "  \"isa\": \"%s\",\n  \"quick\": %s,\n  \"rows\": %zu,\n  \"cols\": %zu,\n",
-                 sparseinfer::active_isa(), quick ? "true" : "false", rows, cols);
-    std::fprintf(f,
-                 "  \"llc_flush\": %s,\n  \"timing\": \"median; ms/gbps/ratio_to_probe by thread CPU time, wall_* by "
-                 "steady_clock\",\n",
-                 use_flush ? "true" : "false");
-    std::fprintf(f, "  \"probe_gbps\": %.3f,\n  \"probe_wall_gbps\": %.3f,\n  \"eigen_gemv_ms\": %.4f,\n",
-                 probe.cpu_gbps, probe.wall_gbps, eigen_ms);
-    std::fprintf(f, "  \"speedup_4bit_int8_vs_eigen\": %.3f,\n  \"speedup_4bit_f32_vs_eigen\": %.3f,\n", eigen_ms / d4q,
-                 eigen_ms / d4f);
-    std::fprintf(f, "  \"results\": [\n");
-    for (std::size_t i = 0; i < results.size(); ++i) {
-        const auto& r = results[i];
-        std::fprintf(f,
-                     "    {\"bits\": %d, \"op\": \"%s\", \"activations\": \"%s\", \"fraction\": %.2f, \"ms\": %.4f, "
-                     "\"gbps\": %.3f, \"ratio_to_probe\": %.4f, \"wall_ms\": %.4f, \"wall_gbps\": %.3f, "
-                     "\"wall_ratio_to_probe\": %.4f}%s\n",
-                     r.bits, r.op.c_str(), r.act.c_str(), r.fraction, r.ms, r.gbps, r.ratio, r.wall_ms, r.wall_gbps,
-                     r.wall_ratio, i + 1 < results.size() ? "," : "");
-    }
-    std::fprintf(f, "  ],\n  \"cache_resident_4bit_int8_1024\": [\n");
-    for (std::size_t i = 0; i < resident.size(); ++i)
-        std::fprintf(f, "    {\"isa\": \"%s\", \"tsc_cycles_per_32\": %.3f, \"core_cycles_per_32\": %.3f}%s\n",
-                     resident[i].isa.c_str(), resident[i].tsc_per32, resident[i].core_per32,
-                     i + 1 < resident.size() ? "," : "");
-    std::fprintf(f, "  ]\n}\n");
-    std::fclose(f);
+    bench::Json json;
+    json.begin_object();
+    json.field("machine", bench::machine_name());
+    json.field("isa", sparseinfer::active_isa());
+    json.field("quick", quick);
+    json.field("rows", rows);
+    json.field("cols", cols);
+    json.field("llc_flush", use_flush);
+    json.field("timing", "median; ms/gbps/ratio_to_probe by thread CPU time, wall_* by steady_clock");
+    json.field("probe_gbps", probe.cpu_gbps);
+    json.field("probe_wall_gbps", probe.wall_gbps);
+    json.field("eigen_gemv_ms", eigen_ms);
+    json.field("speedup_4bit_int8_vs_eigen", eigen_ms / d4q);
+    json.field("speedup_4bit_f32_vs_eigen", eigen_ms / d4f);
+    json.object_array("results", results, [](bench::Json& o, const Result& r) {
+        o.field("bits", r.bits);
+        o.field("op", r.op);
+        o.field("activations", r.act);
+        o.field("fraction", r.fraction);
+        o.field("ms", r.ms);
+        o.field("gbps", r.gbps);
+        o.field("ratio_to_probe", r.ratio);
+        o.field("wall_ms", r.wall_ms);
+        o.field("wall_gbps", r.wall_gbps);
+        o.field("wall_ratio_to_probe", r.wall_ratio);
+    });
+    json.object_array("cache_resident_4bit_int8_1024", resident, [](bench::Json& o, const Resident& r) {
+        o.field("isa", r.isa);
+        o.field("tsc_cycles_per_32", r.tsc_per32);
+        o.field("core_cycles_per_32", r.core_per32);
+    });
+    json.end_object();
+    if (!json.write(json_path)) return 1;
     std::printf("wrote %s\n", json_path.c_str());
     return 0;
 }

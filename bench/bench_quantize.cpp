@@ -15,7 +15,6 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -123,10 +122,7 @@ int main(int argc, char** argv) {
     std::vector<Row> rows;
 
     const std::size_t R = quick ? 128 : 512, C = 4096;
-    std::vector<float> w(R * C);
-    std::mt19937 rng(2026);
-    std::normal_distribution<float> nd;
-    for (auto& v : w) v = nd(rng);
+    const std::vector<float> w = bench::normal_floats(R * C, 2026);
     measure_all(rows, "N(0,1) " + std::to_string(R) + "x4096", w, R, C, reps);
 
     std::vector<float> gate_up, down_t;
@@ -152,20 +148,15 @@ int main(int argc, char** argv) {
     json.begin_object();
     json.field("benchmark", "bench_quantize");
     json.field("machine", machine);
-    json.key("results");
-    json.begin_array();
-    for (const Row& r : rows) {
-        json.begin_object();
-        json.field("data", r.data);
-        json.field("bits", r.bits);
-        json.field("method", r.method);
-        json.field("bits_per_weight", r.bpw);
-        json.field("relative_rmse", r.rmse);
-        json.field("quantize_mb_per_s", r.quant_mbs);
-        json.field("dequantize_mb_per_s", r.dequant_mbs);
-        json.end_object();
-    }
-    json.end_array();
+    json.object_array("results", rows, [](bench::Json& o, const Row& r) {
+        o.field("data", r.data);
+        o.field("bits", r.bits);
+        o.field("method", r.method);
+        o.field("bits_per_weight", r.bpw);
+        o.field("relative_rmse", r.rmse);
+        o.field("quantize_mb_per_s", r.quant_mbs);
+        o.field("dequantize_mb_per_s", r.dequant_mbs);
+    });
     json.end_object();
     if (!json.write(json_path)) return 1;
     std::printf("\nwrote %s\n", json_path.c_str());

@@ -1,15 +1,18 @@
 // bench_util.hpp - small helpers shared by the benchmark programs: medians,
-// clocks, the one read-bandwidth probe every benchmark compares against, the
-// machine's name for every table and JSON file, and a minimal JSON writer.
+// clocks, seeded N(0,1) data, the one read-bandwidth probe every benchmark
+// compares against, the machine's name for every table and JSON file, and a
+// minimal JSON writer.
 #pragma once
 
 #include <sparseinfer/detail/aligned_allocator.hpp>
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -38,6 +41,20 @@ inline double thread_seconds() {
 /// Wall-clock seconds (steady clock).
 inline double wall_seconds() {
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+/// Wall-clock seconds since t0 (steady clock).
+inline double seconds_since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+/// n floats drawn from N(0,1) by std::mt19937(seed): the same values for the same seed.
+inline std::vector<float> normal_floats(std::size_t n, std::uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> nd;
+    std::vector<float> v(n);
+    for (auto& x : v) x = nd(rng);
+    return v;
 }
 
 /// Read bandwidth of one core, GB/s, timed by thread CPU time and by wall clock.
@@ -114,7 +131,16 @@ inline std::string machine_name() {
     return model + ", " + std::to_string(std::thread::hardware_concurrency()) + " cores";
 }
 
-/// Streams JSON with commas placed automatically.
+/// Streams JSON with commas placed automatically. The members of the top-level
+/// object and the elements of its arrays and objects start a line each; deeper
+/// records stay on one line, so a list of results reads one record a line:
+///
+///   bench::Json j;
+///   j.begin_object();
+///   j.field("machine", bench::machine_name());
+///   j.object_array("results", rows, [](bench::Json& o, const Row& r) { o.field("ms", r.ms); });
+///   j.end_object();
+///   j.write("bench_x.json");
 class Json {
 public:
     void begin_object() { open('{'); }
@@ -122,16 +148,24 @@ public:
     void begin_array() { open('['); }
     void end_array() { close(']'); }
     void key(const std::string& k) {
-        comma();
-        out_ += quote(k) + ":";
+        separate();
+        out_ += quote(k) + ": ";
         after_key_ = true;
     }
     void value(const std::string& v) { scalar(quote(v)); }
     void value(const char* v) { scalar(quote(v)); }
+    /// Always a JSON number with a fraction or exponent (reads back as a float,
+    /// 1.0 too); NaN and infinities, which JSON lacks, are written as null.
     void value(double v) {
+        if (!std::isfinite(v)) {
+            scalar("null");
+            return;
+        }
         char buf[64];
         std::snprintf(buf, sizeof buf, "%.6g", v);
-        scalar(buf);
+        std::string s = buf;
+        if (s.find_first_of(".e") == std::string::npos) s += ".0";
+        scalar(s);
     }
     void value(int v) { scalar(std::to_string(v)); }
     void value(long long v) { scalar(std::to_string(v)); }
@@ -143,6 +177,18 @@ public:
         key(k);
         value(v);
     }
+    /// "k": [ {...}, ... ]: one object per item, its fields written by fields(*this, item).
+    template <class Items, class Fields>
+    void object_array(const std::string& k, const Items& items, Fields&& fields) {
+        key(k);
+        begin_array();
+        for (const auto& item : items) {
+            begin_object();
+            fields(*this, item);
+            end_object();
+        }
+        end_array();
+    }
     const std::string& str() const { return out_; }
     bool write(const std::string& path) const {
         std::ofstream f(path);
@@ -152,6 +198,8 @@ public:
     }
 
 private:
+    static constexpr std::size_t line_depth = 2;  // containers this deep put each member on a line
+
     static std::string quote(const std::string& s) {
         std::string q = "\"";
         for (char c : s) {
@@ -160,28 +208,35 @@ private:
         }
         return q + "\"";
     }
-    void comma() {
-        if (after_key_) return;
-        if (!first_.empty() && !first_.back()) out_ += ",";
-        if (!first_.empty()) first_.back() = false;
+    // Before a key or an array element: the comma, then a new line or a space.
+    void separate() {
+        if (after_key_ || first_.empty()) return;
+        if (!first_.back()) out_ += ",";
+        if (first_.size() <= line_depth)
+            out_ += "\n" + std::string(2 * first_.size(), ' ');
+        else if (!first_.back())
+            out_ += " ";
+        first_.back() = false;
     }
     void scalar(const std::string& s) {
-        comma();
+        separate();
         after_key_ = false;
         out_ += s;
     }
     void open(char c) {
-        comma();
+        separate();
         after_key_ = false;
         out_ += c;
         first_.push_back(true);
     }
     void close(char c) {
-        out_ += c;
+        const bool empty = first_.back();
         first_.pop_back();
+        if (!empty && first_.size() < line_depth) out_ += "\n" + std::string(2 * first_.size(), ' ');
+        out_ += c;
     }
     std::string out_;
-    std::vector<bool> first_;
+    std::vector<bool> first_;  // per open container: nothing written in it yet
     bool after_key_ = false;
 };
 

@@ -31,14 +31,8 @@ using clock_type = std::chrono::steady_clock;
 
 namespace {
 
-double seconds_since(clock_type::time_point t0) {
-    return std::chrono::duration<double>(clock_type::now() - t0).count();
-}
-
-double median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
-}
+using bench::median;
+using bench::seconds_since;
 
 struct Row {
     std::string name;
@@ -64,12 +58,7 @@ int main(int argc, char** argv) {
     const std::size_t rows = 4096, cols = 11008;
 
     std::printf("bench_view: %zu x %zu, 4-bit, groups of 32, min_max quantization\n", rows, cols);
-    std::vector<float> w(rows * cols);
-    {
-        std::mt19937 rng(42);
-        std::normal_distribution<float> nd;
-        for (auto& v : w) v = nd(rng);
-    }
+    std::vector<float> w = bench::normal_floats(rows * cols, 42);
     const auto owned = si::QuantizedWeights<4>::from_f32(w.data(), rows, cols, {32, si::QuantMethod::min_max});
     w.clear();
     w.shrink_to_fit();
@@ -107,12 +96,8 @@ int main(int argc, char** argv) {
     std::memcpy(odd.data() + 1, file.data(), file.size());
     const auto unaligned = si::QuantizedWeightsView<4>::from_bytes(odd.data() + 1, file.size());
 
-    std::vector<float> x(cols), y(rows);
-    {
-        std::mt19937 rng(7);
-        std::normal_distribution<float> nd;
-        for (auto& v : x) v = nd(rng);
-    }
+    const std::vector<float> x = bench::normal_floats(cols, 7);
+    std::vector<float> y(rows);
     const auto xq = si::quantize_activations(x.data(), cols);
     std::vector<std::uint32_t> active(rows);
     for (std::size_t i = 0; i < rows; ++i) active[i] = static_cast<std::uint32_t>(i);
@@ -175,28 +160,37 @@ int main(int argc, char** argv) {
                     r.owned_min_ms, r.view_ms, r.view_min_ms, r.view_ratio, r.unaligned_ms, r.unaligned_min_ms,
                     r.unaligned_ratio);
 
-    if (FILE* f = std::fopen(json_path.c_str(), "w")) {
-        std::fprintf(f, "{\n  \"machine\": \"%s\",\n", bench::machine_name().c_str());
-        std::fprintf(f, "  \"rows\": %zu, \"cols\": %zu, \"bits\": 4, \"group_size\": 32,\n", rows, cols);
-        std::fprintf(f, "  \"kernel_path\": \"%s\", \"read_bandwidth_gbs\": %.2f, \"file_mb\": %.2f,\n",
-                     si::active_isa(), bw, file_mb);
-        std::fprintf(f, "  \"open\": {\"mmap_us\": %.2f, \"from_bytes_structure_us\": %.2f, ", map_us, structure_us);
-        std::fprintf(f, "\"checksum_pass_ms\": %.3f, \"from_bytes_full_fresh_mapping_ms\": %.3f},\n", checksum_ms,
-                     full_ms);
-        std::fprintf(f, "  \"kernels\": [\n");
-        for (std::size_t i = 0; i < results.size(); ++i) {
-            const auto& r = results[i];
-            std::fprintf(f,
-                         "    {\"name\": \"%s\", \"owned_ms\": %.4f, \"view_ms\": %.4f, \"unaligned_ms\": %.4f, "
-                         "\"owned_min_ms\": %.4f, \"view_min_ms\": %.4f, \"unaligned_min_ms\": %.4f, "
-                         "\"view_over_owned\": %.4f, \"unaligned_over_owned\": %.4f}%s\n",
-                         r.name.c_str(), r.owned_ms, r.view_ms, r.unaligned_ms, r.owned_min_ms, r.view_min_ms,
-                         r.unaligned_min_ms, r.view_ratio, r.unaligned_ratio, i + 1 < results.size() ? "," : "");
-        }
-        std::fprintf(f, "  ]\n}\n");
-        std::fclose(f);
-        std::printf("\nwrote %s\n", json_path.c_str());
-    }
+    bench::Json json;
+    json.begin_object();
+    json.field("machine", bench::machine_name());
+    json.field("rows", rows);
+    json.field("cols", cols);
+    json.field("bits", 4);
+    json.field("group_size", 32);
+    json.field("kernel_path", si::active_isa());
+    json.field("read_bandwidth_gbs", bw);
+    json.field("file_mb", file_mb);
+    json.key("open");
+    json.begin_object();
+    json.field("mmap_us", map_us);
+    json.field("from_bytes_structure_us", structure_us);
+    json.field("checksum_pass_ms", checksum_ms);
+    json.field("from_bytes_full_fresh_mapping_ms", full_ms);
+    json.end_object();
+    json.object_array("kernels", results, [](bench::Json& o, const Row& r) {
+        o.field("name", r.name);
+        o.field("owned_ms", r.owned_ms);
+        o.field("view_ms", r.view_ms);
+        o.field("unaligned_ms", r.unaligned_ms);
+        o.field("owned_min_ms", r.owned_min_ms);
+        o.field("view_min_ms", r.view_min_ms);
+        o.field("unaligned_min_ms", r.unaligned_min_ms);
+        o.field("view_over_owned", r.view_ratio);
+        o.field("unaligned_over_owned", r.unaligned_ratio);
+    });
+    json.end_object();
+    const bool written = json.write(json_path);
+    if (written) std::printf("\nwrote %s\n", json_path.c_str());
     if (argc <= 2) std::remove(file_path.c_str());
-    return 0;
+    return written ? 0 : 1;
 }
