@@ -60,14 +60,6 @@ namespace si = sparseinfer;
 
 namespace {
 
-double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-double median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    const std::size_t n = v.size();
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 /// Fast uniform [-a, a) floats (xorshift), for the matrices whose values do not matter.
 void fill_uniform(float* p, std::size_t n, float a, std::uint64_t seed) {
     std::uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
@@ -153,7 +145,7 @@ int main(int argc, char** argv) {
         for (auto& x : xs)
             for (auto& v : x) v = nd(rng);
     }
-    std::printf("synthetic layer generated in %.1f s\n", since(t_setup));
+    std::printf("synthetic layer generated in %.1f s\n", bench::seconds_since(t_setup));
     // Mean recall of the top k of |silu(signal . x)| against the exact top k, per token.
     auto signal_recall = [&](const std::vector<std::vector<float>>& exact_scores, std::size_t k) {
         std::vector<float> sc(h);
@@ -173,11 +165,11 @@ int main(int argc, char** argv) {
     auto t0 = Clock::now();
     std::vector<si::SparseFfn<4>> q4;
     q4.emplace_back(gate.data(), up.data(), down.data(), d, h, si::Activation::silu, qopts);
-    const double quant4_s = since(t0);
+    const double quant4_s = bench::seconds_since(t0);
     for (std::size_t c = 1; c < copies; ++c) q4.push_back(q4.front());
     t0 = Clock::now();
     si::SparseFfn<8> q8(gate.data(), up.data(), down.data(), d, h, si::Activation::silu, qopts);
-    const double quant8_s = since(t0);
+    const double quant8_s = bench::seconds_since(t0);
     std::printf("quantized (%s): 4-bit layer %.1f s, 8-bit layer %.1f s; 4-bit %.1f MB x %zu copies, 8-bit %.1f MB\n",
                 quick ? "min_max" : "optimized", quant4_s, quant8_s, q4[0].memory_bytes() / 1e6, copies,
                 q8.memory_bytes() / 1e6);
@@ -187,7 +179,7 @@ int main(int argc, char** argv) {
     popts.rank = 32;
     popts.power_iterations = quick ? 1 : 2;
     auto pred0 = si::LowRankPredictor::from_gate(gate.data(), h, d, popts);
-    const double calib_s = since(t0);
+    const double calib_s = bench::seconds_since(t0);
     std::vector<si::LowRankPredictor> preds(copies, pred0), preds_f(copies, pred0);
     for (auto& p : preds) p.quantize();  // one set of 8-bit factors per layer copy; preds_f keep float factors
     // Calibration inputs for the thresholds, distinct from the timed tokens.
@@ -218,9 +210,9 @@ int main(int argc, char** argv) {
             u.noalias() = W3 * x;
             for (Eigen::Index i = 0; i < g.size(); ++i) g[i] = si::silu(g[i]) * u[i];
             yv.noalias() = W2 * g;
-            if (t >= 0) ts.push_back(since(s));
+            if (t >= 0) ts.push_back(bench::seconds_since(s));
         }
-        results.push_back({"eigen float dense", median(ts) * 1e3});
+        results.push_back({"eigen float dense", bench::median(ts) * 1e3});
     }
 
     auto time_tokens = [&](auto&& fn) {  // fn(token index, copy) -> per-token seconds measured inside
@@ -231,9 +223,9 @@ int main(int argc, char** argv) {
                 static_cast<std::size_t>((t + static_cast<int>(copies) * 64) % static_cast<int>(copies));
             const auto s = Clock::now();
             fn(tok, c);
-            if (t >= 0) ts.push_back(since(s));
+            if (t >= 0) ts.push_back(bench::seconds_since(s));
         }
-        return median(ts);
+        return bench::median(ts);
     };
 
     // ---- sparseinfer dense ---------------------------------------------------
@@ -333,7 +325,7 @@ int main(int argc, char** argv) {
             const auto s = Clock::now();
             pr[c].scores(xs[tok].data(), si::Activation::silu, scores.data());
             const std::size_t n = si::select_top_k(scores.data(), h, k, idx.data());
-            sel_t.push_back(since(s));
+            sel_t.push_back(bench::seconds_since(s));
             q4[c].forward_sparse(xs[tok].data(), idx.data(), n, y.data());
         });
         double rec_k = 0;
@@ -344,8 +336,8 @@ int main(int argc, char** argv) {
             rec_k += si::recall(idx.data(), k, truth.data(), k);
         }
         sel_t.erase(sel_t.begin(), sel_t.begin() + static_cast<std::ptrdiff_t>(copies));
-        results.push_back(
-            {"sparse 4-bit " + pct + " predictor top-k", t_pk * 1e3, share, median(sel_t) * 1e3, rec_k / tokens});
+        results.push_back({"sparse 4-bit " + pct + " predictor top-k", t_pk * 1e3, share, bench::median(sel_t) * 1e3,
+                           rec_k / tokens});
 
         // predictor, checked top-k: as top-k, with exact gate values (the layer's 4-bit gate
         // rows) for the `checks` neurons predicted nearest the edge of the kept region.
@@ -367,7 +359,7 @@ int main(int argc, char** argv) {
             const double t = time_tokens([&](std::size_t tok, std::size_t c) {
                 const auto s = Clock::now();
                 const std::size_t n = checked_top_k(tok, c, m);
-                sel_t.push_back(since(s));
+                sel_t.push_back(bench::seconds_since(s));
                 q4[c].forward_sparse(xs[tok].data(), idx.data(), n, y.data());
             });
             double rec = 0;
@@ -377,7 +369,7 @@ int main(int argc, char** argv) {
                 rec += si::recall(idx.data(), k, truth.data(), k);
             }
             sel_t.erase(sel_t.begin(), sel_t.begin() + static_cast<std::ptrdiff_t>(copies));
-            return ChecksPoint{m, rec / tokens, median(sel_t) * 1e3, t * 1e3};
+            return ChecksPoint{m, rec / tokens, bench::median(sel_t) * 1e3, t * 1e3};
         };
         const ChecksPoint main_checked = run_checked(checks);
         results.push_back({"sparse 4-bit " + pct + " predictor top-k + " + std::to_string(checks) + " checks",
@@ -401,7 +393,7 @@ int main(int argc, char** argv) {
             const auto s = Clock::now();
             pr[c].scores(xs[tok].data(), si::Activation::silu, scores.data());
             const std::size_t n = si::select(sel, scores.data(), h, idx.data());
-            sel_t.push_back(since(s));
+            sel_t.push_back(bench::seconds_since(s));
             kept += static_cast<double>(n);
             q4[c].forward_sparse(xs[tok].data(), idx.data(), n, y.data());
         });
@@ -416,7 +408,7 @@ int main(int argc, char** argv) {
         const double mean_active =
             kept / (static_cast<double>(tokens + static_cast<int>(copies)) * static_cast<double>(h));
         results.push_back(
-            {"sparse 4-bit " + pct + " predictor", t_pr * 1e3, mean_active, median(sel_t) * 1e3, rec / tokens});
+            {"sparse 4-bit " + pct + " predictor", t_pr * 1e3, mean_active, bench::median(sel_t) * 1e3, rec / tokens});
 
         // gate-first
         const double t_gf = time_tokens([&](std::size_t tok, std::size_t c) {
@@ -528,42 +520,27 @@ int main(int argc, char** argv) {
     j.field("predictor_float_factors", float_pred);
     j.field("top26_share", top26_share);
     j.field("predictor_checks", checks);
-    j.key("recall_vs_noise");
-    j.begin_array();
-    for (const auto& sr : sweep) {
-        j.begin_object();
-        j.field("noise_energy", sr.noise);
-        j.field("recall_top10", sr.recall);
-        j.field("recall_top10_signal_bound", sr.bound);
-        j.end_object();
-    }
-    j.end_array();
-    j.key("checked_top10_by_checks");
-    j.begin_array();
-    for (const auto& cp : checks_sweep) {
-        j.begin_object();
-        j.field("checks", cp.checks);
-        j.field("recall", cp.recall);
-        j.field("select_ms", cp.select_ms);
-        j.field("select_share_of_dense4", cp.select_ms / dense4_best);
-        j.field("ms_per_token", cp.layer_ms);
-        j.end_object();
-    }
-    j.end_array();
-    j.key("results");
-    j.begin_array();
-    for (const auto& r : results) {
-        j.begin_object();
-        j.field("name", r.name);
-        j.field("ms_per_token", r.ms);
-        j.field("active", r.active);
-        j.field("select_ms", r.select_ms);
-        j.field("recall", r.recall);
-        j.field("speedup_vs_dense4", dense4_best / r.ms);
-        j.field("speedup_vs_eigen", eigen_ms / r.ms);
-        j.end_object();
-    }
-    j.end_array();
+    j.object_array("recall_vs_noise", sweep, [](bench::Json& o, const NoisePoint& sr) {
+        o.field("noise_energy", sr.noise);
+        o.field("recall_top10", sr.recall);
+        o.field("recall_top10_signal_bound", sr.bound);
+    });
+    j.object_array("checked_top10_by_checks", checks_sweep, [&](bench::Json& o, const ChecksPoint& cp) {
+        o.field("checks", cp.checks);
+        o.field("recall", cp.recall);
+        o.field("select_ms", cp.select_ms);
+        o.field("select_share_of_dense4", cp.select_ms / dense4_best);
+        o.field("ms_per_token", cp.layer_ms);
+    });
+    j.object_array("results", results, [&](bench::Json& o, const Result& r) {
+        o.field("name", r.name);
+        o.field("ms_per_token", r.ms);
+        o.field("active", r.active);
+        o.field("select_ms", r.select_ms);
+        o.field("recall", r.recall);
+        o.field("speedup_vs_dense4", dense4_best / r.ms);
+        o.field("speedup_vs_eigen", eigen_ms / r.ms);
+    });
     j.end_object();
     if (!j.write(out_path)) return 1;
     std::printf("wrote %s\n", out_path.c_str());
