@@ -503,12 +503,14 @@ SPARSEINFER_KERNEL_INLINE void s8_panel_sums(const std::int8_t* p, std::size_t D
                                              __m256i* acc) noexcept {
     const std::size_t stride = sparseinfer::detail::s8_panel_rows * D;
     const __m256i ones = _mm256_set1_epi16(1);
+#pragma GCC unroll 16
     for (std::size_t k = 0; k < 2 * NP; ++k) acc[k] = _mm256_setzero_si256();
     for (std::size_t c = 0; c < D; c += 4) {
         std::int32_t t4;
         std::memcpy(&t4, t + c, 4);
         const __m256i tb = _mm256_set1_epi32(t4), ta = _mm256_abs_epi8(tb);
         const std::int8_t* q = p + 16 * c;
+#pragma GCC unroll 16
         for (std::size_t k = 0; k < 2 * NP; ++k) {
             const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + (k / 2) * stride + (k % 2) * 32));
             acc[k] =
