@@ -349,3 +349,140 @@ TEST_CASE("int8 path stays within the activation-rounding bound of the float pat
             }
     });
 }
+
+// ---- gemv_s8_panels: int8 rows in panels of 16 (detail/int8_panels.hpp) -----------
+
+namespace {
+
+/// Row-major int8 rows, their panels (stored one byte past an aligned start)
+/// and random scales, for the panel kernel.
+struct PanelCase {
+    std::size_t rows, depth, D;
+    std::vector<std::int8_t> P;          // row-major [rows][depth], codes in [-127, 127]
+    std::vector<std::int8_t> storage;    // 1 + panel bytes: panels start unaligned
+    std::vector<float> scale_storage;    // 1 + rows: row scales start unaligned
+    std::vector<std::int8_t> t_storage;  // 1 + D: t starts unaligned, zero padded
+    const std::int8_t* panels() const { return storage.data() + 1; }
+    const float* scales() const { return scale_storage.data() + 1; }
+    const std::int8_t* t() const { return t_storage.data() + 1; }
+};
+
+/// Codes: `extreme` 0 random, 1 every P = 127 and t = -128, 2 P = -127 and t = 127,
+/// 3 P = -127 and t = -128 (the largest sums the layout allows).
+PanelCase panel_case(std::size_t rows, std::size_t depth, unsigned seed, int extreme = 0) {
+    PanelCase c{rows, depth, sparseinfer::detail::s8_panel_depth(depth), {}, {}, {}, {}};
+    std::mt19937 rng(seed);
+    std::uniform_int_distribution<int> code(-127, 127), tcode(-128, 127);
+    std::uniform_real_distribution<float> unit(0.001f, 0.05f);
+    c.P.resize(rows * depth);
+    for (auto& v : c.P) v = static_cast<std::int8_t>(extreme == 1 ? 127 : extreme >= 2 ? -127 : code(rng));
+    if (extreme == 0 && rows > 2) {  // one row of each extreme among random ones
+        for (std::size_t j = 0; j < depth; ++j) c.P[1 * depth + j] = 127;
+        for (std::size_t j = 0; j < depth; ++j) c.P[2 * depth + j] = -127;
+    }
+    c.storage.assign(1 + sparseinfer::detail::s8_panel_bytes(rows, depth), 0x55);
+    sparseinfer::detail::pack_s8_panels(c.P.data(), rows, depth, depth, c.storage.data() + 1);
+    c.scale_storage.resize(1 + rows);
+    for (auto& v : c.scale_storage) v = unit(rng);
+    c.t_storage.assign(1 + c.D, 0);
+    for (std::size_t j = 0; j < depth; ++j)
+        c.t_storage[1 + j] = static_cast<std::int8_t>(extreme == 1 || extreme == 3 ? -128
+                                                      : extreme == 2               ? 127
+                                                                                   : tcode(rng));
+    return c;
+}
+
+/// The panel kernel's result from the row-major rows: exact int64 dot, then the same two float multiplies.
+std::vector<float> panel_expected(const PanelCase& c, float t_scale) {
+    std::vector<float> y(c.rows);
+    for (std::size_t i = 0; i < c.rows; ++i) {
+        std::int64_t acc = 0;
+        for (std::size_t j = 0; j < c.depth; ++j) acc += std::int64_t{c.P[i * c.depth + j]} * c.t()[j];
+        y[i] = static_cast<float>(acc) * c.scales()[i] * t_scale;
+    }
+    return y;
+}
+
+/// Runs a kernel into y with sentinels on both sides; checks it wrote only y[0..rows).
+std::vector<float> run_panels(const sk::KernelTable& k, const PanelCase& c, float t_scale) {
+    std::vector<float> out(c.rows + 3, -7.0f);
+    k.gemv_s8_panels(c.panels(), c.scales(), c.rows, c.D, c.t(), t_scale, out.data() + 1);
+    CHECK(out.front() == -7.0f);
+    CHECK(out[c.rows + 1] == -7.0f);
+    CHECK(out[c.rows + 2] == -7.0f);
+    return std::vector<float>(out.begin() + 1, out.begin() + 1 + static_cast<std::ptrdiff_t>(c.rows));
+}
+
+}  // namespace
+
+TEST_CASE("s8 panels: the layout puts row i's values j..j+3 in 4 adjacent bytes of 64-byte chunks") {
+    using namespace sparseinfer::detail;
+    CHECK(s8_panel_depth(1) == 4);
+    CHECK(s8_panel_depth(32) == 32);
+    CHECK(s8_panel_depth(33) == 36);
+    CHECK(s8_panel_bytes(17, 32) == 2 * 16 * 32);
+    CHECK(s8_panel_bytes(0, 32) == 0);
+    // Hand-computed offsets: panel 1 starts at 16 * D; chunk c at 64 c; row r at 4 r.
+    CHECK(s8_panel_offset(0, 0, 8) == 0);
+    CHECK(s8_panel_offset(0, 3, 8) == 3);
+    CHECK(s8_panel_offset(1, 0, 8) == 4);
+    CHECK(s8_panel_offset(15, 7, 8) == 64 + 60 + 3);
+    CHECK(s8_panel_offset(16, 0, 8) == 128);
+    CHECK(s8_panel_offset(17, 5, 8) == 128 + 64 + 4 + 1);
+    // Packing 17 rows of depth 5: padding (depth 5..7, rows 17..31) is zero.
+    std::vector<std::int8_t> src(17 * 5), out(s8_panel_bytes(17, 5), 99);
+    for (std::size_t i = 0; i < src.size(); ++i) src[i] = static_cast<std::int8_t>(i % 200 - 100);
+    pack_s8_panels(src.data(), 17, 5, 5, out.data());
+    std::size_t nonzero_padding = 0;
+    for (std::size_t i = 0; i < 32; ++i)
+        for (std::size_t j = 0; j < 8; ++j) {
+            const std::int8_t v = out[s8_panel_offset(i, j, 8)];
+            if (i < 17 && j < 5)
+                CHECK(v == src[i * 5 + j]);
+            else
+                nonzero_padding += v != 0;
+        }
+    CHECK(nonzero_padding == 0);
+}
+
+TEST_CASE("gemv_s8_panels is bit-identical to the exact integer dot on every path") {
+    // Integer sums are exact on every path (|P| <= 127, any t, D <= 65536), and
+    // the float part is the same two multiplies, so every path must give the
+    // bit pattern of the row-major reference. Rows around the 16-row panel and
+    // the kernels' 64-row passes; depths 1..64 (padded to multiples of 4, odd
+    // multiples included); the tables of every code width point at the kernel.
+    const std::size_t rows_list[] = {0, 1, 15, 16, 17, 31, 48, 63, 64, 65, 80, 129, 11008};
+    const std::size_t depths[] = {1, 3, 4, 8, 12, 16, 20, 28, 31, 32, 36, 44, 48, 52, 60, 64};
+    kt::for_each_supported_isa([&](Isa isa) {
+        for (int bits : kBits) CHECK(sk::table_for(isa, bits).gemv_s8_panels == sk::table_for(isa, 8).gemv_s8_panels);
+        const auto& k = sk::table_for(isa, 8);
+        for (std::size_t rows : rows_list)
+            for (std::size_t depth : depths) {
+                if (rows == 11008 && depth % 16 != 0) continue;  // the large case at a few depths suffices
+                for (int extreme = 0; extreme < 4; ++extreme) {
+                    if (extreme != 0 && (rows > 129 || depth % 4 != 0)) continue;
+                    INFO("rows=" << rows << " depth=" << depth << " extreme=" << extreme);
+                    const PanelCase c = panel_case(rows, depth, static_cast<unsigned>(rows * 131 + depth), extreme);
+                    const float t_scale = 0.0123f;
+                    const auto want = panel_expected(c, t_scale);
+                    CHECK(run_panels(k, c, t_scale) == want);
+                    CHECK(run_panels(sk::scalar::table(8), c, t_scale) == want);
+                }
+            }
+    });
+}
+
+TEST_CASE("gemv_s8_panels keeps int32 sums exact at the largest depth") {
+    // D = 65536 with P = +-127 and t = -128/127: |sum| = 127 * 128 * 65536 < 2^31;
+    // with VNNI's offset form (P + 128) * t the partial sums come closest to int32's limit.
+    const std::size_t rows = 17, depth = sparseinfer::detail::s8_panel_max_depth;
+    kt::for_each_supported_isa([&](Isa isa) {
+        for (int extreme = 1; extreme < 4; ++extreme) {
+            INFO("extreme=" << extreme);
+            const PanelCase c = panel_case(rows, depth, 3, extreme);
+            const auto want = panel_expected(c, 1.0f);
+            CHECK(std::fabs(want[0]) > 1e9f * c.scales()[0]);
+            CHECK(run_panels(sk::table_for(isa, 8), c, 1.0f) == want);
+        }
+    });
+}

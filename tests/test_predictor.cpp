@@ -1,5 +1,6 @@
 // Tests of <sparseinfer/predictor.hpp> (selection: test_selection.cpp).
 #include <sparseinfer/predictor.hpp>
+#include <sparseinfer/quantized_activations.hpp>
 #include <sparseinfer/selection.hpp>
 
 #include <Eigen/SVD>
@@ -90,7 +91,8 @@ TEST_CASE("the predictor recovers a planted low-rank gate: recall of the top 10%
 }
 
 TEST_CASE("8-bit factors: the prediction stays within the rounding bound of the float P (Q x)") {
-    // Ranks below, at and above one 32-value chunk (P's int8 rows are zero padded).
+    // Hidden 300 is not a multiple of the 16-row panels; ranks below, at and
+    // above 32, and ones that are not multiples of 4 (zero padded depth).
     for (std::size_t rank : {1u, 7u, 32u, 45u}) {
         const RowMatrix G = planted(300, 96, 48, 0.1f, 7);
         auto p = LowRankPredictor::from_gate(G.data(), 300, 96, PredictorOptions{rank});
@@ -111,12 +113,20 @@ TEST_CASE("8-bit factors: the prediction stays within the rounding bound of the 
             }
             q.predict(x.data(), got.data());
             q.scores(x.data(), sparseinfer::Activation::relu, s.data());
-            // Bound per neuron: Q's 8-bit rows (a quarter of the group's
-            // max-min step per weight, max|Q_j| / 510) and the int8
-            // rounding of P's row and of Q x (half a step of 1/127 of their largest value each).
+            // Bound per neuron: the error dt_j of (Q x)_j from Q's 8-bit rows (a
+            // quarter of the group's max-min step per weight, max|Q_j| / 510) and
+            // from x rounded to int8 per block of 32 (half its block's step s_b / 2,
+            // times |Q_jl| + max|Q_j| / 255), then the int8 rounding of P's row and
+            // of Q x (half a step of 1/127 of their largest value each).
             double xsum = 0;
             for (float v : x) xsum += std::fabs(v);
-            const Eigen::VectorXd dt = p.Q().cast<double>().cwiseAbs().rowwise().maxCoeff() * (xsum / 510.0);
+            const auto xq = sparseinfer::quantize_activations(x.data(), x.size());
+            const Eigen::VectorXd qmax = p.Q().cast<double>().cwiseAbs().rowwise().maxCoeff();
+            Eigen::VectorXd dt = qmax * (xsum / 510.0);
+            for (Eigen::Index j = 0; j < dt.size(); ++j)
+                for (Eigen::Index l = 0; l < 96; ++l)
+                    dt[j] += (std::fabs(static_cast<double>(p.Q()(j, l))) + qmax[j] / 255.0) *
+                             xq.scales[static_cast<std::size_t>(l) / 32] / 2.0;
             for (std::size_t i = 0; i < 300; ++i) {
                 const Eigen::Index ii = static_cast<Eigen::Index>(i);
                 const Eigen::VectorXd pa = p.P().row(ii).cast<double>().cwiseAbs().transpose();
@@ -138,6 +148,13 @@ TEST_CASE("8-bit factors: the prediction stays within the rounding bound of the 
     x[3] = std::numeric_limits<float>::quiet_NaN();
     q.predict(x.data(), out.data());
     for (float v : out) CHECK(std::isnan(v));
+    x[3] = 1.0f;
+    x[20] = -std::numeric_limits<float>::infinity();
+    q.predict(x.data(), out.data());
+    for (float v : out) CHECK(std::isnan(v));
+    x[20] = 1.0f;
+    q.predict(x.data(), out.data());
+    for (float v : out) CHECK(std::isfinite(v));
 }
 
 TEST_CASE("full rank reproduces the gate exactly; the randomized SVD is near the optimum") {

@@ -15,8 +15,10 @@
 //     few seconds instead of the minutes of a full SVD.
 //   - optionally refine(): P re-fitted by least squares so that P Q x matches
 //     the exact gate values on recorded inputs (ridge-regularized normal equations).
-// quantize() stores Q as 8-bit QuantizedWeights and P as dense int8 rows with
-// one scale per row (Q x rounded to int8 once), a quarter of the float bytes.
+// quantize() stores Q as 8-bit QuantizedWeights (Q x on int8 activations) and
+// P as int8 rows with one scale per row, in panels of 16 rows for the panel
+// GEMV kernel (detail/int8_panels.hpp; Q x rounded to int8 once): a quarter of
+// the float bytes, and 16 rows per vector instruction.
 //
 // Checked top-k (select_top_k_checked): what a rank-r predictor cannot see is
 // the residual G - P Q; for inputs with unit variance per coordinate the error
@@ -68,7 +70,11 @@
 #include <vector>
 
 #include "activation.hpp"
+#include "detail/aligned_allocator.hpp"
+#include "detail/int8_panels.hpp"
 #include "error.hpp"
+#include "kernels/isa.hpp"
+#include "quantized_activations.hpp"
 #include "quantized_weights.hpp"
 #include "selection.hpp"
 
@@ -235,21 +241,32 @@ public:
     }
 
     /// Stores the factors in 8 bits; predict() then uses them. Q becomes
-    /// QuantizedWeights<8> (`opts`; its rows are d_model long). P's rows are
-    /// only `rank` long, too short for the kernels' per-row set-up to pay off,
-    /// so P is stored as dense int8 rows (zero padded to a multiple of 32) with
-    /// one float scale per row, and Q x is rounded to int8 with one scale: each
-    /// neuron is then 32-wide integer dot products, a quarter of the float bytes.
+    /// QuantizedWeights<8> (`opts`; its rows are d_model long), multiplied by x
+    /// quantized to int8 per block of 32. P's rows are only `rank` long, too
+    /// short for the row kernels' per-row set-up to pay off, so P is stored as
+    /// int8 rows with one float scale per row in panels of 16 rows
+    /// (detail/int8_panels.hpp), and Q x is rounded to int8 with one scale: the
+    /// panel kernel then computes 16 neurons per vector instruction, from a
+    /// quarter of the float bytes. Throws if rank is above the panel kernel's
+    /// depth limit (65536).
     void quantize(QuantOptions opts = {}) {
+        const std::size_t m = hidden(), r = rank(), depth = detail::s8_panel_depth(r);
+        if (depth > detail::s8_panel_max_depth)
+            throw error("rank " + std::to_string(r) + " is too large for 8-bit factors (at most " +
+                        std::to_string(detail::s8_panel_max_depth) + ")");
+        kernels::init_kernels();
         const RowMatrix Qr = Q_;
-        qQ_ = std::make_shared<QuantizedWeights<8>>(QuantizedWeights<8>::from_f32(
+        auto qQ = std::make_shared<QuantizedWeights<8>>(QuantizedWeights<8>::from_f32(
             Qr.data(), static_cast<std::size_t>(Qr.rows()), static_cast<std::size_t>(Qr.cols()), opts));
-        const std::size_t m = hidden(), r = rank(), stride = padded_rank();
         auto q = std::make_shared<Int8Rows>();
-        q->values.assign(m * stride, 0);
         q->scales.assign(m, 0.0f);
+        std::vector<std::int8_t> rows(m * r);
         for (std::size_t i = 0; i < m; ++i)  // P_ is row-major: row i is r contiguous floats
-            q->scales[i] = detail::round_to_int8(P_.data() + i * r, r, q->values.data() + i * stride);
+            q->scales[i] = detail::round_to_int8(P_.data() + i * r, r, rows.data() + i * r);
+        q->panels.resize(detail::s8_panel_bytes(m, r));
+        detail::pack_s8_panels(rows.data(), m, r, r, q->panels.data());
+        q->depth = depth;
+        qQ_ = std::move(qQ);
         qP_ = std::move(q);
     }
     bool quantized() const noexcept { return qP_ != nullptr; }
@@ -259,7 +276,7 @@ public:
     std::size_t d_model() const noexcept { return static_cast<std::size_t>(Q_.cols()); }
     /// Bytes predict() reads: both factors, float or quantized.
     std::size_t memory_bytes() const noexcept {
-        if (quantized()) return qP_->values.size() + qP_->scales.size() * sizeof(float) + qQ_->memory_bytes();
+        if (quantized()) return qP_->panels.size() + qP_->scales.size() * sizeof(float) + qQ_->memory_bytes();
         return static_cast<std::size_t>(P_.size() + Q_.size()) * sizeof(float);
     }
     /// The float factors (P [hidden][rank], Q [rank][d_model]).
@@ -274,7 +291,7 @@ public:
     void predict(const float* x, float* pre) {
         if (x == nullptr) throw error("argument 'x' is a null pointer");
         if (pre == nullptr) throw error("argument 'pre' is a null pointer");
-        predict_impl(x, pre, [](std::size_t, float) {});
+        predict_impl(x, pre);
     }
 
     /// scores[i] = |act(predicted pre-activation i)|, comparable with
@@ -282,7 +299,7 @@ public:
     void scores(const float* x, Activation act, float* scores) {
         if (x == nullptr) throw error("argument 'x' is a null pointer");
         if (scores == nullptr) throw error("argument 'scores' is a null pointer");
-        predict_impl(x, scores, [](std::size_t, float) {});
+        predict_impl(x, scores);
         activation_scores(act, scores, hidden(), scores);
     }
 
@@ -302,7 +319,7 @@ public:
         if (x == nullptr) throw error("argument 'x' is a null pointer");
         pre_.resize(h);
         score_.resize(h);
-        predict_impl(x, pre_.data(), [](std::size_t, float) {});
+        predict_impl(x, pre_.data());
         activation_scores(act, pre_.data(), h, score_.data());
         k = std::min(k, h);
         checks = std::min(checks, h);
@@ -354,52 +371,37 @@ public:
 private:
     LowRankPredictor() = default;
 
-    /// P's rows as int8 with one scale per row, each row padded_rank() long.
+    /// P's rows as int8 with one scale per row, in panels of padded depth
+    /// `depth` (detail/int8_panels.hpp).
     struct Int8Rows {
-        std::vector<std::int8_t> values;
+        std::vector<std::int8_t, detail::AlignedAllocator<std::int8_t>> panels;
         std::vector<float> scales;
+        std::size_t depth = 0;
     };
 
-    std::size_t padded_rank() const noexcept { return (rank() + 31) / 32 * 32; }
-
-    /// pre = P (Q x); then each(i, pre[i]) for every neuron, in the same pass.
-    template <class Each>
-    void predict_impl(const float* x, float* pre, Each&& each) {
+    /// pre = P (Q x).
+    void predict_impl(const float* x, float* pre) {
         const std::size_t m = hidden(), r = rank();
         if (!quantized()) {
             Eigen::Map<const Eigen::VectorXf> xv(x, Q_.cols());
             Eigen::Map<Eigen::VectorXf> tv(t_.data(), Q_.rows());
             tv.noalias() = Q_ * xv;
             Eigen::Map<Eigen::VectorXf>(pre, static_cast<Eigen::Index>(m)).noalias() = P_ * tv;
-            for (std::size_t i = 0; i < m; ++i) each(i, pre[i]);
             return;
         }
-        qQ_->gemv(x, t_.data());
-        // Q x to int8 with one scale (P's rows were rounded the same way).
-        const std::size_t stride = padded_rank();
-        tq_.assign(stride, 0);
+        quantize_activations(x, d_model(), xq_);  // a non-finite x makes its blocks' scales NaN
+        qQ_->gemv(xq_, t_.data());
+        // Q x to int8 with one scale (P's rows were rounded the same way), zero padded to the panels' depth.
+        tq_.assign(qP_->depth, 0);
         bool finite = true;
         for (std::size_t j = 0; j < r; ++j) finite = finite && std::isfinite(t_[j]);
         if (!finite) {  // NaN or infinity in Q x: no finite prediction
-            for (std::size_t i = 0; i < m; ++i) {
-                pre[i] = std::numeric_limits<float>::quiet_NaN();
-                each(i, pre[i]);
-            }
+            std::fill(pre, pre + m, std::numeric_limits<float>::quiet_NaN());
             return;
         }
         const float tscale = detail::round_to_int8(t_.data(), r, tq_.data());
-        const std::int8_t* tq = tq_.data();
-        const std::int8_t* v = qP_->values.data();
-        const float* ps = qP_->scales.data();
-        for (std::size_t i = 0; i < m; ++i) {
-            const std::int8_t* row = v + i * stride;
-            std::int32_t acc = 0;
-            for (std::size_t c = 0; c < stride; c += 32)  // fixed-width inner loop: vectorized as integer dots
-                for (std::size_t j = 0; j < 32; ++j)
-                    acc += static_cast<std::int32_t>(row[c + j]) * static_cast<std::int32_t>(tq[c + j]);
-            pre[i] = static_cast<float>(acc) * ps[i] * tscale;
-            each(i, pre[i]);
-        }
+        detail::active_table(8).gemv_s8_panels(qP_->panels.data(), qP_->scales.data(), m, qP_->depth, tq_.data(),
+                                               tscale, pre);
     }
 
     template <class Gate>
@@ -432,6 +434,7 @@ private:
     std::vector<std::uint32_t> checked_;
     std::vector<std::uint64_t> heap_;
     std::vector<std::int8_t> tq_;
+    QuantizedActivations xq_;
 };
 
 }  // namespace sparseinfer

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "int8_panels.hpp"
 #include "row_format.hpp"
 
 namespace sparseinfer {
@@ -56,6 +57,12 @@ struct KernelTable {
     /// Quantizes x[0..n) to int8 per block of 32: q has ceil(n/32)*32 entries
     /// (zero-padded), scales and sums one per block.
     void (*quantize_activations)(const float* x, std::size_t n, std::int8_t* q, float* scales, float* sums) noexcept;
+    /// y[i] = (float(sum_j P[i][j] * t[j]) * row_scales[i]) * t_scale for i < rows:
+    /// P int8 rows in panels of padded depth D (a multiple of 4, at most 65536;
+    /// codes in [-127, 127]; detail/int8_panels.hpp), t of D int8 codes. Exact
+    /// integer sums, so every path gives the same bits. Independent of the code width.
+    void (*gemv_s8_panels)(const std::int8_t* panels, const float* row_scales, std::size_t rows, std::size_t D,
+                           const std::int8_t* t, float t_scale, float* y) noexcept;
 };
 
 /// Index of a code width in a 4-entry per-Bits array (2, 3, 4, 8 -> 0..3).

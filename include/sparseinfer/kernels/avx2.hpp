@@ -24,6 +24,7 @@
 #include <cstring>
 #include <limits>
 
+#include "../detail/int8_panels.hpp"
 #include "../detail/kernel_table.hpp"
 #include "../detail/row_format.hpp"
 #include "detail/target_region.hpp"
@@ -493,6 +494,64 @@ inline void quantize_activations(const float* x, std::size_t n, std::int8_t* q, 
     }
 }
 
+/// Row sums of NP consecutive int8 panels (detail/int8_panels.hpp): acc[2k] and
+/// acc[2k + 1] get rows 0-7 and 8-15 of panel k. Per 4 depth positions: |t|
+/// (u8) times P with t's sign applied (s8), so each vpmaddubsw pair sum is at
+/// most 2 * 128 * 127 (no int16 saturation; P >= -127), then vpmaddwd by ones.
+template <std::size_t NP>
+SPARSEINFER_KERNEL_INLINE void s8_panel_sums(const std::int8_t* p, std::size_t D, const std::int8_t* t,
+                                             __m256i* acc) noexcept {
+    const std::size_t stride = sparseinfer::detail::s8_panel_rows * D;
+    const __m256i ones = _mm256_set1_epi16(1);
+#pragma GCC unroll 16
+    for (std::size_t k = 0; k < 2 * NP; ++k) acc[k] = _mm256_setzero_si256();
+    for (std::size_t c = 0; c < D; c += 4) {
+        std::int32_t t4;
+        std::memcpy(&t4, t + c, 4);
+        const __m256i tb = _mm256_set1_epi32(t4), ta = _mm256_abs_epi8(tb);
+        const std::int8_t* q = p + 16 * c;
+#pragma GCC unroll 16
+        for (std::size_t k = 0; k < 2 * NP; ++k) {
+            const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + (k / 2) * stride + (k % 2) * 32));
+            acc[k] =
+                _mm256_add_epi32(acc[k], _mm256_madd_epi16(_mm256_maddubs_epi16(ta, _mm256_sign_epi8(w, tb)), ones));
+        }
+    }
+}
+
+/// y[0..n) = (float(sums) * row_scales) * t_scale for one panel's sums (n <= 16).
+SPARSEINFER_KERNEL_INLINE void store_s8_panel(const __m256i* acc, const float* row_scales, float t_scale, float* y,
+                                              std::size_t n) noexcept {
+    const __m256 ts = _mm256_set1_ps(t_scale);
+    for (std::size_t h = 0; h < 2 && 8 * h < n; ++h) {
+        const __m256 sums = _mm256_cvtepi32_ps(acc[h]);
+        if (n >= 8 * h + 8) {
+            _mm256_storeu_ps(y + 8 * h, _mm256_mul_ps(_mm256_mul_ps(sums, _mm256_loadu_ps(row_scales + 8 * h)), ts));
+        } else {
+            const __m256i mk = lane_mask(n - 8 * h);
+            _mm256_maskstore_ps(y + 8 * h, mk,
+                                _mm256_mul_ps(_mm256_mul_ps(sums, _mm256_maskload_ps(row_scales + 8 * h, mk)), ts));
+        }
+    }
+}
+
+/// See KernelTable::gemv_s8_panels: four panels (64 rows) per pass, then one at a time.
+inline void gemv_s8_panels(const std::int8_t* panels, const float* row_scales, std::size_t rows, std::size_t D,
+                           const std::int8_t* t, float t_scale, float* y) noexcept {
+    std::size_t i = 0;
+    for (; i + 64 <= rows; i += 64) {
+        __m256i acc[8];
+        s8_panel_sums<4>(panels + i * D, D, t, acc);
+        for (std::size_t k = 0; k < 4; ++k)
+            store_s8_panel(acc + 2 * k, row_scales + i + 16 * k, t_scale, y + i + 16 * k, 16);
+    }
+    for (; i < rows; i += 16) {
+        __m256i acc[2];
+        s8_panel_sums<1>(panels + i * D, D, t, acc);
+        store_s8_panel(acc, row_scales + i, t_scale, y + i, rows - i < 16 ? rows - i : 16);
+    }
+}
+
 template <int Bits>
 inline constexpr KernelTable table_for_bits = {Isa::avx2,
                                                Bits,
@@ -502,7 +561,8 @@ inline constexpr KernelTable table_for_bits = {Isa::avx2,
                                                gemv_rows<Bits>,
                                                gemv_rows_q8<Bits>,
                                                axpy_rows<Bits>,
-                                               quantize_activations};
+                                               quantize_activations,
+                                               gemv_s8_panels};
 
 /// The AVX2 kernels for a code width (2, 3, 4 or 8).
 inline const KernelTable& table(int bits) noexcept {

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <limits>
 
+#include "../detail/int8_panels.hpp"
 #include "../detail/kernel_table.hpp"
 #include "../detail/row_format.hpp"
 
@@ -187,9 +188,24 @@ inline void quantize_activations(const float* x, std::size_t n, std::int8_t* q, 
     }
 }
 
+/// y[i] = (float(P_i . t) * row_scales[i]) * t_scale for int8 rows in panels
+/// (see KernelTable::gemv_s8_panels and detail/int8_panels.hpp).
+inline void gemv_s8_panels(const std::int8_t* panels, const float* row_scales, std::size_t rows, std::size_t D,
+                           const std::int8_t* t, float t_scale, float* y) noexcept {
+    for (std::size_t i = 0; i < rows; ++i) {
+        const std::int8_t* p =
+            panels + (i / detail::s8_panel_rows) * detail::s8_panel_rows * D + (i % detail::s8_panel_rows) * 4;
+        std::int32_t acc = 0;
+        for (std::size_t c = 0; c < D; c += 4, p += 4 * detail::s8_panel_rows)
+            for (std::size_t k = 0; k < 4; ++k) acc += static_cast<std::int32_t>(p[k]) * t[c + k];
+        y[i] = static_cast<float>(acc) * row_scales[i] * t_scale;
+    }
+}
+
 template <int Bits>
-inline constexpr KernelTable table_for_bits = {
-    Isa::scalar, Bits, dequantize_row, dot_row, dot_row_q8, gemv_rows, gemv_rows_q8, axpy_rows, quantize_activations};
+inline constexpr KernelTable table_for_bits = {Isa::scalar,          Bits,          dequantize_row, dot_row,
+                                               dot_row_q8,           gemv_rows,     gemv_rows_q8,   axpy_rows,
+                                               quantize_activations, gemv_s8_panels};
 
 /// The scalar kernels for a code width (2, 3, 4 or 8).
 inline const KernelTable& table(int bits) noexcept {
