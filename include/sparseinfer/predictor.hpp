@@ -335,29 +335,36 @@ public:
         checked_.clear();
         if (checks < h) {
             // The `checks` neurons of smallest distance / sigma_i (NaN last, ties to
-            // the lower index): a min-heap of the best so far, as 64-bit entries
-            // (rank_key(-margin), ~index); a neuron enters only when it beats the
-            // heap's worst, which after the first few hundred almost none does.
+            // the lower index), as 64-bit entries (rank_key(-margin), ~index): a neuron
+            // is a candidate only when it beats the worst of the best kept so far,
+            // which after the first few hundred almost none does.
             const detail::KeptRegion region = detail::kept_region(act, cut);
             std::uint32_t* key = out;  // out is scratch until the final selection
             detail::margin_keys(region, pre_.data(), inv_sigma_.data(), h, key);
             auto entry = [key](std::size_t i) {
                 return static_cast<std::uint64_t>(key[i]) << 32 | (0xffffffffu - static_cast<std::uint32_t>(i));
             };
-            heap_.clear();
-            for (std::size_t i = 0; i < checks; ++i) heap_.push_back(entry(i));
-            std::make_heap(heap_.begin(), heap_.end(), std::greater<>());
-            std::uint32_t bar = static_cast<std::uint32_t>(heap_.front() >> 32);  // the worst kept key
-            for (std::size_t i = checks; i < h; ++i) {
-                if (key[i] < bar) continue;  // the common case: one well-predicted branch
+            // Candidates gather in a buffer of up to 2 * checks; when it fills, nth_element
+            // keeps the best `checks` and raises the bar to the worst of them. Entries are
+            // unique, so the result is exactly the `checks` best (key, then lower index).
+            best_.clear();
+            best_.reserve(2 * checks);
+            std::uint64_t bar = 0;  // entries at or below it cannot be among the best
+            auto shrink = [&] {
+                std::nth_element(best_.begin(), best_.begin() + static_cast<std::ptrdiff_t>(checks - 1), best_.end(),
+                                 std::greater<>());
+                best_.resize(checks);
+                bar = best_[checks - 1];
+            };
+            for (std::size_t i = 0; i < h; ++i) {
+                if (key[i] < static_cast<std::uint32_t>(bar >> 32)) continue;  // the common case
                 const std::uint64_t e = entry(i);
-                if (e <= heap_.front()) continue;  // a tie with the worst: the lower index stays
-                std::pop_heap(heap_.begin(), heap_.end(), std::greater<>());
-                heap_.back() = e;
-                std::push_heap(heap_.begin(), heap_.end(), std::greater<>());
-                bar = static_cast<std::uint32_t>(heap_.front() >> 32);
+                if (e <= bar) continue;
+                best_.push_back(e);
+                if (best_.size() == 2 * checks) shrink();
             }
-            for (std::uint64_t e : heap_) checked_.push_back(0xffffffffu - static_cast<std::uint32_t>(e));
+            if (best_.size() > checks) shrink();
+            for (std::uint64_t e : best_) checked_.push_back(0xffffffffu - static_cast<std::uint32_t>(e));
             std::sort(checked_.begin(), checked_.end());
         } else {
             for (std::size_t i = 0; i < h; ++i) checked_.push_back(static_cast<std::uint32_t>(i));
@@ -432,7 +439,7 @@ private:
     std::vector<float> sigma_, inv_sigma_;
     std::vector<float> t_, pre_, score_, exact_;  // scratch
     std::vector<std::uint32_t> checked_;
-    std::vector<std::uint64_t> heap_;
+    std::vector<std::uint64_t> best_;
     std::vector<std::int8_t> tq_;
     QuantizedActivations xq_;
 };
