@@ -394,6 +394,9 @@ public:
         if (((t + 1) & 15) == 0) previous_.assign(active, active + n);  // for the next evaluation
         // This token's weights sum to the sum before it plus n increments.
         learn_persistence(t, returned, sum0a + sum0b + count * i0, n);
+        // Neurons admitted since they were last out of the working set that left it now are
+        // filed, at their weight of today; the others stay out of the queue (protected anyway).
+        file_dropped(t);
         // Pass 2: admissions against the least valuable unprotected resident. Admitted neurons
         // are protected for the rest of the token.
         queue_.begin_scan();
@@ -405,7 +408,7 @@ public:
                 const std::uint32_t x = misses_[k];
                 if (ctx.resident_count() < capacity_) {
                     ctx.admit(x);
-                    deferred_.push_back(x);
+                    make_fresh(x);
                     continue;
                 }
                 if (v == npos && (v = victim(t)) == npos) break;  // every resident is active now
@@ -413,15 +416,11 @@ public:
                 if (boost_mass + keep * node_[x].weight > node_[v].weight) {
                     queue_.remove_scanned();
                     ctx.replace(v, x);
-                    // Filed now: the scan never looks below its position or at what was filed
-                    // after it started in its bucket, so x, protected, is not met this token.
-                    queue_.insert(x, node_[x].weight);
+                    make_fresh(x);
                     v = npos;
                 }
             }
         }
-        for (std::uint32_t x : deferred_) queue_.insert(x, node_[x].weight);  // admitted while filling
-        deferred_.clear();
         if (est_[0].increment > 1e30 || est_[1].increment > 1e30 || switch_pending_) refile(ctx);
     }
 
@@ -430,6 +429,7 @@ public:
 
     template <class Ctx>
     void on_pin(Ctx& ctx, std::uint32_t neuron) {
+        file_fresh();  // every resident a candidate: nothing is active between tokens
         queue_.remove(neuron);
         if (ctx.resident(neuron) || ctx.resident_count() < capacity_) return;
         queue_.begin_scan();
@@ -452,9 +452,45 @@ private:
         float weight = 0;          // decayed count under est_[0] (drives every decision)
         float other = 0;           // the same under est_[1], the challenger half-life
         std::uint32_t last = 0;    // token (mod 2^32) of the last activation
-        std::int32_t bucket = -1;  // LogBucketQueue bookkeeping
+        std::int32_t bucket = -1;  // LogBucketQueue bookkeeping, or `fresh`
         std::uint32_t pos = 0;
     };
+
+    /// Node::bucket of a resident kept out of the queue since its admission, because it has been
+    /// active in every token since (so never a victim): listed in fresh_ instead.
+    static constexpr std::int32_t fresh = -2;
+    void make_fresh(std::uint32_t x) {
+        node_[x].bucket = fresh;
+        fresh_.push_back(x);
+    }
+    /// Files the fresh neurons not active at token t; the others stay fresh. O(fresh neurons), all
+    /// of them active in the previous token.
+    void file_dropped(std::uint32_t t) {
+        // Split without a branch per neuron (about half of them leave, at random).
+        const std::size_t n = fresh_.size();
+        if (dropped_.size() < n) dropped_.resize(n);
+        std::uint32_t* const keep = fresh_.data();
+        std::uint32_t* const drop = dropped_.data();
+        std::size_t kept = 0, dropped = 0;
+        for (std::size_t k = 0; k < n; ++k) {
+            const std::uint32_t x = keep[k];
+            const Node& nx = node_[x];
+            const bool listed = nx.bucket == fresh;  // not pinned since
+            const bool active = nx.last == t;
+            keep[kept] = x;
+            drop[dropped] = x;
+            kept += listed & active;
+            dropped += listed & !active;
+        }
+        fresh_.resize(kept);
+        for (std::size_t k = 0; k < dropped; ++k) queue_.insert(drop[k], node_[drop[k]].weight);
+    }
+    /// Files every fresh neuron.
+    void file_fresh() {
+        for (const std::uint32_t x : fresh_)
+            if (node_[x].bucket == fresh) queue_.insert(x, node_[x].weight);
+        fresh_.clear();
+    }
 
     /// A resident of (near-)lowest weight that was not active at token t (scan begun by the caller).
     /// Weights only grow, so a neuron filed too low is refiled on the way; neurons active at t are
@@ -548,6 +584,7 @@ private:
             evaluations_ = 0;
         }
         queue_.clear();
+        fresh_.clear();
         const auto n = static_cast<std::uint32_t>(node_.size());
         for (std::uint32_t i = 0; i < n; ++i)
             if (ctx.resident(i) && !ctx.pinned(i)) queue_.insert(i, node_[i].weight);
@@ -564,8 +601,8 @@ private:
     double prev_rate_mean_ = 0;
     std::vector<Node> node_;
     sparseinfer::detail::LogBucketQueue<Node> queue_;
-    std::vector<std::uint32_t> deferred_, misses_;
-    std::vector<std::uint32_t> previous_;  // the active neurons of the token before an evaluation
+    std::vector<std::uint32_t> fresh_, dropped_, misses_;  // fresh_: see make_fresh
+    std::vector<std::uint32_t> previous_;                  // the active neurons of the token before an evaluation
 };
 
 }  // namespace sparseinfer::policy
