@@ -391,7 +391,7 @@ public:
 
     template <class Ctx>
     void on_pin(Ctx& ctx, std::uint32_t neuron) {
-        file_fresh();  // every resident a candidate: nothing is active between tokens
+        file_fresh();  // every resident a candidate: nothing is active between tokens; none pinned
         queue_.remove(neuron);
         if (ctx.resident(neuron) || ctx.resident_count() < capacity_) return;
         std::uint32_t v = npos;
@@ -413,16 +413,13 @@ private:
         float weight = 0;          // decayed count under est_[0] (drives every decision)
         float other = 0;           // the same under est_[1], the challenger half-life
         std::uint32_t last = 0;    // token (mod 2^32) of the last activation
-        std::int32_t bucket = -1;  // LogBucketQueue bookkeeping, or `fresh`
+        std::int32_t bucket = -1;  // LogBucketQueue bookkeeping
     };
 
-    /// Node::bucket of a resident kept out of the queue since its admission, because it has been
-    /// active in every token since (so never a victim): listed in fresh_ instead.
-    static constexpr std::int32_t fresh = -2;
-    void make_fresh(std::uint32_t x) {
-        node_[x].bucket = fresh;
-        fresh_.push_back(x);
-    }
+    /// A resident kept out of the queue since its admission, because it has been active in every
+    /// token since (so never a victim), is listed in fresh_ instead. Pins file them all first
+    /// (on_pin), so none of them is ever pinned.
+    void make_fresh(std::uint32_t x) { fresh_.push_back(x); }
     /// Files the fresh neurons not active at token t; the others stay fresh. O(fresh neurons), all
     /// of them active in the previous token.
     void file_dropped(std::uint32_t t) {
@@ -431,24 +428,22 @@ private:
         if (dropped_.size() < n) dropped_.resize(n);
         std::uint32_t* const keep = fresh_.data();
         std::uint32_t* const drop = dropped_.data();
+        const Node* const node = node_.data();
         std::size_t kept = 0, dropped = 0;
         for (std::size_t k = 0; k < n; ++k) {
             const std::uint32_t x = keep[k];
-            const Node& nx = node_[x];
-            const bool listed = nx.bucket == fresh;  // not pinned since
-            const bool active = nx.last == t;
+            const std::size_t active = node[x].last == t;
             keep[kept] = x;
             drop[dropped] = x;
-            kept += listed & active;
-            dropped += listed & !active;
+            kept += active;
+            dropped += 1 - active;
         }
         fresh_.resize(kept);
-        for (std::size_t k = 0; k < dropped; ++k) queue_.insert(drop[k], node_[drop[k]].weight);
+        for (std::size_t k = 0; k < dropped; ++k) queue_.insert(drop[k], node[drop[k]].weight);
     }
     /// Files every fresh neuron.
     void file_fresh() {
-        for (const std::uint32_t x : fresh_)
-            if (node_[x].bucket == fresh) queue_.insert(x, node_[x].weight);
+        for (const std::uint32_t x : fresh_) queue_.insert(x, node_[x].weight);
         fresh_.clear();
     }
 
@@ -468,7 +463,6 @@ private:
     PassOne touch_all(Ctx& ctx, const std::uint32_t* active, std::size_t n, std::uint32_t t) {
         const auto inc = static_cast<float>(est_[0].increment), inc_other = static_cast<float>(est_[1].increment);
         std::uint32_t* const misses = misses_.data();
-        float* const miss_weight = miss_weight_.data();
         Node* const node = node_.data();
         std::size_t m = 0, returned = 0;
         double sum[2][2] = {}, sq[2][2] = {}, act[2][2] = {};
@@ -492,7 +486,6 @@ private:
                 act[h][1] += back ? 0.0 : static_cast<double>(w1);
             }
             misses[m] = x;
-            miss_weight[m] = w0 + inc;
             m += !ctx.resident(x);
         };
         std::size_t k = 0;
@@ -542,7 +535,7 @@ private:
                     batch = std::min<std::size_t>(2 * batch, max_batch);
                 }
                 const std::uint32_t v = candidates_[next];
-                if (boost_mass + keep * miss_weight_[k] > node_[v].weight) {
+                if (boost_mass + keep * node_[x].weight > node_[v].weight) {
                     ++next;  // out of the queue for good, even if the admission throws
                     ctx.replace(v, x);
                     make_fresh(x);
