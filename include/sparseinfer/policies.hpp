@@ -360,9 +360,11 @@ public:
         // Pass 1 (see touch_all); the token before an evaluation also sums its squared weights.
         misses_.resize(n);
         miss_weight_.resize(n);
-        const PassOne p = evaluate              ? touch_all<false, true>(ctx, active, n, t)
-                          : ((t + 1) & 15) == 0 ? touch_all<true, false>(ctx, active, n, t)
-                                                : touch_all<false, false>(ctx, active, n, t);
+        // Persistence is learned on every fourth token (t & 3 == 1), never an evaluation's or the one before.
+        const PassOne p = evaluate              ? touch_all<false, true, false>(ctx, active, n, t)
+                          : ((t + 1) & 15) == 0 ? touch_all<true, false, false>(ctx, active, n, t)
+                          : (t & 3) == 1        ? touch_all<false, false, true>(ctx, active, n, t)
+                                                : touch_all<false, false, false>(ctx, active, n, t);
         if (evaluate) score_estimators(before, p, n);
         if (((t + 1) & 15) == 0) {
             previous_sq_[0] = p.sq0;
@@ -459,7 +461,7 @@ private:
     /// sum((w + inc)^2 - w^2) = 2 inc sum(w) + n inc^2), and what the Brier scores need, so that
     /// an evaluation reads no neuron again. Two partial sums each, so the additions do not wait
     /// on one another.
-    template <bool Squares, bool Score, class Ctx>
+    template <bool Squares, bool Score, bool Returns, class Ctx>
     PassOne touch_all(Ctx& ctx, const std::uint32_t* active, std::size_t n, std::uint32_t t) {
         const auto inc = static_cast<float>(est_[0].increment), inc_other = static_cast<float>(est_[1].increment);
         std::uint32_t* const misses = misses_.data();
@@ -469,8 +471,8 @@ private:
         auto touch = [&](std::size_t k, int h) {
             const std::uint32_t x = active[k];
             Node& nx = node[x];
-            const bool back = nx.last + 1 == t;
-            returned += back;
+            const bool back = (Score || Returns) && nx.last + 1 == t;
+            if (Returns) returned += back;
             nx.last = t;
             const float w0 = nx.weight, w1 = nx.other;
             nx.weight = w0 + inc;
@@ -519,33 +521,45 @@ private:
         const auto boost_mass = static_cast<float>(persistence_ * est_[0].mass);
         const auto keep = static_cast<float>(1 - persistence_);
         auto passed = [this, t](std::uint32_t v) { return node_[v].last == t; };
-        std::size_t next = 0, have = 0, batch = 4;
-        try {
-            for (std::size_t k = 0; k < m; ++k) {
-                const std::uint32_t x = misses_[k];
-                if (ctx.resident_count() < capacity_) {
-                    ctx.admit(x);
-                    make_fresh(x);
-                    continue;
-                }
-                if (next == have) {
-                    next = 0;
-                    have = queue_.take_lowest(candidates_, std::min(batch, m - k), passed, weight_of());
-                    if (have == 0) break;  // every resident is active now
-                    batch = std::min<std::size_t>(2 * batch, max_batch);
-                }
-                const std::uint32_t v = candidates_[next];
-                if (boost_mass + keep * node_[x].weight > node_[v].weight) {
-                    ++next;  // out of the queue for good, even if the admission throws
-                    ctx.replace(v, x);
-                    make_fresh(x);
-                }
+        std::size_t next = 0, have = 0, batch = 4, k = 0;
+        for (; k < m && ctx.resident_count() < capacity_; ++k) {  // room left: no victim
+            ctx.admit(misses_[k]);
+            make_fresh(misses_[k]);
+        }
+        // The decisions read no residency flag, so they are applied after the loop, in two batches:
+        // a flag byte stored in the loop would make the compiler reload every member after it.
+        if (victims_.size() < m) victims_.resize(m);
+        if (admitted_.size() < m) admitted_.resize(m);
+        const std::uint32_t* const misses = misses_.data();
+        std::uint32_t* const victims = victims_.data();
+        std::uint32_t* const admitted = admitted_.data();
+        const Node* const node = node_.data();
+        std::size_t a = 0;
+        for (; k < m; ++k) {
+            const std::uint32_t x = misses[k];
+            if (next == have) {
+                next = 0;
+                have = queue_.take_lowest(candidates_, std::min(batch, m - k), passed, weight_of());
+                if (have == 0) break;  // every resident is active now
+                batch = std::min<std::size_t>(2 * batch, max_batch);
             }
-        } catch (...) {
-            release_candidates(next, have);
-            throw;
+            const std::uint32_t v = candidates_[next];
+            if (boost_mass + keep * node[x].weight > node[v].weight) {
+                victims[a] = v;
+                admitted[a++] = x;
+                ++next;
+            }
         }
         release_candidates(next, have);
+        ctx.evict(victims, a);
+        std::size_t done = 0;
+        try {
+            ctx.admit(admitted, a, done);
+        } catch (...) {
+            fresh_.insert(fresh_.end(), admitted, admitted + done);
+            throw;
+        }
+        fresh_.insert(fresh_.end(), admitted, admitted + a);
     }
     void release_candidates(std::size_t from, std::size_t to) {
         for (std::size_t i = from; i < to; ++i) queue_.insert(candidates_[i], node_[candidates_[i]].weight);
@@ -642,7 +656,7 @@ private:
     double prev_rate_mean_ = 0;
     std::vector<Node> node_;
     sparseinfer::detail::LogBucketQueue<Node> queue_;
-    std::vector<std::uint32_t> fresh_, dropped_, misses_;  // fresh_: see make_fresh
+    std::vector<std::uint32_t> fresh_, dropped_, misses_, victims_, admitted_;  // fresh_: see make_fresh
     std::vector<float> miss_weight_;
     static constexpr std::size_t max_batch = 64;
     std::uint32_t candidates_[max_batch];

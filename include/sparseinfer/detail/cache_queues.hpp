@@ -169,7 +169,6 @@ public:
     /// Files x (not queued) with weight w.
     void insert(std::uint32_t x, float w) {
         std::int32_t b = bucket(w);
-        if (lo_ == unset) lo_ = b - ring + 1 > 0 ? b - ring + 1 : 0;
         if (b >= lo_ + ring) advance(b - ring + 1);
         if (b < lo_) b = lo_;
         auto& v = buckets_[index(b)];
@@ -239,13 +238,12 @@ public:
         }
         for (std::uint64_t& w : nonempty_) w = 0;
         size_ = 0;
-        lo_ = unset;
+        lo_ = 0;
         min_ = max_bucket;
     }
 
 private:
     static constexpr std::int32_t ring = 512;  // 64 doublings of weight
-    static constexpr std::int32_t unset = -2;
     static constexpr std::int32_t max_bucket = 0x7FFFFFFF - ring;
     static std::size_t index(std::int32_t b) noexcept { return static_cast<std::size_t>(b) & (ring - 1); }
     std::int32_t clamp(std::int32_t b) const noexcept { return b < lo_ ? lo_ : b; }
@@ -300,7 +298,7 @@ private:
     static constexpr std::size_t words = ring / 64;
     std::uint64_t nonempty_[words] = {};  // bit i of word j: bucket (ring index) 64 j + i is not empty
     std::size_t size_ = 0;
-    std::int32_t lo_ = unset;
+    std::int32_t lo_ = 0;  // the window starts at bucket 0; the first insert moves it up
     std::int32_t min_ = max_bucket;
 };
 
