@@ -467,7 +467,8 @@ private:
         std::uint32_t* const misses = misses_.data();
         Node* const node = node_.data();
         std::size_t m = 0, returned = 0;
-        double sum[2][2] = {}, sq[2][2] = {}, act[2][2] = {};
+        float sum[2][2] = {};  // float: a token's sum is corrected every 1024 tokens (resum_squares)
+        double sq[2][2] = {}, act[2][2] = {};
         auto touch = [&](std::size_t k, int h) {
             const std::uint32_t x = active[k];
             Node& nx = node[x];
@@ -477,8 +478,8 @@ private:
             const float w0 = nx.weight, w1 = nx.other;
             nx.weight = w0 + inc;
             nx.other = w1 + inc_other;
-            sum[h][0] += static_cast<double>(w0);
-            sum[h][1] += static_cast<double>(w1);
+            sum[h][0] += w0;
+            sum[h][1] += w1;
             if (Squares) {
                 sq[h][0] += static_cast<double>(nx.weight) * nx.weight;
                 sq[h][1] += static_cast<double>(nx.other) * nx.other;
@@ -499,8 +500,8 @@ private:
         PassOne p;
         p.misses = m;
         p.returned = returned;
-        p.sum0 = sum[0][0] + sum[1][0];
-        p.sum1 = sum[0][1] + sum[1][1];
+        p.sum0 = static_cast<double>(sum[0][0]) + sum[1][0];
+        p.sum1 = static_cast<double>(sum[0][1]) + sum[1][1];
         p.sq0 = sq[0][0] + sq[1][0];
         p.sq1 = sq[0][1] + sq[1][1];
         p.act0 = act[0][0] + act[1][0];
