@@ -329,6 +329,8 @@ public:
     state(const state&) = delete;
     state& operator=(const state&) = delete;
     std::size_t capacity() const noexcept { return capacity_; }
+    /// Residents the policy can evict: between calls, every resident that is not pinned.
+    std::size_t tracked() const noexcept { return queue_.size() + fresh_.size(); }
     /// The learned persistence r (share of active neurons still active next token beyond their rate).
     double persistence() const noexcept { return persistence_; }
     /// The half-life the rates currently use (half_life, or half_life / 4 while that predicts better).
