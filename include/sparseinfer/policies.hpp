@@ -511,9 +511,11 @@ private:
         return p;
     }
 
-    auto weight_of() const {
-        return [this](std::uint32_t v) { return node_[v].weight; };
-    }
+    struct WeightOf {
+        const Node* node;
+        float operator()(std::uint32_t v) const noexcept { return node[v].weight; }
+    };
+    WeightOf weight_of() const noexcept { return WeightOf{node_.data()}; }
 
     /// Each miss x, in order, against the least valuable resident not active at token t, v
     /// (unchanged until it is evicted): x is active next token with chance r + (1 - r) q_x, and is
