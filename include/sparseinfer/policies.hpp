@@ -429,21 +429,27 @@ private:
     void file_dropped(std::uint32_t t) {
         // Split without a branch per neuron (about half of them leave, at random).
         const std::size_t n = fresh_.size();
-        if (dropped_.size() < n) dropped_.resize(n);
+        if (dropped_.size() < n) {
+            dropped_.resize(n);
+            dropped_weight_.resize(n);
+        }
         std::uint32_t* const keep = fresh_.data();
         std::uint32_t* const drop = dropped_.data();
+        float* const drop_weight = dropped_weight_.data();
         const Node* const node = node_.data();
         std::size_t kept = 0, dropped = 0;
         for (std::size_t k = 0; k < n; ++k) {
             const std::uint32_t x = keep[k];
-            const std::size_t active = node[x].last == t;
+            const Node& nx = node[x];
+            const std::size_t active = nx.last == t;
             keep[kept] = x;
             drop[dropped] = x;
+            drop_weight[dropped] = nx.weight;
             kept += active;
             dropped += 1 - active;
         }
         fresh_.resize(kept);
-        for (std::size_t k = 0; k < dropped; ++k) queue_.insert(drop[k], node[drop[k]].weight);
+        for (std::size_t k = 0; k < dropped; ++k) queue_.insert(drop[k], drop_weight[k]);
     }
     /// Files every fresh neuron.
     void file_fresh() {
@@ -661,7 +667,8 @@ private:
     double prev_rate_mean_ = 0;
     std::vector<Node> node_;
     sparseinfer::detail::LogBucketQueue<Node> queue_;
-    std::vector<std::uint32_t> fresh_, dropped_, misses_, victims_, admitted_;  // fresh_: see make_fresh
+    std::vector<std::uint32_t> fresh_, dropped_, misses_, victims_, admitted_;
+    std::vector<float> dropped_weight_;  // fresh_: see make_fresh
     std::vector<float> miss_weight_;
     static constexpr std::size_t max_batch = 64;
     std::uint32_t candidates_[max_batch];
