@@ -73,21 +73,39 @@ struct QueueNode {
     float weight = 0;
     std::uint32_t last = 0;
     std::int32_t bucket = -1;
-    std::uint32_t pos = 0;
 };
 using Queue = si::detail::LogBucketQueue<QueueNode>;
 }  // namespace
 
-TEST_CASE("LogBucketQueue::scan takes a lowest-bucket neuron not passed over, refiling grown ones") {
+TEST_CASE("LogBucketQueue on an empty queue takes nothing") {
+    std::vector<QueueNode> node(4);
+    Queue q(node.data());
+    std::uint32_t out[4];
+    auto never = [](std::uint32_t) { return false; };
+    auto weight = [&](std::uint32_t v) { return node[v].weight; };
+    CHECK(q.take_lowest(out, 4, never, weight) == 0);
+    node[2].weight = 3;
+    q.insert(2, node[2].weight);
+    CHECK(q.take_lowest(out, 0, never, weight) == 0);
+    CHECK(q.contains(2));
+    REQUIRE(q.take_lowest(out, 4, never, weight) == 1);
+    CHECK(out[0] == 2);
+    CHECK(q.empty());
+    CHECK_FALSE(q.contains(2));
+}
+
+TEST_CASE("LogBucketQueue::take_lowest takes lowest-bucket neurons not passed over, refiling grown ones") {
     // Model: the queued set and current weights. Weights grow behind the queue's back (as in
-    // policy::Adaptive); every neuron the scan returns must be queued, not passed over, and in the
-    // lowest current bucket among such neurons; npos exactly when all queued ones are passed over.
+    // policy::Adaptive); each neuron taken must be queued, not passed over, and in the lowest
+    // current bucket among the queued neurons not passed over and not taken before it; fewer
+    // than asked exactly when none is left. Passed-over neurons are queued again by file_passed().
     const std::uint32_t n = 400;
     std::vector<QueueNode> node(n);
     std::vector<bool> queued(n, false);
     Queue q(node.data());
     std::mt19937 rng(5);
     std::uniform_real_distribution<float> unit(0, 1);
+    std::uint32_t out[8];
     for (std::uint32_t token = 1; token <= 3000; ++token) {
         // Some grow (weights only grow; within 2^30 so no bucket leaves the queue's window).
         for (int k = 0; k < 20; ++k) {
@@ -108,38 +126,43 @@ TEST_CASE("LogBucketQueue::scan takes a lowest-bucket neuron not passed over, re
             } else if (rng() % 3 == 0) {
                 q.remove(x);
                 queued[x] = false;
+                REQUIRE_FALSE(q.contains(x));
             }
         }
         std::size_t count = 0;
         for (std::uint32_t i = 0; i < n; ++i) count += queued[i];
         REQUIRE(q.size() == count);
-        // One scan per token: take a few.
-        q.begin_scan();
-        const int takes = static_cast<int>(rng() % 6);
-        for (int k = 0; k <= takes; ++k) {
-            const std::uint32_t x =
-                q.scan([&](std::uint32_t v) { return node[v].last == token; },
-                       [&](std::uint32_t v) {
-                           return q.filed_low(v, node[v].weight) ? Queue::Verdict::refile : Queue::Verdict::take;
-                       },
-                       [&](std::uint32_t v) { return node[v].weight; });
-            std::int32_t lowest = 0x7FFFFFFF;
-            for (std::uint32_t i = 0; i < n; ++i)
-                if (queued[i] && node[i].last != token) lowest = std::min(lowest, Queue::bucket(node[i].weight));
-            if (x == Queue::npos) {
-                REQUIRE(lowest == 0x7FFFFFFF);
-                break;
-            }
-            REQUIRE(queued[x]);
-            REQUIRE(node[x].last != token);
-            REQUIRE(Queue::bucket(node[x].weight) == lowest);
-            REQUIRE(q.contains(x));
-            if (k < takes) {  // taken: removed; otherwise left in place
-                q.remove_scanned();
-                queued[x] = false;
+        // A token: a few batches of takes; about half of those taken go back, as unused candidates do.
+        auto passed = [&](std::uint32_t v) { return node[v].last == token; };
+        auto weight = [&](std::uint32_t v) { return node[v].weight; };
+        std::vector<std::uint32_t> taken;
+        const int batches = 1 + static_cast<int>(rng() % 3);
+        for (int b = 0; b < batches; ++b) {
+            const std::size_t want = rng() % 7;
+            const std::size_t got = q.take_lowest(out, want, passed, weight);
+            REQUIRE(got <= want);
+            for (std::size_t i = 0; i < got; ++i) {
+                const std::uint32_t x = out[i];
+                std::int32_t lowest = 0x7FFFFFFF;
+                for (std::uint32_t j = 0; j < n; ++j)
+                    if (queued[j] && node[j].last != token) lowest = std::min(lowest, Queue::bucket(node[j].weight));
+                REQUIRE(queued[x]);
+                REQUIRE(node[x].last != token);
+                REQUIRE(Queue::bucket(node[x].weight) == lowest);
                 REQUIRE_FALSE(q.contains(x));
+                queued[x] = false;
+                taken.push_back(x);
             }
+            if (got < want)
+                for (std::uint32_t j = 0; j < n; ++j) REQUIRE_FALSE((queued[j] && node[j].last != token));
         }
+        for (std::uint32_t x : taken)
+            if (rng() % 2 == 0) {
+                q.insert(x, node[x].weight);
+                queued[x] = true;
+            }
+        q.file_passed(weight);
+        for (std::uint32_t i = 0; i < n; ++i) REQUIRE(q.contains(i) == queued[i]);
     }
     q.clear();
     CHECK(q.empty());

@@ -329,6 +329,8 @@ public:
     state(const state&) = delete;
     state& operator=(const state&) = delete;
     std::size_t capacity() const noexcept { return capacity_; }
+    /// Residents the policy can evict: between calls, every resident that is not pinned.
+    std::size_t tracked() const noexcept { return queue_.size() + fresh_.size(); }
     /// The learned persistence r (share of active neurons still active next token beyond their rate).
     double persistence() const noexcept { return persistence_; }
     /// The half-life the rates currently use (half_life, or half_life / 4 while that predicts better).
@@ -352,76 +354,39 @@ public:
     void on_token(Ctx& ctx, const std::uint32_t* active, std::size_t n) {
         const auto t = static_cast<std::uint32_t>(ctx.tokens());   // wraps harmlessly: stamps only mark
         const bool evaluate = (t & 15) == 0 && ctx.tokens() > 64;  // the current and previous token
-        if (evaluate) score_estimators(t, active, n);
+        const Estimator before[2] = {est_[0], est_[1]};            // what the evaluation scores
         for (Estimator& e : est_) {
             e.increment *= e.growth;
             e.mass += e.increment;
         }
-        const auto inc = static_cast<float>(est_[0].increment), inc_other = static_cast<float>(est_[1].increment);
-        // How many of the previous token's neurons came back, on the tokens persistence is learned.
-        std::size_t returned = 0;
-        if ((t & 3) == 1)
-            for (std::size_t k = 0; k < n; ++k) returned += node_[active[k]].last + 1 == t;
-        // Pass 1: weights, recency stamps, the misses, and the sum of the weights before this token
-        // (two partial sums each, so the additions do not wait on one another): each estimator's
-        // sum of squared weights grows by sum((w + inc)^2 - w^2) = 2 inc sum(w) + n inc^2.
+        // Pass 1 (see touch_all); the token before an evaluation also sums its squared weights.
         misses_.resize(n);
-        std::size_t m = 0;
-        double sum0a = 0, sum0b = 0, sum1a = 0, sum1b = 0;
-        auto touch = [&](std::size_t k, double& sum0, double& sum1) {
-            const std::uint32_t x = active[k];
-            Node& nx = node_[x];
-            nx.last = t;
-            const float w0 = nx.weight, w1 = nx.other;
-            nx.weight = w0 + inc;
-            nx.other = w1 + inc_other;
-            sum0 += static_cast<double>(w0);
-            sum1 += static_cast<double>(w1);
-            misses_[m] = x;
-            m += !ctx.resident(x);
-        };
-        std::size_t k = 0;
-        for (; k + 2 <= n; k += 2) {
-            touch(k, sum0a, sum1a);
-            touch(k + 1, sum0b, sum1b);
+        miss_weight_.resize(n);
+        // Persistence is learned on every fourth token (t & 3 == 1), never an evaluation's or the one before.
+        const PassOne p = evaluate              ? touch_all<false, true, false>(ctx, active, n, t)
+                          : ((t + 1) & 15) == 0 ? touch_all<true, false, false>(ctx, active, n, t)
+                          : (t & 3) == 1        ? touch_all<false, false, true>(ctx, active, n, t)
+                                                : touch_all<false, false, false>(ctx, active, n, t);
+        if (evaluate) score_estimators(before, p, n);
+        if (((t + 1) & 15) == 0) {
+            previous_sq_[0] = p.sq0;
+            previous_sq_[1] = p.sq1;
         }
-        if (k < n) touch(k, sum0a, sum1a);
-        const double count = static_cast<double>(n), i0 = static_cast<double>(inc), i1 = static_cast<double>(inc_other);
-        est_[0].sumsq += i0 * (2 * (sum0a + sum0b) + count * i0);
-        est_[1].sumsq += i1 * (2 * (sum1a + sum1b) + count * i1);
+        const std::size_t m = p.misses;
+        const double count = static_cast<double>(n), i0 = static_cast<double>(static_cast<float>(est_[0].increment)),
+                     i1 = static_cast<double>(static_cast<float>(est_[1].increment));
+        est_[0].sumsq += i0 * (2 * p.sum0 + count * i0);
+        est_[1].sumsq += i1 * (2 * p.sum1 + count * i1);
         // The float weights round, the running sums do not: exact again every 1024 tokens.
         if ((t & 1023) == 0) resum_squares();
-        if (((t + 1) & 15) == 0) previous_.assign(active, active + n);  // for the next evaluation
         // This token's weights sum to the sum before it plus n increments.
-        learn_persistence(t, returned, sum0a + sum0b + count * i0, n);
+        learn_persistence(t, p.returned, p.sum0 + count * i0, n);
+        // Neurons admitted since they were last out of the working set that left it now are
+        // filed, at their weight of today; the others stay out of the queue (protected anyway).
+        file_dropped(t);
         // Pass 2: admissions against the least valuable unprotected resident. Admitted neurons
         // are protected for the rest of the token.
-        queue_.begin_scan();
-        if (ctx.pinned_count() < capacity_) {
-            const auto boost_mass = static_cast<float>(persistence_ * est_[0].mass);
-            const auto keep = static_cast<float>(1 - persistence_);
-            std::uint32_t v = npos;  // the current victim: unchanged until it is evicted
-            for (std::size_t k = 0; k < m; ++k) {
-                const std::uint32_t x = misses_[k];
-                if (ctx.resident_count() < capacity_) {
-                    ctx.admit(x);
-                    deferred_.push_back(x);
-                    continue;
-                }
-                if (v == npos && (v = victim(t)) == npos) break;  // every resident is active now
-                // x is active now: next token it is active with chance r + (1 - r) q_x.
-                if (boost_mass + keep * node_[x].weight > node_[v].weight) {
-                    queue_.remove_scanned();
-                    ctx.replace(v, x);
-                    // Filed now: the scan never looks below its position or at what was filed
-                    // after it started in its bucket, so x, protected, is not met this token.
-                    queue_.insert(x, node_[x].weight);
-                    v = npos;
-                }
-            }
-        }
-        for (std::uint32_t x : deferred_) queue_.insert(x, node_[x].weight);  // admitted while filling
-        deferred_.clear();
+        if (ctx.pinned_count() < capacity_) admit_misses(ctx, t, m);
         if (est_[0].increment > 1e30 || est_[1].increment > 1e30 || switch_pending_) refile(ctx);
     }
 
@@ -430,13 +395,13 @@ public:
 
     template <class Ctx>
     void on_pin(Ctx& ctx, std::uint32_t neuron) {
+        file_fresh();  // every resident a candidate: nothing is active between tokens; none pinned
         queue_.remove(neuron);
         if (ctx.resident(neuron) || ctx.resident_count() < capacity_) return;
-        queue_.begin_scan();
-        const std::uint32_t v = victim(~static_cast<std::uint32_t>(ctx.tokens()));
-        if (v == npos) return;
-        queue_.remove_scanned();
-        ctx.evict(v);
+        std::uint32_t v = npos;
+        if (queue_.take_lowest(
+                &v, 1, [](std::uint32_t) { return false; }, weight_of()))
+            ctx.evict(v);
     }
 
 private:
@@ -448,23 +413,168 @@ private:
         double mass = 0;       // sum of the increments so far: rate = weight / mass
         double sumsq = 0;      // sum over all neurons of weight^2, kept as the weights grow
     };
-    struct Node {                  // 20 bytes
+    struct Node {                  // 16 bytes: four to a cache line
         float weight = 0;          // decayed count under est_[0] (drives every decision)
         float other = 0;           // the same under est_[1], the challenger half-life
         std::uint32_t last = 0;    // token (mod 2^32) of the last activation
         std::int32_t bucket = -1;  // LogBucketQueue bookkeeping
-        std::uint32_t pos = 0;
     };
 
-    /// A resident of (near-)lowest weight that was not active at token t (scan begun by the caller).
-    /// Weights only grow, so a neuron filed too low is refiled on the way; neurons active at t are
-    /// passed over in place.
-    std::uint32_t victim(std::uint32_t t) {
-        using Verdict = typename sparseinfer::detail::LogBucketQueue<Node>::Verdict;
-        return queue_.scan(
-            [&](std::uint32_t v) { return node_[v].last == t; },
-            [&](std::uint32_t v) { return queue_.filed_low(v, node_[v].weight) ? Verdict::refile : Verdict::take; },
-            [&](std::uint32_t v) { return node_[v].weight; });
+    /// A resident kept out of the queue since its admission, because it has been active in every
+    /// token since (so never a victim), is listed in fresh_ instead. Pins file them all first
+    /// (on_pin), so none of them is ever pinned.
+    void make_fresh(std::uint32_t x) { fresh_.push_back(x); }
+    /// Files the fresh neurons not active at token t; the others stay fresh. O(fresh neurons), all
+    /// of them active in the previous token.
+    void file_dropped(std::uint32_t t) {
+        // Split without a branch per neuron (about half of them leave, at random).
+        const std::size_t n = fresh_.size();
+        if (dropped_.size() < n) {
+            dropped_.resize(n);
+            dropped_weight_.resize(n);
+        }
+        std::uint32_t* const keep = fresh_.data();
+        std::uint32_t* const drop = dropped_.data();
+        float* const drop_weight = dropped_weight_.data();
+        const Node* const node = node_.data();
+        std::size_t kept = 0, dropped = 0;
+        for (std::size_t k = 0; k < n; ++k) {
+            const std::uint32_t x = keep[k];
+            const Node& nx = node[x];
+            const std::size_t active = nx.last == t;
+            keep[kept] = x;
+            drop[dropped] = x;
+            drop_weight[dropped] = nx.weight;
+            kept += active;
+            dropped += 1 - active;
+        }
+        fresh_.resize(kept);
+        for (std::size_t k = 0; k < dropped; ++k) queue_.insert(drop[k], drop_weight[k]);
+    }
+    /// Files every fresh neuron.
+    void file_fresh() {
+        for (const std::uint32_t x : fresh_) queue_.insert(x, node_[x].weight);
+        fresh_.clear();
+    }
+
+    struct PassOne {
+        std::size_t misses = 0, returned = 0;
+        double sum0 = 0, sum1 = 0;  // weights before the token (estimator 0, 1)
+        double sq0 = 0, sq1 = 0;    // squared weights after it (Squares)
+        double act0 = 0, act1 = 0;  // weights before it of the neurons not active in the previous token (Score)
+    };
+    /// Pass 1 over the token's neurons: weights, recency stamps, the misses (with their weights),
+    /// how many of the previous token's neurons came back (learn_persistence), the sum of the
+    /// weights before this token (each estimator's sum of squared weights grows by
+    /// sum((w + inc)^2 - w^2) = 2 inc sum(w) + n inc^2), and what the Brier scores need, so that
+    /// an evaluation reads no neuron again. Two partial sums each, so the additions do not wait
+    /// on one another.
+    template <bool Squares, bool Score, bool Returns, class Ctx>
+    PassOne touch_all(Ctx& ctx, const std::uint32_t* active, std::size_t n, std::uint32_t t) {
+        const auto inc = static_cast<float>(est_[0].increment), inc_other = static_cast<float>(est_[1].increment);
+        std::uint32_t* const misses = misses_.data();
+        Node* const node = node_.data();
+        std::size_t m = 0, returned = 0;
+        float sum[2][2] = {};  // float: a token's sum is corrected every 1024 tokens (resum_squares)
+        double sq[2][2] = {}, act[2][2] = {};
+        auto touch = [&](std::size_t k, int h) {
+            const std::uint32_t x = active[k];
+            Node& nx = node[x];
+            const bool back = (Score || Returns) && nx.last + 1 == t;
+            if (Returns) returned += back;
+            nx.last = t;
+            const float w0 = nx.weight, w1 = nx.other;
+            nx.weight = w0 + inc;
+            nx.other = w1 + inc_other;
+            sum[h][0] += w0;
+            sum[h][1] += w1;
+            if (Squares) {
+                sq[h][0] += static_cast<double>(nx.weight) * nx.weight;
+                sq[h][1] += static_cast<double>(nx.other) * nx.other;
+            }
+            if (Score) {
+                act[h][0] += back ? 0.0 : static_cast<double>(w0);
+                act[h][1] += back ? 0.0 : static_cast<double>(w1);
+            }
+            misses[m] = x;
+            m += !ctx.resident(x);
+        };
+        std::size_t k = 0;
+        for (; k + 2 <= n; k += 2) {
+            touch(k, 0);
+            touch(k + 1, 1);
+        }
+        if (k < n) touch(k, 0);
+        PassOne p;
+        p.misses = m;
+        p.returned = returned;
+        p.sum0 = static_cast<double>(sum[0][0]) + sum[1][0];
+        p.sum1 = static_cast<double>(sum[0][1]) + sum[1][1];
+        p.sq0 = sq[0][0] + sq[1][0];
+        p.sq1 = sq[0][1] + sq[1][1];
+        p.act0 = act[0][0] + act[1][0];
+        p.act1 = act[0][1] + act[1][1];
+        return p;
+    }
+
+    struct WeightOf {
+        const Node* node;
+        float operator()(std::uint32_t v) const noexcept { return node[v].weight; }
+    };
+    WeightOf weight_of() const noexcept { return WeightOf{node_.data()}; }
+
+    /// Each miss x, in order, against the least valuable resident not active at token t, v
+    /// (unchanged until it is evicted): x is active next token with chance r + (1 - r) q_x, and is
+    /// admitted, evicting v, when that beats q_v. The candidates for v are taken from the queue a
+    /// batch at a time (4, 8, ... 64, never more than the misses left) and those not used go back.
+    template <class Ctx>
+    void admit_misses(Ctx& ctx, std::uint32_t t, std::size_t m) {
+        const auto boost_mass = static_cast<float>(persistence_ * est_[0].mass);
+        const auto keep = static_cast<float>(1 - persistence_);
+        auto passed = [this, t](std::uint32_t v) { return node_[v].last == t; };
+        std::size_t next = 0, have = 0, batch = 4, k = 0;
+        for (; k < m && ctx.resident_count() < capacity_; ++k) {  // room left: no victim
+            ctx.admit(misses_[k]);
+            make_fresh(misses_[k]);
+        }
+        // The decisions read no residency flag, so they are applied after the loop, in two batches:
+        // a flag byte stored in the loop would make the compiler reload every member after it.
+        if (victims_.size() < m) victims_.resize(m);
+        if (admitted_.size() < m) admitted_.resize(m);
+        const std::uint32_t* const misses = misses_.data();
+        std::uint32_t* const victims = victims_.data();
+        std::uint32_t* const admitted = admitted_.data();
+        const Node* const node = node_.data();
+        std::size_t a = 0;
+        for (; k < m; ++k) {
+            const std::uint32_t x = misses[k];
+            if (next == have) {
+                next = 0;
+                have = queue_.take_lowest(candidates_, std::min(batch, m - k), passed, weight_of());
+                if (have == 0) break;  // every resident is active now
+                batch = std::min<std::size_t>(2 * batch, max_batch);
+            }
+            const std::uint32_t v = candidates_[next];
+            if (boost_mass + keep * node[x].weight > node[v].weight) {
+                victims[a] = v;
+                admitted[a++] = x;
+                ++next;
+            }
+        }
+        release_candidates(next, have);
+        ctx.evict(victims, a);
+        std::size_t done = 0;
+        try {
+            ctx.admit(admitted, a, done);
+        } catch (...) {
+            fresh_.insert(fresh_.end(), admitted, admitted + done);
+            throw;
+        }
+        fresh_.insert(fresh_.end(), admitted, admitted + a);
+    }
+    void release_candidates(std::size_t from, std::size_t to) {
+        for (std::size_t i = from; i < to; ++i) queue_.insert(candidates_[i], node_[candidates_[i]].weight);
+        queue_.file_passed(weight_of());
     }
 
     /// Recomputes each estimator's sum of squared weights. O(num_neurons), every 1024 tokens.
@@ -483,22 +593,12 @@ private:
     /// rate^2, minus twice the rates of the active ones. Every 16th token, O(active neurons): the
     /// sum of squares over all neurons is kept as the weights grow, and the previous token's
     /// neurons are subtracted. When the challenger has been better for a while, the two swap roles.
-    void score_estimators(std::uint32_t t, const std::uint32_t* active, std::size_t n) {
-        if (n == 0 || est_[0].mass <= 0) return;
-        const double m0 = est_[0].mass, m1 = est_[1].mass;
+    void score_estimators(const Estimator* before, const PassOne& p, std::size_t n) {
+        if (n == 0 || before[0].mass <= 0) return;
+        const double m0 = before[0].mass, m1 = before[1].mass;
         // Persistence, not the rate, predicts the neurons of the previous token: left out.
-        double s0 = est_[0].sumsq, s1 = est_[1].sumsq, act0 = 0, act1 = 0;
-        for (std::uint32_t x : previous_) {
-            const Node& nd = node_[x];
-            s0 -= static_cast<double>(nd.weight) * nd.weight;
-            s1 -= static_cast<double>(nd.other) * nd.other;
-        }
-        for (std::size_t k = 0; k < n; ++k) {
-            const Node& nd = node_[active[k]];
-            if (nd.last + 1 == t) continue;
-            act0 += nd.weight;
-            act1 += nd.other;
-        }
+        const double s0 = before[0].sumsq - previous_sq_[0], s1 = before[1].sumsq - previous_sq_[1];
+        const double act0 = p.act0, act1 = p.act1;
         const double brier0 = s0 / (m0 * m0) - 2 * act0 / m0, brier1 = s1 / (m1 * m1) - 2 * act1 / m1;
         // Exponential mean and variance of the gap (about 10 evaluations); swap when the mean
         // exceeds three standard errors of such a mean, so noise alone does not flip the roles.
@@ -538,16 +638,19 @@ private:
             est_[e].increment *= s;
             est_[e].mass *= s;
             est_[e].sumsq = sumsq;
+            previous_sq_[e] *= s * s;
         }
         if (switch_pending_) {
             for (Node& nd : node_) std::swap(nd.weight, nd.other);
             std::swap(est_[0], est_[1]);
             std::swap(half_life_[0], half_life_[1]);
+            std::swap(previous_sq_[0], previous_sq_[1]);
             switch_pending_ = false;
             gap_mean_ = gap_var_ = 0;
             evaluations_ = 0;
         }
         queue_.clear();
+        fresh_.clear();
         const auto n = static_cast<std::uint32_t>(node_.size());
         for (std::uint32_t i = 0; i < n; ++i)
             if (ctx.resident(i) && !ctx.pinned(i)) queue_.insert(i, node_[i].weight);
@@ -564,8 +667,12 @@ private:
     double prev_rate_mean_ = 0;
     std::vector<Node> node_;
     sparseinfer::detail::LogBucketQueue<Node> queue_;
-    std::vector<std::uint32_t> deferred_, misses_;
-    std::vector<std::uint32_t> previous_;  // the active neurons of the token before an evaluation
+    std::vector<std::uint32_t> fresh_, dropped_, misses_, victims_, admitted_;
+    std::vector<float> dropped_weight_;  // fresh_: see make_fresh
+    std::vector<float> miss_weight_;
+    static constexpr std::size_t max_batch = 64;
+    std::uint32_t candidates_[max_batch];
+    double previous_sq_[2] = {0, 0};  // squared weights of the last token before an evaluation
 };
 
 }  // namespace sparseinfer::policy

@@ -7,8 +7,8 @@
 // once or twice). No allocation after construction.
 //
 // LogBucketQueue: neuron ids bucketed by the logarithm of a positive weight (8 buckets per
-// doubling, read straight from the float's exponent and top mantissa bits), for finding a
-// near-minimum-weight neuron in O(1) amortised; weights within 9% of each other tie.
+// doubling, read straight from the float's exponent and top mantissa bits), for taking
+// near-minimum-weight neurons in O(1) amortised each; weights within 9% of each other tie.
 //
 // KeyedHeap: an indexed binary min-heap of neuron ids ordered by a key array
 // the owner holds, with O(1) membership and O(log n) push, pop, removal and
@@ -145,13 +145,12 @@ private:
     std::uint32_t seq_ = 0;
 };
 
-/// `Node` has members `std::int32_t bucket` (LogBucketQueue::none when not queued) and
-/// `std::uint32_t pos`; the owner keeps one Node per neuron (alongside its own per-neuron data, so
-/// a lookup touches one cache line) and passes the array, which must not move, to the constructor.
+/// `Node` has a member `std::int32_t bucket` (LogBucketQueue::none when not queued); the owner
+/// keeps one Node per neuron (alongside its own per-neuron data, so a lookup touches one cache
+/// line) and passes the array, which must not move, to the constructor.
 template <class Node>
 class LogBucketQueue {
 public:
-    static constexpr std::uint32_t npos = 0xFFFFFFFFu;
     static constexpr std::int32_t none = -1;
 
     explicit LogBucketQueue(Node* nodes = nullptr) : node_(nodes) {}
@@ -166,138 +165,112 @@ public:
     bool empty() const noexcept { return size_ == 0; }
     std::size_t size() const noexcept { return size_; }
     bool contains(std::uint32_t x) const noexcept { return node_[x].bucket != none; }
-    /// True when x is filed below the bucket of weight w (its weight grew since it was filed).
-    bool filed_low(std::uint32_t x, float w) const noexcept { return clamp(bucket(w)) > node_[x].bucket; }
 
+    /// Files x (not queued) with weight w.
     void insert(std::uint32_t x, float w) {
         std::int32_t b = bucket(w);
-        if (lo_ == unset) lo_ = b - ring + 1 > 0 ? b - ring + 1 : 0;
         if (b >= lo_ + ring) advance(b - ring + 1);
         if (b < lo_) b = lo_;
         auto& v = buckets_[index(b)];
         node_[x].bucket = b;
-        node_[x].pos = static_cast<std::uint32_t>(v.size());
         v.push_back(x);
+        mark(b);
         if (b < min_) min_ = b;
         ++size_;
     }
+    /// Removes x if queued. O(size of x's bucket): neurons keep no position, so that filing one is
+    /// a single append (removing a given neuron is for pins, rare; take_lowest() takes from the back).
     void remove(std::uint32_t x) noexcept {
         Node& nx = node_[x];
         if (nx.bucket == none) return;
         auto& v = buckets_[index(nx.bucket)];
-        const std::uint32_t moved = v.back();
-        v[nx.pos] = moved;
-        node_[moved].pos = nx.pos;
+        *std::find(v.begin(), v.end(), x) = v.back();
         v.pop_back();
+        if (v.empty()) unmark(nx.bucket);
         nx.bucket = none;
         --size_;
     }
-    /// A neuron of the lowest non-empty bucket; npos when empty.
-    std::uint32_t peek_min() noexcept {
-        if (size_ == 0) return npos;
-        while (buckets_[index(min_)].empty()) ++min_;
-        const auto& v = buckets_[index(min_)];
-#if defined(__GNUC__)
-        if (v.size() > 1) __builtin_prefetch(&node_[v[v.size() - 2]]);  // the likely next victim
-#endif
-        return v.back();
-    }
-    /// Scanning upward from the lowest bucket: `passed(x)` says x is passed over for the rest of this
-    /// scan (left in place, no writes); otherwise `judge(x)` says whether x is the one (take) or was
-    /// filed too low (refile: the queue moves it to the bucket of `weight(x)`). begin_scan() starts a
-    /// scan; remove_scanned() removes the neuron scan() returned. Returns npos when every neuron was
-    /// passed over. `passed` is evaluated once per neuron and scan, on windows of up to 32 neurons
-    /// at once without a branch per neuron; the window's bits serve the following calls (the
-    /// neurons below the scan position do not move while it runs), so a scan costs O(1) per
-    /// neuron it passes or takes, and long runs of passed-over neurons cost no mispredictions.
-    enum class Verdict { take, refile };
-    void begin_scan() noexcept { scan_pos_ = npos; }
-    template <class Passed, class Judge, class Weight>
-    std::uint32_t scan(Passed passed, Judge judge, Weight weight) {
-        if (size_ == 0) return npos;
-        if (scan_pos_ == npos) {
-            while (buckets_[index(min_)].empty()) ++min_;
-            scan_bucket_ = min_;
-            scan_pos_ = static_cast<std::uint32_t>(buckets_[index(min_)].size());
-            window_ = 0;
-        }
-        for (;;) {
-            auto& v = buckets_[index(scan_bucket_)];
-            while (scan_pos_ > 0) {
-                if (window_ == 0) {  // the next (up to) 32 below the position; bit i: scan_pos_ - 1 - i
-                    const std::uint32_t run = scan_pos_ < 32 ? scan_pos_ : 32;
-                    const std::uint32_t* top = v.data() + scan_pos_ - 1;
-                    std::uint32_t bits = 0;
-                    for (std::uint32_t i = 0; i < run; ++i)
-                        bits |= static_cast<std::uint32_t>(!passed(*(top - i))) << i;
-                    mask_ = bits;
-                    window_ = run;
-                }
-                if (mask_ == 0) {
-                    scan_pos_ -= window_;
-                    window_ = 0;
+    /// Removes up to n neurons from the lowest buckets into out, lowest bucket first (within a
+    /// bucket, the last filed first), and returns how many. On the way, a neuron for which
+    /// `passed(x)` holds is set aside (queued again by file_passed()), and one filed below the
+    /// bucket of `weight(x)` (its weight grew since it was filed) is refiled there: weights only
+    /// grow, so the lazy correction finds the same lowest bucket an eager one would. O(1)
+    /// amortised per neuron taken, passed or refiled.
+    template <class Passed, class Weight>
+    std::size_t take_lowest(std::uint32_t* out, std::size_t n, Passed passed, Weight weight) {
+        std::size_t k = 0;
+        while (k < n && size_ > 0) {
+            const std::int32_t b = min_ = lowest_nonempty(min_);
+            auto& v = buckets_[index(b)];
+            while (k < n && !v.empty()) {
+                const std::uint32_t x = v.back();
+                v.pop_back();
+                --size_;
+                if (passed(x)) {
+                    node_[x].bucket = none;
+                    passed_.push_back(x);
                     continue;
                 }
-                const auto skip = static_cast<std::uint32_t>(lowest_bit(mask_));
-                scan_pos_ -= skip;
-                window_ -= skip;
-                mask_ >>= skip;
-                const std::uint32_t x = v[scan_pos_ - 1];
-                if (judge(x) == Verdict::take) return x;
-                remove_scanned();
-                insert(x, weight(x));  // a higher bucket; may restart the scan (advance)
-                if (scan_pos_ == npos) return scan(passed, judge, weight);
+                const float w = weight(x);
+                if (clamp(bucket(w)) > b) {
+                    insert(x, w);  // a higher bucket; may merge buckets (advance): v is then empty
+                    continue;
+                }
+                node_[x].bucket = none;
+                out[k++] = x;
             }
-            do {
-                ++scan_bucket_;
-            } while (scan_bucket_ < lo_ + ring && buckets_[index(scan_bucket_)].empty());
-            if (scan_bucket_ >= lo_ + ring) return npos;
-            scan_pos_ = static_cast<std::uint32_t>(buckets_[index(scan_bucket_)].size());
-            window_ = 0;
+            if (v.empty()) unmark(b);
         }
+        return k;
     }
-    /// Removes the neuron scan() just returned (everything above it in its bucket was skipped, so the
-    /// element that moves into its place is one already passed over).
-    void remove_scanned() noexcept {
-        auto& v = buckets_[index(scan_bucket_)];
-        const std::uint32_t at = scan_pos_ - 1;
-        const std::uint32_t moved = v.back();
-        node_[v[at]].bucket = none;
-        v[at] = moved;
-        node_[moved].pos = at;
-        v.pop_back();
-        --size_;
-        --scan_pos_;
-        --window_;
-        mask_ >>= 1;
+    /// Files the neurons take_lowest() set aside, at `weight(x)`.
+    template <class Weight>
+    void file_passed(Weight weight) {
+        for (const std::uint32_t x : passed_) insert(x, weight(x));
+        passed_.clear();
     }
 
     void clear() noexcept {
-        scan_pos_ = npos;
+        passed_.clear();
         for (auto& v : buckets_) {
             for (std::uint32_t x : v) node_[x].bucket = none;
             v.clear();
         }
+        for (std::uint64_t& w : nonempty_) w = 0;
         size_ = 0;
-        lo_ = unset;
+        lo_ = 0;
         min_ = max_bucket;
     }
 
 private:
-    static int lowest_bit(std::uint32_t m) noexcept {
+    static constexpr std::int32_t ring = 512;  // 64 doublings of weight
+    static constexpr std::int32_t max_bucket = 0x7FFFFFFF - ring;
+    static std::size_t index(std::int32_t b) noexcept { return static_cast<std::size_t>(b) & (ring - 1); }
+    std::int32_t clamp(std::int32_t b) const noexcept { return b < lo_ ? lo_ : b; }
+    void mark(std::int32_t b) noexcept { nonempty_[index(b) >> 6] |= std::uint64_t{1} << (index(b) & 63); }
+    void unmark(std::int32_t b) noexcept { nonempty_[index(b) >> 6] &= ~(std::uint64_t{1} << (index(b) & 63)); }
+    /// The lowest non-empty bucket at or above b (lo_ <= b; the queue is not empty): a few words
+    /// of the bitmap, not a walk over empty buckets.
+    std::int32_t lowest_nonempty(std::int32_t b) const noexcept {
+        std::size_t word = index(b) >> 6;
+        std::uint64_t bits = nonempty_[word] & (~std::uint64_t{0} << (index(b) & 63));
+        std::int32_t base = b - static_cast<std::int32_t>(index(b) & 63);  // the bucket of bit 0
+        while (bits == 0) {
+            word = (word + 1) % words;
+            base += 64;
+            bits = nonempty_[word];
+        }
+        return base + lowest_bit(bits);
+    }
+    static std::int32_t lowest_bit(std::uint64_t m) noexcept {
 #if defined(__GNUC__)
-        return __builtin_ctz(m);
+        return __builtin_ctzll(m);
 #else
-        int i = 0;
+        std::int32_t i = 0;
         while (!(m & 1u)) m >>= 1, ++i;
         return i;
 #endif
     }
-    static constexpr std::int32_t ring = 512;  // 64 doublings of weight
-    static constexpr std::int32_t unset = -2;
-    static constexpr std::int32_t max_bucket = 0x7FFFFFFF - ring;
-    static std::size_t index(std::int32_t b) noexcept { return static_cast<std::size_t>(b) & (ring - 1); }
-    std::int32_t clamp(std::int32_t b) const noexcept { return b < lo_ ? lo_ : b; }
 
     /// Moves the window up so its bottom is new_lo; lower buckets merge into new_lo.
     [[gnu::noinline]] void advance(std::int32_t new_lo) {
@@ -307,27 +280,26 @@ private:
             auto& v = buckets_[index(b)];
             lumped_.insert(lumped_.end(), v.begin(), v.end());
             v.clear();
+            unmark(b);
         }
         lo_ = new_lo;
-        scan_pos_ = npos;  // buckets merged: a running scan restarts
         auto& dst = buckets_[index(lo_)];
         for (std::uint32_t x : lumped_) {
             node_[x].bucket = lo_;
-            node_[x].pos = static_cast<std::uint32_t>(dst.size());
             dst.push_back(x);
         }
+        if (!dst.empty()) mark(lo_);
         if (min_ < lo_) min_ = lo_;
     }
 
     Node* node_;
     std::vector<std::vector<std::uint32_t>> buckets_ = std::vector<std::vector<std::uint32_t>>(ring);
-    std::vector<std::uint32_t> lumped_;
+    std::vector<std::uint32_t> lumped_, passed_;
+    static constexpr std::size_t words = ring / 64;
+    std::uint64_t nonempty_[words] = {};  // bit i of word j: bucket (ring index) 64 j + i is not empty
     std::size_t size_ = 0;
-    std::int32_t lo_ = unset;
+    std::int32_t lo_ = 0;  // the window starts at bucket 0; the first insert moves it up
     std::int32_t min_ = max_bucket;
-    std::int32_t scan_bucket_ = 0;
-    std::uint32_t scan_pos_ = npos;
-    std::uint32_t mask_ = 0, window_ = 0;  // bit i: neuron scan_pos_ - 1 - i is not passed over
 };
 
 /// Indexed min-heap of neuron ids; the key of neuron n is key[n] in an array the owner keeps and
