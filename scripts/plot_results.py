@@ -27,6 +27,7 @@ import platform
 import sys
 
 BENCHES = ["bench_quantize", "bench_kernels", "bench_ffn", "bench_cache", "bench_view"]
+# Also plotted when present: stories260K_recall_vs_rank.json (llama2c --recall-json).
 
 # Numeric fields worth charting, best first (matched as substrings of the key).
 METRIC_PREFERENCE = [
@@ -386,7 +387,40 @@ def plot_view(plt, data, machine, path):
     return True
 
 
-SPECIFIC = {"bench_cache": plot_cache, "bench_quantize": plot_quantize, "bench_kernels": plot_kernels,
+def plot_recall_vs_rank(plt, data, machine, path):
+    """llama2c --recall-json: the predictor's recall of the exact top 10% against its rank,
+    one line per layer, and the mean over layers with and without least-squares refinement."""
+    layers = [l for l in data.get("layers", []) if isinstance(l, dict) and l.get("ranks")]
+    if not layers:
+        return False
+    fig, ax = plt.subplots(figsize=(8, 4.8))
+    means = {}
+    for l in layers:
+        pts = sorted((r["rank"], r["recall_10"]) for r in l["ranks"] if numeric(r.get("recall_10")))
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], "-", alpha=0.45, linewidth=1,
+                label=f"layer {l.get('layer', '?')}")
+        for r in l["ranks"]:
+            for key in ("recall_10", "refined_recall_10"):
+                if numeric(r.get(key)):
+                    means.setdefault(key, {}).setdefault(r["rank"], []).append(r[key])
+    for key, label, style in (("recall_10", "mean, truncated SVD", "o-"),
+                              ("refined_recall_10", "mean, SVD + least squares", "s--")):
+        pts = sorted((k, sum(v) / len(v)) for k, v in means.get(key, {}).items())
+        if pts:
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], style, color="black" if key == "recall_10" else "gray",
+                    label=label)
+    dim = data.get("dim")
+    ax.set_xlabel("predictor rank" + (f" (model dim {dim})" if numeric(dim) else ""))
+    ax.set_ylabel("recall of the exact top 10% of neurons")
+    ax.set_ylim(0, 1.02)
+    ax.legend(fontsize=7)
+    finish(fig, ax, "stories260K: low-rank predictor recall against rank (real gate matrices)",
+           "llama2c --recall-json, 128 greedy tokens (no timings)", path)
+    plt.close(fig)
+    return True
+
+
+SPECIFIC = {"stories260K_recall_vs_rank": plot_recall_vs_rank, "bench_cache": plot_cache, "bench_quantize": plot_quantize, "bench_kernels": plot_kernels,
             "bench_ffn": plot_ffn, "bench_view": plot_view}
 
 
@@ -426,7 +460,7 @@ def main(argv=None):
         paths = args.files
     else:  # the known benchmarks in a fixed order, then any other bench_*.json
         found = sorted(f for f in os.listdir(args.json_dir) if f.startswith("bench_") and f.endswith(".json"))
-        known = [f"{b}.json" for b in BENCHES]
+        known = [f"{b}.json" for b in BENCHES] + ["stories260K_recall_vs_rank.json"]
         paths = [os.path.join(args.json_dir, f) for f in known + [f for f in found if f not in known]]
     plot_dir = os.path.join(args.out, "plots")
     os.makedirs(plot_dir, exist_ok=True)

@@ -19,6 +19,12 @@ for b in "$build"/bench/bench_*; do
     ran=$((ran + 1))
 done
 [ "$ran" -gt 0 ] || { echo "no benchmark executables in $build/bench" >&2; exit 1; }
+# The predictor's recall against rank on stories260K's real layers (no timings).
+model=../shared/data/stories260K.bin
+if [ -x "$build/examples/llama2c/llama2c" ] && [ -f "$model" ]; then
+    echo "=== llama2c --recall-json"
+    "$build/examples/llama2c/llama2c" "$model" --steps 128 --recall-json "$PWD/docs/data/stories260K_recall_vs_rank.json" >/dev/null
+fi
 python=/usr/bin/python3
 [ -x "$python" ] || python=python3
 "$python" scripts/plot_results.py --json-dir docs/data --out docs
