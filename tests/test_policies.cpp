@@ -366,3 +366,39 @@ TEST_CASE("Adaptive follows a popularity change with the shorter half-life, then
     run(20, 3000);
     CHECK(c.policy_state().half_life() == 256.0);
 }
+
+TEST_CASE("Adaptive forgets the old ranking faster once a popularity change is detected") {
+    // As above: neurons 0..4 popular, then 20..24. When the short half-life takes over, the long
+    // estimator restarts from its rates and both age the past by a half-life, so 64 tokens later
+    // the old favourites' long-half-life rates are well below what 256-token decay alone leaves.
+    si::NeuronCache<policy::Adaptive> c(60, {5, 256.0});
+    std::mt19937 rng(8);
+    std::uniform_real_distribution<double> u(0, 1);
+    Ids active;
+    auto token = [&](std::uint32_t first_popular) {
+        active.clear();
+        for (std::uint32_t i = 0; i < 60; ++i)
+            if (u(rng) < (i >= first_popular && i < first_popular + 5 ? 0.5 : 0.01)) active.push_back(i);
+        c.record_activations(active);
+    };
+    const auto& s = c.policy_state();
+    for (int t = 0; t < 1500; ++t) token(0);
+    REQUIRE(s.half_life() == 256.0);
+    double before = 0;  // the old favourites' mean rate under the long half-life at the change
+    for (std::uint32_t i = 0; i < 5; ++i) before += s.rate(i) / 5;
+    int d = 0;
+    while (s.half_life() == 256.0 && d < 400) {
+        token(20);
+        ++d;
+    }
+    REQUIRE(s.half_life() == 64.0);
+    for (std::uint32_t i = 0; i < 60; ++i)  // restarted from the short one's rates
+        CHECK(s.challenger_rate(i) == Approx(s.rate(i)).epsilon(1e-4).margin(1e-9));
+    for (int t = 0; t < 64; ++t) token(20);
+    d += 64;
+    double long_rate = 0;
+    for (std::uint32_t i = 0; i < 5; ++i) long_rate += (s.half_life() == 256.0 ? s.rate(i) : s.challenger_rate(i)) / 5;
+    // Neurons 0..4 are hardly active now: 256-token decay alone would leave about before * 2^(-d / 256).
+    INFO("d = " << d << ", before = " << before << ", long-half-life rate = " << long_rate);
+    CHECK(long_rate < 0.9 * before * std::exp2(-d / 256.0));
+}

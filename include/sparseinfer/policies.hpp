@@ -89,8 +89,9 @@ struct SlidingWindow {
 ///   r + (1 - r) q, beats the decayed rate of the least valuable unprotected resident
 ///   (then evicted), where r, the share of a token's active neurons still active in the next
 ///   token beyond what their rates predict, is learned online.
-/// - two rate estimators (half-lives half_life and half_life / 4) are scored every 16 tokens by
-///   the Brier score of their predictions; the better one drives the decisions.
+/// - two rate estimators (half-lives half_life and half_life / 4) are scored every 8 tokens by
+///   the Brier score of their predictions; the better one drives the decisions. When the short
+///   one wins after the long one has settled (the popularity changed), both forget faster.
 /// Without persistence (r = 0) it converges to the frequency-optimal static set and follows
 /// drift at the speed of the half-life; with persistence it keeps the current working set
 /// plus the most frequent rest. See docs/cache.md.
@@ -352,9 +353,10 @@ public:
 
     template <class Ctx>
     void on_token(Ctx& ctx, const std::uint32_t* active, std::size_t n) {
-        const auto t = static_cast<std::uint32_t>(ctx.tokens());   // wraps harmlessly: stamps only mark
-        const bool evaluate = (t & 15) == 0 && ctx.tokens() > 64;  // the current and previous token
-        const Estimator before[2] = {est_[0], est_[1]};            // what the evaluation scores
+        const auto t = static_cast<std::uint32_t>(ctx.tokens());  // wraps harmlessly: stamps only mark
+        const bool evaluate =
+            (t & (evaluation_period - 1)) == 0 && ctx.tokens() > 64;  // the current and previous token
+        const Estimator before[2] = {est_[0], est_[1]};               // what the evaluation scores
         for (Estimator& e : est_) {
             e.increment *= e.growth;
             e.mass += e.increment;
@@ -363,12 +365,12 @@ public:
         misses_.resize(n);
         miss_weight_.resize(n);
         // Persistence is learned on every fourth token (t & 3 == 1), never an evaluation's or the one before.
-        const PassOne p = evaluate              ? touch_all<false, true, false>(ctx, active, n, t)
-                          : ((t + 1) & 15) == 0 ? touch_all<true, false, false>(ctx, active, n, t)
-                          : (t & 3) == 1        ? touch_all<false, false, true>(ctx, active, n, t)
-                                                : touch_all<false, false, false>(ctx, active, n, t);
+        const PassOne p = evaluate                                   ? touch_all<false, true, false>(ctx, active, n, t)
+                          : ((t + 1) & (evaluation_period - 1)) == 0 ? touch_all<true, false, false>(ctx, active, n, t)
+                          : (t & 3) == 1                             ? touch_all<false, false, true>(ctx, active, n, t)
+                                         : touch_all<false, false, false>(ctx, active, n, t);
         if (evaluate) score_estimators(before, p, n);
-        if (((t + 1) & 15) == 0) {
+        if (((t + 1) & (evaluation_period - 1)) == 0) {
             previous_sq_[0] = p.sq0;
             previous_sq_[1] = p.sq1;
         }
@@ -590,7 +592,7 @@ private:
 
     /// Brier score of each estimator's rates as a prediction of this token (lower is better) over
     /// the neurons not active in the previous token (those the rate alone must predict): sum of
-    /// rate^2, minus twice the rates of the active ones. Every 16th token, O(active neurons): the
+    /// rate^2, minus twice the rates of the active ones. Every 8th token, O(active neurons): the
     /// sum of squares over all neurons is kept as the weights grow, and the previous token's
     /// neurons are subtracted. When the challenger has been better for a while, the two swap roles.
     void score_estimators(const Estimator* before, const PassOne& p, std::size_t n) {
@@ -600,12 +602,13 @@ private:
         const double s0 = before[0].sumsq - previous_sq_[0], s1 = before[1].sumsq - previous_sq_[1];
         const double act0 = p.act0, act1 = p.act1;
         const double brier0 = s0 / (m0 * m0) - 2 * act0 / m0, brier1 = s1 / (m1 * m1) - 2 * act1 / m1;
-        // Exponential mean and variance of the gap (about 10 evaluations); swap when the mean
-        // exceeds three standard errors of such a mean, so noise alone does not flip the roles.
-        const double gap = (brier0 - brier1) / static_cast<double>(n), a = 0.1;
+        // Exponential mean (about 10 evaluations) and variance (about 20, so the step of a topic
+        // change inflates it less) of the gap; swap when the mean exceeds two standard errors of
+        // such a mean, so noise alone does not flip the roles.
+        const double gap = (brier0 - brier1) / static_cast<double>(n), a = 0.1, a_var = 0.05;
         const double delta = gap - gap_mean_;
         gap_mean_ += a * delta;
-        gap_var_ = (1 - a) * (gap_var_ + a * delta * delta);
+        gap_var_ = (1 - a_var) * (gap_var_ + a_var * delta * delta);
         if (++evaluations_ >= 5 && gap_mean_ > 2 * std::sqrt(gap_var_ * a / (2 - a))) switch_pending_ = true;
     }
 
@@ -645,6 +648,17 @@ private:
             std::swap(est_[0], est_[1]);
             std::swap(half_life_[0], half_life_[1]);
             std::swap(previous_sq_[0], previous_sq_[1]);
+            if (half_life_[0] < half_life_[1] && ctx.tokens() >= 2 * half_life_[1]) {
+                // The short half-life won after the long one had settled: the popularity changed.
+                // Forget faster: the long estimator restarts from the short one's rates, and both
+                // age the past by one of their half-lives (a larger increment from now on).
+                const double s = est_[1].mass / est_[0].mass;
+                for (Node& nd : node_) nd.other = static_cast<float>(static_cast<double>(nd.weight) * s);
+                est_[1].sumsq = est_[0].sumsq * s * s;
+                previous_sq_[1] = previous_sq_[0] * s * s;
+                est_[0].increment *= 2;
+                est_[1].increment *= 2;
+            }
             switch_pending_ = false;
             gap_mean_ = gap_var_ = 0;
             evaluations_ = 0;
@@ -671,6 +685,7 @@ private:
     std::vector<float> dropped_weight_;  // fresh_: see make_fresh
     std::vector<float> miss_weight_;
     static constexpr std::size_t max_batch = 64;
+    static constexpr std::uint32_t evaluation_period = 8;  // tokens between Brier evaluations, a power of 2
     std::uint32_t candidates_[max_batch];
     double previous_sq_[2] = {0, 0};  // squared weights of the last token before an evaluation
 };

@@ -199,26 +199,35 @@ public:
     template <class Passed, class Weight>
     std::size_t take_lowest(std::uint32_t* out, std::size_t n, Passed passed, Weight weight) {
         std::size_t k = 0;
+        Node* const node = node_;
         while (k < n && size_ > 0) {
             const std::int32_t b = min_ = lowest_nonempty(min_);
             auto& v = buckets_[index(b)];
+            // Counters in locals: the node stores below may alias the queue's members.
+            std::int32_t lo = lo_;
+            std::size_t taken = 0;
             while (k < n && !v.empty()) {
                 const std::uint32_t x = v.back();
                 v.pop_back();
-                --size_;
+                ++taken;
                 if (passed(x)) {
-                    node_[x].bucket = none;
+                    node[x].bucket = none;
                     passed_.push_back(x);
                     continue;
                 }
                 const float w = weight(x);
-                if (clamp(bucket(w)) > b) {
+                const std::int32_t wb = bucket(w);
+                if ((wb < lo ? lo : wb) > b) {
+                    size_ -= taken;
+                    taken = 0;
                     insert(x, w);  // a higher bucket; may merge buckets (advance): v is then empty
+                    lo = lo_;
                     continue;
                 }
-                node_[x].bucket = none;
+                node[x].bucket = none;
                 out[k++] = x;
             }
+            size_ -= taken;
             if (v.empty()) unmark(b);
         }
         return k;
