@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <numeric>
 #include <random>
@@ -320,6 +321,48 @@ TEST_CASE("checked top-k: no checks is the plain top k, all checks the exact top
                     sparseinfer::error);
     CHECK_THROWS_AS(p.select_top_k_checked(random_x(d, 1).data(), sparseinfer::Activation::silu, 5, 5, none, nullptr),
                     sparseinfer::error);
+}
+
+TEST_CASE("checked top-k: the checks are the neurons nearest an edge in units of sigma, by a plain sort") {
+    const std::size_t h = 700, d = 48, k = 70;
+    const RowMatrix G = planted_scaled(h, d, 4, 0.3f, 21);
+    auto p = LowRankPredictor::from_gate(G.data(), h, d, PredictorOptions{4});
+    std::vector<std::uint32_t> out(h);
+    std::vector<float> s(h), pre(h);
+    for (sparseinfer::Activation act : {sparseinfer::Activation::silu, sparseinfer::Activation::gelu}) {
+        for (std::size_t checks : {std::size_t{1}, std::size_t{7}, std::size_t{64}, std::size_t{300}}) {
+            const std::vector<float> x = random_x(d, 70 + static_cast<unsigned>(checks));
+            // Reference: the cut is the k-th largest score; margins as documented.
+            p.scores(x.data(), act, s.data());
+            std::vector<float> sorted = s;
+            std::sort(sorted.begin(), sorted.end(), std::greater<float>());
+            const sparseinfer::detail::KeptRegion region = sparseinfer::detail::kept_region(act, sorted[k - 1]);
+            p.predict(x.data(), pre.data());
+            std::vector<std::uint32_t> idx(h);
+            std::iota(idx.begin(), idx.end(), 0u);
+            std::vector<float> margin(h);
+            for (std::size_t i = 0; i < h; ++i) {
+                const float sigma = p.error_scale()[i];
+                const float inv = sigma > 0 ? 1.0f / sigma : std::numeric_limits<float>::infinity();
+                margin[i] = region.distance(pre[i]) * inv;
+            }
+            std::stable_sort(idx.begin(), idx.end(), [&](std::uint32_t a, std::uint32_t b) {
+                return margin[a] < margin[b];  // ties keep the lower index first
+            });
+            std::vector<std::uint32_t> want(idx.begin(), idx.begin() + static_cast<std::ptrdiff_t>(checks));
+            std::sort(want.begin(), want.end());
+            std::vector<std::uint32_t> got;
+            p.select_top_k_checked(
+                x.data(), act, k, checks,
+                [&](const std::uint32_t* ids, std::size_t m, float* z) {
+                    got.assign(ids, ids + m);
+                    for (std::size_t j = 0; j < m; ++j) z[j] = pre[ids[j]];  // the prediction itself
+                },
+                out.data());
+            INFO(sparseinfer::to_string(act) << ", " << checks << " checks");
+            CHECK(got == want);
+        }
+    }
 }
 
 TEST_CASE("checked top-k: checks placed by the error model beat as many random checks") {
