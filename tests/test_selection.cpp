@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <numeric>
 #include <random>
@@ -138,4 +139,31 @@ TEST_CASE("select_top_k matches a plain sort on continuous and clustered scores"
         out.resize(k);
         CHECK(out == reference_top_k(s, k));
     }
+}
+
+TEST_CASE("score_of_key inverts rank_key: numbers come back bit for bit, -0 as +0, NaN as NaN") {
+    using sparseinfer::detail::rank_key;
+    using sparseinfer::detail::score_of_key;
+    const float values[] = {1.0f,
+                            -1.0f,
+                            0.5f,
+                            -3e38f,
+                            3e38f,
+                            1e-45f,
+                            -1e-45f,
+                            std::numeric_limits<float>::infinity(),
+                            -std::numeric_limits<float>::infinity(),
+                            123.456f,
+                            -0.001f};
+    for (float v : values) {
+        INFO("v = " << v);
+        const float back = score_of_key(rank_key(v));
+        std::uint32_t a, b;
+        std::memcpy(&a, &v, sizeof a);
+        std::memcpy(&b, &back, sizeof b);
+        CHECK(a == b);
+    }
+    CHECK(score_of_key(rank_key(-0.0f)) == 0.0f);
+    CHECK_FALSE(std::signbit(score_of_key(rank_key(-0.0f))));
+    CHECK(std::isnan(score_of_key(rank_key(std::numeric_limits<float>::quiet_NaN()))));
 }

@@ -328,11 +328,7 @@ public:
         // The cut: the k-th largest predicted score (its key; scores are >= 0 or NaN).
         std::size_t ties = 0;
         const std::uint32_t cut_key = detail::kth_largest_key(score_.data(), h, k, out, ties);
-        float cut = 0;  // a NaN cut (fewer than k numbers): no edge
-        if ((cut_key & 0x80000000u) != 0) {
-            const std::uint32_t bits = cut_key & 0x7fffffffu;
-            std::memcpy(&cut, &bits, sizeof cut);
-        }
+        const float cut = detail::score_of_key(cut_key);  // NaN (fewer than k numbers): kept_region has no edge
         checked_.clear();
         if (checks < h) {
             // The `checks` neurons of smallest distance / sigma_i (NaN last, ties to

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,16 @@ inline std::uint32_t rank_key(float f) noexcept {
     const std::uint32_t negative = static_cast<std::uint32_t>(static_cast<std::int32_t>(b) >> 31);
     const std::uint32_t key = b ^ (negative | 0x80000000u);  // negatives: all bits flipped; others: sign set
     return (b & 0x7fffffffu) > 0x7f800000u ? 0u : key;
+}
+
+/// The score a key stands for (the inverse of rank_key for keys of numbers),
+/// or NaN for key 0, the key of every NaN.
+inline float score_of_key(std::uint32_t key) noexcept {
+    if (key == 0) return std::numeric_limits<float>::quiet_NaN();
+    const std::uint32_t b = (key & 0x80000000u) != 0 ? key & 0x7fffffffu : ~key;
+    float f;
+    std::memcpy(&f, &b, sizeof f);
+    return f;
 }
 
 /// The k-th largest key of scores[0..n) (0 < k < n) by radix select, and in
