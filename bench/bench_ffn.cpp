@@ -341,14 +341,14 @@ int main(int argc, char** argv) {
 
         // predictor, checked top-k: as top-k, with exact gate values (the layer's 4-bit gate
         // rows) for the `checks` neurons predicted nearest the edge of the kept region.
-        // The checks' gate dots run on int8 activations (the fast kernel path).
+        // x is quantized to int8 once per token, for the predictor, the checks' gate
+        // dots and the layer (the fast kernel path throughout).
         si::QuantizedActivations xq;
         auto checked_top_k = [&](std::size_t tok, std::size_t c, std::size_t m) {
-            const float* x = xs[tok].data();
+            si::quantize_activations(xs[tok].data(), d, xq);
             return pr[c].select_top_k_checked(
-                x, si::Activation::silu, k, m,
+                xq, si::Activation::silu, k, m,
                 [&](const std::uint32_t* ids, std::size_t m, float* pre) {
-                    si::quantize_activations(x, d, xq);
                     si::kernels::gemv_rows(q4[c].layout(), q4[c].matrix_data(si::FfnMatrix::gate), ids, m, xq, pre);
                 },
                 idx.data());
@@ -360,7 +360,10 @@ int main(int argc, char** argv) {
                 const auto s = Clock::now();
                 const std::size_t n = checked_top_k(tok, c, m);
                 sel_t.push_back(bench::seconds_since(s));
-                q4[c].forward_sparse(xs[tok].data(), idx.data(), n, y.data());
+                if (use_int8)  // x was quantized for the selection: the layer reuses it
+                    q4[c].forward_sparse(xq, idx.data(), n, y.data());
+                else
+                    q4[c].forward_sparse(xs[tok].data(), idx.data(), n, y.data());
             });
             double rec = 0;
             for (int tk = 0; tk < tokens; ++tk) {

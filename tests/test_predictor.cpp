@@ -421,3 +421,37 @@ TEST_CASE("predictor construction and use reject bad arguments") {
     CHECK_THROWS_AS(p.predict(nullptr, out.data()), sparseinfer::error);
     CHECK_THROWS_AS(p.predict(x.data(), nullptr), sparseinfer::error);
 }
+
+TEST_CASE("int8 input: predict, scores and checked top-k from a quantized x equal those from the float x") {
+    const std::size_t h = 300, d = 96, k = 30;
+    const RowMatrix G = planted_scaled(h, d, 6, 0.3f, 12);
+    auto p = LowRankPredictor::from_gate(G.data(), h, d, PredictorOptions{6});
+    const std::vector<float> x = random_x(d, 4);
+    const sparseinfer::QuantizedActivations xq = sparseinfer::quantize_activations(x.data(), d);
+    std::vector<float> out(h);
+    // The float factors multiply float x: int8 input is refused, not silently dequantized.
+    CHECK_THROWS_WITH(p.predict(xq, out.data()), Catch::Contains("quantize()"));
+    p.quantize();
+    std::vector<float> want(h), got(h, 7.0f);
+    p.predict(x.data(), want.data());
+    p.predict(xq, got.data());
+    CHECK(got == want);
+    p.scores(x.data(), sparseinfer::Activation::gelu, want.data());
+    p.scores(xq, sparseinfer::Activation::gelu, got.data());
+    CHECK(got == want);
+    const std::vector<double> g = exact_gate(G, x);
+    auto exact = [&](const std::uint32_t* ids, std::size_t m, float* pre) {
+        for (std::size_t j = 0; j < m; ++j) pre[j] = static_cast<float>(g[ids[j]]);
+    };
+    std::vector<std::uint32_t> a(h), b(h);
+    REQUIRE(p.select_top_k_checked(x.data(), sparseinfer::Activation::silu, k, 25, exact, a.data()) == k);
+    REQUIRE(p.select_top_k_checked(xq, sparseinfer::Activation::silu, k, 25, exact, b.data()) == k);
+    CHECK(std::equal(a.begin(), a.begin() + k, b.begin()));
+    // Shape errors name the sizes.
+    const std::vector<float> longer = random_x(d + 1, 2);
+    CHECK_THROWS_WITH(p.predict(sparseinfer::quantize_activations(longer.data(), d + 1), got.data()),
+                      Catch::Contains("size 97") && Catch::Contains("d_model is 96"));
+    CHECK_THROWS_AS(p.scores(xq, sparseinfer::Activation::silu, nullptr), sparseinfer::error);
+    CHECK_THROWS_AS(p.select_top_k_checked(xq, sparseinfer::Activation::silu, k, 5, exact, nullptr),
+                    sparseinfer::error);
+}

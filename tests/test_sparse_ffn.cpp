@@ -382,3 +382,69 @@ TEST_CASE("neurons served from an attached slot store give the same output") {
     CHECK(stored.stats().bytes_from_store > 0);
     CHECK(plain.stats().bytes_from_store == 0);
 }
+
+TEST_CASE("a caller-quantized input gives exactly the int8 mode's output, in either mode") {
+    const std::size_t d = 96, h = 80;
+    const Layer l = random_layer(d, h, 41);
+    SparseFfn<4> ffn(l.gate.data(), l.up.data(), l.down.data(), d, h, Activation::silu);
+    const std::vector<float> x = random_input(d, 8);
+    const sparseinfer::QuantizedActivations xq = sparseinfer::quantize_activations(x.data(), d);
+    std::vector<std::uint32_t> some;
+    for (std::uint32_t i = 1; i < h; i += 3) some.push_back(i);
+
+    // The int8 mode quantizes x itself; its outputs are the reference.
+    ffn.set_int8_activations(true);
+    std::vector<float> dense(d), sparse(d), first(d), scores(h);
+    ffn.forward_dense(x.data(), dense.data());
+    ffn.forward_sparse(x.data(), some.data(), some.size(), sparse.data());
+    const std::size_t kept = ffn.forward_gate_first(x.data(), sparseinfer::Selection::top_k(20), first.data());
+    ffn.exact_scores(x.data(), scores.data());
+
+    // The float mode's output differs (so the checks below can tell the paths apart).
+    ffn.set_int8_activations(false);
+    std::vector<float> dense_f(d);
+    ffn.forward_dense(x.data(), dense_f.data());
+    REQUIRE(dense_f != dense);
+
+    for (bool int8_mode : {false, true}) {
+        INFO((int8_mode ? "int8 mode" : "float mode"));
+        ffn.set_int8_activations(int8_mode);
+        std::vector<float> got(d, 5.0f), got_scores(h, 5.0f);
+        ffn.forward_dense(random_input(d, 99).data(), got.data());  // leaves another input's state behind
+        ffn.forward_dense(xq, got.data());
+        CHECK(got == dense);
+        ffn.forward_sparse(xq, some.data(), some.size(), got.data());
+        CHECK(got == sparse);
+        CHECK(ffn.forward_gate_first(xq, sparseinfer::Selection::top_k(20), got.data()) == kept);
+        CHECK(got == first);
+        ffn.exact_scores(xq, got_scores.data());
+        CHECK(got_scores == scores);
+    }
+}
+
+TEST_CASE("a caller-quantized input of the wrong shape throws sparseinfer::error and leaves y untouched") {
+    const std::size_t d = 64, h = 16;
+    const Layer l = random_layer(d, h, 2);
+    SparseFfn<4> ffn(l.gate.data(), l.up.data(), l.down.data(), d, h, Activation::silu);
+    const std::vector<float> x = random_input(d + 32, 1);
+    const std::uint32_t active[] = {0, 5};
+    std::vector<float> y(d, 3.0f);
+    const auto longer = sparseinfer::quantize_activations(x.data(), d + 32);
+    CHECK_THROWS_WITH(ffn.forward_sparse(longer, active, 2, y.data()),
+                      Catch::Contains("size 96") && Catch::Contains("d_model is 64"));
+    CHECK_THROWS_AS(ffn.forward_dense(sparseinfer::quantize_activations(x.data(), d - 1), y.data()),
+                    sparseinfer::error);
+    auto damaged = sparseinfer::quantize_activations(x.data(), d);
+    damaged.scales.pop_back();  // one block's scale missing
+    CHECK_THROWS_WITH(ffn.forward_gate_first(damaged, sparseinfer::Selection::top_k(4), y.data()),
+                      Catch::Contains("expected 2"));
+    CHECK_THROWS_AS(ffn.exact_scores(sparseinfer::QuantizedActivations{}, y.data()), sparseinfer::error);
+    const auto good = sparseinfer::quantize_activations(x.data(), d);
+    CHECK_THROWS_AS(ffn.forward_sparse(good, active, 2, nullptr), sparseinfer::error);
+    const std::uint32_t twice[] = {5, 5};
+    CHECK_THROWS_AS(ffn.forward_sparse(good, twice, 2, y.data()), sparseinfer::error);
+    for (float v : y) CHECK(v == 3.0f);
+    SparseFfn<4> plain(nullptr, l.up.data(), l.down.data(), d, h, Activation::relu);
+    CHECK_THROWS_WITH(plain.forward_gate_first(good, sparseinfer::Selection::top_k(4), y.data()),
+                      Catch::Contains("gated layer"));
+}

@@ -44,13 +44,15 @@
 //   std::vector<std::uint32_t> active(11008);
 //   std::size_t n = sparseinfer::select_top_k(s.data(), 11008, 1100, active.data());
 //   ffn.forward_sparse(x, active.data(), n, y);
-//   // or, with 128 exact checks against the layer's 4-bit gate rows:
-//   n = pred.select_top_k_checked(x, sparseinfer::Activation::silu, 1100, 128,
+//   // or, with 128 exact checks against the layer's 4-bit gate rows, x quantized
+//   // to int8 once for the predictor, the checks and the layer:
+//   auto xq = sparseinfer::quantize_activations(x, 4096);
+//   n = pred.select_top_k_checked(xq, sparseinfer::Activation::silu, 1100, 128,
 //       [&](const std::uint32_t* ids, std::size_t m, float* pre) {
-//           auto xq = sparseinfer::quantize_activations(x, 4096);  // int8: the fast kernel path
 //           sparseinfer::kernels::gemv_rows(ffn.layout(), ffn.matrix_data(sparseinfer::FfnMatrix::gate),
 //                                           ids, m, xq, pre);
 //       }, active.data());
+//   ffn.forward_sparse(xq, active.data(), n, y);
 #pragma once
 
 #include <Eigen/Core>
@@ -294,6 +296,15 @@ public:
         if (pre == nullptr) throw error("argument 'pre' is a null pointer");
         predict_impl(x, pre);
     }
+    /// The same from x already quantized to int8 (quantize_activations), the
+    /// form predict(const float*) quantizes x to itself: a token that also
+    /// feeds xq to SparseFfn and to exact gate checks quantizes x once. Needs
+    /// the 8-bit factors (quantize()); throws otherwise or on a size mismatch.
+    void predict(const QuantizedActivations& xq, float* pre) {
+        check_input(xq);
+        if (pre == nullptr) throw error("argument 'pre' is a null pointer");
+        predict_q8(xq, pre);
+    }
 
     /// scores[i] = |act(predicted pre-activation i)|, comparable with
     /// SparseFfn::exact_scores; feed them to select_top_k / select_at_least.
@@ -301,6 +312,13 @@ public:
         if (x == nullptr) throw error("argument 'x' is a null pointer");
         if (scores == nullptr) throw error("argument 'scores' is a null pointer");
         predict_impl(x, scores);
+        activation_scores(act, scores, hidden(), scores);
+    }
+    /// The same from x already quantized to int8 (see predict); needs quantize().
+    void scores(const QuantizedActivations& xq, Activation act, float* scores) {
+        check_input(xq);
+        if (scores == nullptr) throw error("argument 'scores' is a null pointer");
+        predict_q8(xq, scores);
         activation_scores(act, scores, hidden(), scores);
     }
 
@@ -319,8 +337,29 @@ public:
         const std::size_t h = hidden();
         if (x == nullptr) throw error("argument 'x' is a null pointer");
         pre_.resize(h);
-        score_.resize(h);
         predict_impl(x, pre_.data());
+        return select_checked(act, k, checks, exact_gate, out);
+    }
+    /// The same from x already quantized to int8 (see predict); needs quantize().
+    template <class ExactGate>
+    std::size_t select_top_k_checked(const QuantizedActivations& xq, Activation act, std::size_t k, std::size_t checks,
+                                     ExactGate&& exact_gate, std::uint32_t* out) {
+        if (out == nullptr) throw error("argument 'out' is a null pointer");
+        check_input(xq);
+        pre_.resize(hidden());
+        predict_q8(xq, pre_.data());
+        return select_checked(act, k, checks, exact_gate, out);
+    }
+
+private:
+    LowRankPredictor() = default;
+
+    /// select_top_k_checked once pre_ holds the predictions.
+    template <class ExactGate>
+    std::size_t select_checked(Activation act, std::size_t k, std::size_t checks, ExactGate& exact_gate,
+                               std::uint32_t* out) {
+        const std::size_t h = hidden();
+        score_.resize(h);
         activation_scores(act, pre_.data(), h, score_.data());
         k = std::min(k, h);
         checks = std::min(checks, h);
@@ -372,9 +411,6 @@ public:
         return select_top_k(score_.data(), h, k, out);
     }
 
-private:
-    LowRankPredictor() = default;
-
     /// P's rows as int8 with one scale per row, in panels of padded depth
     /// `depth` (detail/int8_panels.hpp).
     struct Int8Rows {
@@ -385,7 +421,7 @@ private:
 
     /// pre = P (Q x).
     void predict_impl(const float* x, float* pre) {
-        const std::size_t m = hidden(), r = rank();
+        const std::size_t m = hidden();
         if (!quantized()) {
             Eigen::Map<const Eigen::VectorXf> xv(x, Q_.cols());
             Eigen::Map<Eigen::VectorXf> tv(t_.data(), Q_.rows());
@@ -394,7 +430,19 @@ private:
             return;
         }
         quantize_activations(x, d_model(), xq_);  // a non-finite x makes its blocks' scales NaN
-        qQ_->gemv(xq_, t_.data());
+        predict_q8(xq_, pre);
+    }
+
+    void check_input(const QuantizedActivations& xq) const {
+        if (!quantized())
+            throw error("predicting from int8 activations needs the 8-bit factors; call quantize() first");
+        detail::check_quantized_activations(xq, d_model(), "the predictor's d_model is " + std::to_string(d_model()));
+    }
+
+    /// pre = P (Q x) with the 8-bit factors, x quantized to int8.
+    void predict_q8(const QuantizedActivations& xq, float* pre) {
+        const std::size_t m = hidden(), r = rank();
+        qQ_->gemv(xq, t_.data());
         // Q x to int8 with one scale (P's rows were rounded the same way), zero padded to the panels' depth.
         tq_.assign(qP_->depth, 0);
         bool finite = true;

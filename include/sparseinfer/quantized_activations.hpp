@@ -15,6 +15,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "detail/aligned_allocator.hpp"
@@ -47,6 +48,23 @@ inline void quantize_activations(const float* x, std::size_t n, QuantizedActivat
     kernels::init_kernels();
     detail::active_table(4).quantize_activations(x, n, out.values.data(), out.scales.data(), out.sums.data());
 }
+
+namespace detail {
+
+/// Throws unless x is a well-formed quantization of a vector of n values (what
+/// the checked APIs taking QuantizedActivations require). `what` names the
+/// consumer in the message, e.g. "the matrix has 4096 columns".
+inline void check_quantized_activations(const QuantizedActivations& x, std::size_t n, const std::string& what) {
+    const std::size_t blocks = (n + block_values - 1) / block_values;
+    if (x.size != n) throw error("quantized activations have size " + std::to_string(x.size) + "; " + what);
+    if (x.blocks() != blocks || x.values.size() != blocks * block_values || x.sums.size() != blocks)
+        throw error("quantized activations of size " + std::to_string(n) + " hold " + std::to_string(x.blocks()) +
+                    " scales, " + std::to_string(x.sums.size()) + " sums and " + std::to_string(x.values.size()) +
+                    " values; expected " + std::to_string(blocks) + ", " + std::to_string(blocks) + " and " +
+                    std::to_string(blocks * block_values) + " (use quantize_activations)");
+}
+
+}  // namespace detail
 
 /// Returns x[0..n) quantized to int8 per block of 32.
 inline QuantizedActivations quantize_activations(const float* x, std::size_t n) {

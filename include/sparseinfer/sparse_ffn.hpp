@@ -31,6 +31,11 @@
 //   std::uint32_t active[] = {3, 17, 42};
 //   ffn.forward_sparse(x, active, 3, y);              // y = contribution of neurons 3, 17, 42
 //   ffn.forward_gate_first(x, sparseinfer::Selection::top_k(1100), y);  // exact gate, top 10%
+//
+// Every forward function also takes the input already quantized to int8
+// (QuantizedActivations): the gate and up dot products then run on it, so a
+// token whose x is quantized once (e.g. for a predictor and exact gate checks
+// as well) is not quantized again here.
 #pragma once
 
 #include <algorithm>
@@ -213,10 +218,12 @@ public:
     void forward_dense(const float* x, float* y) {
         check_io(x, y);
         prepare_input(x);
-        compute(main_source(), nullptr, nullptr, hidden_, false, y, true);
-        stats_.calls += 1;
-        stats_.neurons += hidden_;
-        stats_.bytes_read += hidden_ * rows_per_neuron() * layout_.row_bytes;
+        dense(y);
+    }
+    void forward_dense(const QuantizedActivations& xq, float* y) {
+        check_io(xq, y);
+        prepare_input(xq);
+        dense(y);
     }
 
     /// y[0..d_model) = the contribution of the n listed neurons (other neurons
@@ -228,20 +235,27 @@ public:
         prepare_input(x);
         run_listed(active, n, false, y);
     }
+    void forward_sparse(const QuantizedActivations& xq, const std::uint32_t* active, std::size_t n, float* y) {
+        check_io(xq, y);
+        check_list(active, n);
+        prepare_input(xq);
+        run_listed(active, n, false, y);
+    }
 
     /// The exact gate-first mode: computes the gate of every neuron, keeps the
     /// neurons whose |act(gate)| the selection keeps, then computes up and down
     /// for them only. Returns the number of neurons kept. Needs a gated layer.
     std::size_t forward_gate_first(const float* x, const Selection& sel, float* y) {
         check_io(x, y);
-        if (!gated_) throw error("forward_gate_first needs a gated layer (this one has no gate)");
+        check_gated();
         prepare_input(x);
-        gate_all();
-        for (std::size_t i = 0; i < hidden_; ++i) score_[i] = std::fabs(activate(act_, gate_all_[i]));
-        const std::size_t n = select(sel, score_.data(), hidden_, selected_.data());
-        stats_.bytes_read += hidden_ * layout_.row_bytes;  // the dense gate pass
-        run_listed(selected_.data(), n, true, y);
-        return n;
+        return gate_first(sel, y);
+    }
+    std::size_t forward_gate_first(const QuantizedActivations& xq, const Selection& sel, float* y) {
+        check_io(xq, y);
+        check_gated();
+        prepare_input(xq);
+        return gate_first(sel, y);
     }
 
     /// scores[i] = |act(gate_i . x)| for every neuron, the exact gate-first
@@ -249,8 +263,12 @@ public:
     void exact_scores(const float* x, float* scores) {
         check_io(x, scores);
         prepare_input(x);
-        gate_all();
-        for (std::size_t i = 0; i < hidden_; ++i) scores[i] = std::fabs(activate(act_, gate_all_[i]));
+        all_scores(scores);
+    }
+    void exact_scores(const QuantizedActivations& xq, float* scores) {
+        check_io(xq, scores);
+        prepare_input(xq);
+        all_scores(scores);
     }
 
     /// The dequantized matrix in checkpoint layout (down as [d_model][hidden]):
@@ -295,6 +313,13 @@ private:
         if (x == nullptr) throw error("argument 'x' is a null pointer");
         if (y == nullptr) throw error("argument 'y' is a null pointer");
     }
+    void check_io(const QuantizedActivations& xq, float* y) const {
+        detail::check_quantized_activations(xq, d_model_, "the layer's d_model is " + std::to_string(d_model_));
+        if (y == nullptr) throw error("argument 'y' is a null pointer");
+    }
+    void check_gated() const {
+        if (!gated_) throw error("forward_gate_first needs a gated layer (this one has no gate)");
+    }
 
     void check_list(const std::uint32_t* active, std::size_t n) {
         if (n == 0) return;
@@ -318,9 +343,38 @@ private:
         }
     }
 
+    /// Sets the input of this call: x, or x quantized into xq_ in int8 mode.
     void prepare_input(const float* x) {
         x_ = x;
-        if (int8_) quantize_activations(x, d_model_, xq_);
+        xq_in_ = nullptr;
+        if (int8_) {
+            quantize_activations(x, d_model_, xq_);
+            xq_in_ = &xq_;
+        }
+    }
+    /// Sets a caller-quantized input for this call (int8 kernels whatever the mode).
+    void prepare_input(const QuantizedActivations& xq) {
+        x_ = nullptr;
+        xq_in_ = &xq;
+    }
+
+    void dense(float* y) {
+        compute(main_source(), nullptr, nullptr, hidden_, false, y, true);
+        stats_.calls += 1;
+        stats_.neurons += hidden_;
+        stats_.bytes_read += hidden_ * rows_per_neuron() * layout_.row_bytes;
+    }
+    std::size_t gate_first(const Selection& sel, float* y) {
+        gate_all();
+        for (std::size_t i = 0; i < hidden_; ++i) score_[i] = std::fabs(activate(act_, gate_all_[i]));
+        const std::size_t n = select(sel, score_.data(), hidden_, selected_.data());
+        stats_.bytes_read += hidden_ * layout_.row_bytes;  // the dense gate pass
+        run_listed(selected_.data(), n, true, y);
+        return n;
+    }
+    void all_scores(float* scores) {
+        gate_all();
+        for (std::size_t i = 0; i < hidden_; ++i) scores[i] = std::fabs(activate(act_, gate_all_[i]));
     }
 
     /// Where a set of rows lives: the layer's matrices or the store's bundles.
@@ -342,8 +396,8 @@ private:
 
     void gemv(const detail::RowLayout& l, const std::uint8_t* base, const std::uint32_t* rows, std::size_t n,
               float* out) const {
-        if (int8_)
-            kernels::gemv_rows(l, base, rows, n, xq_, out);
+        if (xq_in_ != nullptr)
+            kernels::gemv_rows(l, base, rows, n, *xq_in_, out);
         else
             kernels::gemv_rows(l, base, rows, n, x_, out);
     }
@@ -425,6 +479,7 @@ private:
 
     // Per-call scratch, sized at construction.
     const float* x_ = nullptr;
+    const QuantizedActivations* xq_in_ = nullptr;  // this call's int8 input: xq_ or the caller's
     QuantizedActivations xq_;
     std::vector<float> g_, u_, h_, gate_all_, score_;
     std::vector<std::uint32_t> selected_, cold_, hot_, hot_neuron_, mark_;

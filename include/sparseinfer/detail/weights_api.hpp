@@ -149,10 +149,7 @@ protected:
     }
     void check_activations(const QuantizedActivations& x) const {
         kernels::init_kernels();
-        if (x.size != cols() || x.blocks() != (cols() + block_values - 1) / block_values ||
-            x.values.size() != x.blocks() * block_values || x.sums.size() != x.blocks())
-            throw error("quantized activations have size " + std::to_string(x.size) + "; the matrix has " +
-                        std::to_string(cols()) + " columns");
+        check_quantized_activations(x, cols(), "the matrix has " + std::to_string(cols()) + " columns");
     }
     void check_row_list(const std::uint32_t* rows, std::size_t n) const {
         for (std::size_t i = 0; i < n; ++i)
