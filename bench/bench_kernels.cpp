@@ -44,7 +44,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <numeric>
 #include <random>
 #include <string>
 #include <vector>
@@ -294,11 +293,7 @@ void bench_bits(std::size_t rows, std::size_t cols, Probe probe, std::size_t llc
 
     for (double frac : {0.05, 0.10, 0.25, 0.50}) {
         const std::size_t k = static_cast<std::size_t>(frac * static_cast<double>(rows));
-        std::vector<std::uint32_t> all(rows);
-        std::iota(all.begin(), all.end(), 0u);
-        std::shuffle(all.begin(), all.end(), rng);
-        std::vector<std::uint32_t> sel(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(k));
-        std::sort(sel.begin(), sel.end());
+        const std::vector<std::uint32_t> sel = bench::random_rows(rows, k, rng);
         volatile std::uint64_t sink = 0;
         add("read_rows", "-", frac,
             run([&](const std::uint8_t* b) { sink = sink + read_rows(b, sel.data(), k, l.row_stride, l.row_bytes); },

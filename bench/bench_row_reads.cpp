@@ -26,7 +26,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <numeric>
 #include <random>
 #include <string>
 #include <vector>
@@ -159,11 +158,7 @@ int main(int argc, char** argv) {
         for (std::size_t i = 0; i < w.size(); ++i) w[i] = static_cast<std::uint8_t>(i * 131 >> 7);
         for (double frac : {0.05, 0.10, 0.25, 0.50}) {
             const std::size_t k = static_cast<std::size_t>(frac * static_cast<double>(rows));
-            std::vector<std::uint32_t> all(rows);
-            std::iota(all.begin(), all.end(), 0u);
-            std::shuffle(all.begin(), all.end(), rng);
-            std::vector<std::uint32_t> sel(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(k));
-            std::sort(sel.begin(), sel.end());
+            const std::vector<std::uint32_t> sel = bench::random_rows(rows, k, rng);
             Result top{};
             for (const Way& way : ways()) {
                 std::vector<double> t;

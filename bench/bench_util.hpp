@@ -58,6 +58,17 @@ inline std::vector<float> normal_floats(std::size_t n, std::uint32_t seed) {
 }
 
 /// Read bandwidth of one core, GB/s, timed by thread CPU time and by wall clock.
+/// k distinct indices of 0..n-1 drawn at random, in ascending order (a random
+/// active list); k <= n.
+inline std::vector<std::uint32_t> random_rows(std::size_t n, std::size_t k, std::mt19937& rng) {
+    std::vector<std::uint32_t> all(n);
+    for (std::size_t i = 0; i < n; ++i) all[i] = static_cast<std::uint32_t>(i);
+    std::shuffle(all.begin(), all.end(), rng);
+    all.resize(k);
+    std::sort(all.begin(), all.end());
+    return all;
+}
+
 struct Probe {
     double cpu_gbps, wall_gbps;
 };

@@ -215,61 +215,31 @@ public:
     void reset_stats() noexcept { stats_ = {}; }
 
     /// y[0..d_model) = the layer's output over every neuron.
-    void forward_dense(const float* x, float* y) {
-        check_io(x, y);
-        prepare_input(x);
-        dense(y);
-    }
-    void forward_dense(const QuantizedActivations& xq, float* y) {
-        check_io(xq, y);
-        prepare_input(xq);
-        dense(y);
-    }
+    void forward_dense(const float* x, float* y) { dense(x, y); }
+    void forward_dense(const QuantizedActivations& xq, float* y) { dense(xq, y); }
 
     /// y[0..d_model) = the contribution of the n listed neurons (other neurons
     /// count as zero). Throws on a null pointer, a neuron >= hidden() or a
     /// neuron listed twice (it would be added twice). n == 0 gives y = 0.
     void forward_sparse(const float* x, const std::uint32_t* active, std::size_t n, float* y) {
-        check_io(x, y);
-        check_list(active, n);
-        prepare_input(x);
-        run_listed(active, n, false, y);
+        sparse(x, active, n, y);
     }
     void forward_sparse(const QuantizedActivations& xq, const std::uint32_t* active, std::size_t n, float* y) {
-        check_io(xq, y);
-        check_list(active, n);
-        prepare_input(xq);
-        run_listed(active, n, false, y);
+        sparse(xq, active, n, y);
     }
 
     /// The exact gate-first mode: computes the gate of every neuron, keeps the
     /// neurons whose |act(gate)| the selection keeps, then computes up and down
     /// for them only. Returns the number of neurons kept. Needs a gated layer.
-    std::size_t forward_gate_first(const float* x, const Selection& sel, float* y) {
-        check_io(x, y);
-        check_gated();
-        prepare_input(x);
-        return gate_first(sel, y);
-    }
+    std::size_t forward_gate_first(const float* x, const Selection& sel, float* y) { return gate_first(x, sel, y); }
     std::size_t forward_gate_first(const QuantizedActivations& xq, const Selection& sel, float* y) {
-        check_io(xq, y);
-        check_gated();
-        prepare_input(xq);
-        return gate_first(sel, y);
+        return gate_first(xq, sel, y);
     }
 
     /// scores[i] = |act(gate_i . x)| for every neuron, the exact gate-first
     /// score (for a plain MLP, |act(up_i . x)|). Used to calibrate selectors.
-    void exact_scores(const float* x, float* scores) {
-        check_io(x, scores);
-        prepare_input(x);
-        all_scores(scores);
-    }
-    void exact_scores(const QuantizedActivations& xq, float* scores) {
-        check_io(xq, scores);
-        prepare_input(xq);
-        all_scores(scores);
-    }
+    void exact_scores(const float* x, float* scores) { all_scores(x, scores); }
+    void exact_scores(const QuantizedActivations& xq, float* scores) { all_scores(xq, scores); }
 
     /// The dequantized matrix in checkpoint layout (down as [d_model][hidden]):
     /// the exact weights the kernels use, for references and error measurements.
@@ -317,10 +287,6 @@ private:
         detail::check_quantized_activations(xq, d_model_, "the layer's d_model is " + std::to_string(d_model_));
         if (y == nullptr) throw error("argument 'y' is a null pointer");
     }
-    void check_gated() const {
-        if (!gated_) throw error("forward_gate_first needs a gated layer (this one has no gate)");
-    }
-
     void check_list(const std::uint32_t* active, std::size_t n) {
         if (n == 0) return;
         if (active == nullptr) throw error("argument 'active' is a null pointer");
@@ -358,13 +324,28 @@ private:
         xq_in_ = &xq;
     }
 
-    void dense(float* y) {
+    // The forward functions for either input (const float* or QuantizedActivations).
+    template <class Input>
+    void dense(const Input& x, float* y) {
+        check_io(x, y);
+        prepare_input(x);
         compute(main_source(), nullptr, nullptr, hidden_, false, y, true);
         stats_.calls += 1;
         stats_.neurons += hidden_;
         stats_.bytes_read += hidden_ * rows_per_neuron() * layout_.row_bytes;
     }
-    std::size_t gate_first(const Selection& sel, float* y) {
+    template <class Input>
+    void sparse(const Input& x, const std::uint32_t* active, std::size_t n, float* y) {
+        check_io(x, y);
+        check_list(active, n);
+        prepare_input(x);
+        run_listed(active, n, false, y);
+    }
+    template <class Input>
+    std::size_t gate_first(const Input& x, const Selection& sel, float* y) {
+        check_io(x, y);
+        if (!gated_) throw error("forward_gate_first needs a gated layer (this one has no gate)");
+        prepare_input(x);
         gate_all();
         for (std::size_t i = 0; i < hidden_; ++i) score_[i] = std::fabs(activate(act_, gate_all_[i]));
         const std::size_t n = select(sel, score_.data(), hidden_, selected_.data());
@@ -372,7 +353,10 @@ private:
         run_listed(selected_.data(), n, true, y);
         return n;
     }
-    void all_scores(float* scores) {
+    template <class Input>
+    void all_scores(const Input& x, float* scores) {
+        check_io(x, scores);
+        prepare_input(x);
         gate_all();
         for (std::size_t i = 0; i < hidden_; ++i) scores[i] = std::fabs(activate(act_, gate_all_[i]));
     }
