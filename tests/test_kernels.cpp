@@ -5,10 +5,12 @@
 //
 // Bounds:
 //  - float path (dot_row, gemv_rows): |simd - scalar| <= 1e-5 * sum_j (|d q_j x_j| + |m x_j|);
-//    avx512_bf16's gemv_rows splits x into two bf16 parts, x - x_hi - x_lo within
-//    2^-17 |x| per element (7.6e-6 of each term), and its float sums carry the
-//    codes' bias (1 + q / 16) at most 2x: the same bound holds, also for x whose
-//    elements span 2^-100 to 2^60;
+//    avx512_bf16's 4-bit gemv_rows splits x into two bf16 parts, x - x_hi - x_lo
+//    within 2^-17 |x| per element (7.6e-6 of each term), and its float sums carry
+//    the codes' bias (1 + q / 16) at most 2x: the same bound holds, also for x
+//    whose elements span 2^-100 to 2^60; its 8-bit gemv_rows splits each block of
+//    32 of x into three int8 limbs, within 2^-23 of the block's max |x| per
+//    element: the same bound holds (the block max's own term covers the rest);
 //  - int8 path: |simd - scalar| <= 1e-5 * sum_b (|d| s_b sum_j q_j |xq_j| + |m| |xsum_b|)
 //    (both sum the same exact integer block sums; only float rounding differs);
 //  - dequantize_row: within 2 float ulps of |d q| + |m| (fma vs multiply-add);
@@ -174,15 +176,18 @@ TEST_CASE("gemv_rows over many rows: every column panel, extreme and non-finite 
                     const auto& l = m.layout;
                     const auto& t = sk::table_for(isa, bits);
                     const auto& ref = sk::scalar::table(bits);
-                    // avx512_bf16 sums (q + 16) d x (8 bits: q + 272, two nibbles of
-                    // +16 each): its rounding scales with that, and where q and m are
-                    // 0 at an outsized |x| it is no longer within the plain bound.
-                    const double code_offset =
-                        isa == Isa::avx512_bf16 && (bits == 4 || bits == 8) ? (bits == 4 ? 16.0 : 272.0) : 0.0;
+                    // avx512_bf16 sums (q + 16) d x for 4 bits: its rounding scales
+                    // with that, and where q and m are 0 at an outsized |x| it is no
+                    // longer within the plain bound. Its 8-bit path (int8 limbs of x)
+                    // is held to the plain bound.
+                    const double code_offset = isa == Isa::avx512_bf16 && bits == 4 ? 16.0 : 0.0;
                     kt::Vec x(cols, static_cast<unsigned>(cols * 3 + group));
                     // 0: plain; 1: elements times 2^-100..2^60; 2: one element of
-                    // 2^70 (fp32 path); 3: NaN; 4: +Inf; 5: a denormal.
-                    for (int variant = 0; variant < 6; ++variant) {
+                    // 2^70 (fp32 path); 3: NaN; 4: +Inf; 5: a denormal; 6: one
+                    // element of 2^64 (the largest the split paths take), the first
+                    // block zero and the second denormal; 7: every element times 2^-120
+                    // (fp32 path); 8: every element times 2^-58 (split paths).
+                    for (int variant = 0; variant < 9; ++variant) {
                         INFO("variant " << variant);
                         kt::Vec xv = x;
                         xv.p = xv.storage.data() + 1;
@@ -193,6 +198,15 @@ TEST_CASE("gemv_rows over many rows: every column panel, extreme and non-finite 
                         if (variant == 3) xv.p[at] = std::numeric_limits<float>::quiet_NaN();
                         if (variant == 4) xv.p[at] = std::numeric_limits<float>::infinity();
                         if (variant == 5) xv.p[at] = std::numeric_limits<float>::denorm_min() * 3;
+                        if (variant == 6) {
+                            xv.p[at] = std::ldexp(1.0f, 64);
+                            for (std::size_t j = 0; j < 64 && j < cols; ++j)
+                                xv.p[j] = j < 32 ? 0.0f : std::ldexp(xv.p[j], -130);
+                        }
+                        if (variant == 7)
+                            for (std::size_t j = 0; j < cols; ++j) xv.p[j] = std::ldexp(xv.p[j], -120);
+                        if (variant == 8)
+                            for (std::size_t j = 0; j < cols; ++j) xv.p[j] = std::ldexp(xv.p[j], -58);
                         kt::Vec y(n, 2, -7.0f), yd(rows, 3, -7.0f);
                         t.gemv_rows(l, m.data(), list, n, xv.p, y.p);
                         t.gemv_rows(l, m.data(), nullptr, rows, xv.p, yd.p);
