@@ -176,10 +176,16 @@ public:
         } else if (selector_ == Selector::gate) {
             ffn_.forward_gate_first(x, sparseinfer::Selection::top_k(k_), y);
         } else {
-            pred_->scores(x, sparseinfer::Activation::silu, s_.data());
+            // The predictor's Q x runs on x quantized to int8; with int8 activations
+            // the layer reuses that quantization instead of making its own.
+            sparseinfer::quantize_activations(x, ffn_.d_model(), xq_);
+            pred_->scores(xq_, sparseinfer::Activation::silu, s_.data());
             pred_bytes_ += pred_->memory_bytes();
             const std::size_t n = sparseinfer::select_top_k(s_.data(), ffn_.hidden(), k_, idx_.data());
-            ffn_.forward_sparse(x, idx_.data(), n, y);
+            if (ffn_.int8_activations())
+                ffn_.forward_sparse(xq_, idx_.data(), n, y);
+            else
+                ffn_.forward_sparse(x, idx_.data(), n, y);
         }
     }
     LayerCounters counters() const override {
@@ -195,6 +201,7 @@ private:
     std::optional<sparseinfer::LowRankPredictor> pred_;
     std::vector<float> s_;
     std::vector<std::uint32_t> idx_;
+    sparseinfer::QuantizedActivations xq_;
     std::uint64_t pred_bytes_ = 0;
 };
 
