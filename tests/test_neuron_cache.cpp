@@ -48,6 +48,19 @@ TEST_CASE("record_activations: out-of-range index throws before any state change
     } catch (const si::error& e) {
         CHECK(std::string(e.what()).find("active[1] = 7") != std::string::npos);
     }
+    // Valid neurons, repeats among them, before the bad index: each is counted back exactly once.
+    CHECK_THROWS_AS(c.record_activations(Ids{1, 3, 1, 3, 0, 4, 2}), si::error);
+    CHECK(c.activation_count(0) == 0);
+    CHECK(c.activation_count(1) == 1);
+    CHECK(c.activation_count(3) == 0);
+    CHECK(c.total_activations() == 1);
+    CHECK(c.stats().hits == 0);
+    CHECK(c.stats().misses == 1);
+    c.record_activations(Ids{3, 1, 3});
+    CHECK(c.activation_count(1) == 2);
+    CHECK(c.activation_count(3) == 1);
+    CHECK(c.stats().hits == 1);
+    CHECK(c.stats().misses == 2);
 }
 
 TEST_CASE("a neuron repeated within one call counts once") {

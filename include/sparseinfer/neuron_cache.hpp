@@ -92,8 +92,6 @@ public:
     /// Records one token's active neurons (see the header comment for the semantics).
     void record_activations(const std::uint32_t* active, std::size_t n) {
         if (n > 0 && active == nullptr) throw error("NeuronCache::record_activations: active is null with n > 0");
-        check_active(active, n);
-        ++tokens_;
         // Stamp the token's neurons to drop repeats: no pass afterwards to clear marks. The stamp
         // lives in the flag byte's upper bits; when it runs out, every stamp is cleared (O(N) every
         // 63 tokens).
@@ -107,10 +105,15 @@ public:
         std::uint32_t* const out = scratch_.data();
         std::uint8_t* const flags = flags_.data();
         std::uint64_t* const counts = counts_.data();
+        const auto size = static_cast<std::uint32_t>(counts_.size());  // < 2^32 - 1 (check_size)
         std::uint64_t hits = 0, unique = 0;
         std::size_t m = 0;
+        // The range check rides in this pass (a branch never taken) rather than a pass of its own:
+        // alone, that pass waits on the list's first reads from memory; here they overlap the
+        // random accesses. A bad index undoes the pass, so nothing has changed when it throws.
         for (std::size_t k = 0; k < n; ++k) {
             const std::uint32_t x = active[k];
+            if (x >= size) reject(active, k, mark);
             const std::uint8_t f = flags[x];
             if ((f & ~state_bits) == mark) continue;  // repeated within this call
             flags[x] = static_cast<std::uint8_t>((f & state_bits) | mark);
@@ -120,6 +123,7 @@ public:
             out[m] = x;  // kept unless pinned, without a branch
             m += !(f & pinned_bit);
         }
+        ++tokens_;
         hits_ += hits;
         misses_ += unique - hits;
         Residency ctx(*this);
@@ -396,17 +400,18 @@ private:
             throw error("NeuronCache: num_neurons (" + std::to_string(n) + ") must be below 2^32 - 1");
         return n;
     }
-    /// Throws, naming the first offending index, when an active index is out of range. The common
-    /// case is one branch-free pass the compiler vectorises.
-    void check_active(const std::uint32_t* active, std::size_t n) const {
-        const auto size = static_cast<std::uint32_t>(counts_.size());  // < 2^32 - 1 (check_size)
-        std::uint32_t bad = 0;
-        for (std::size_t k = 0; k < n; ++k) bad |= static_cast<std::uint32_t>(active[k] >= size);
-        if (bad == 0) return;
-        for (std::size_t k = 0; k < n; ++k)
-            if (active[k] >= size)
-                throw error("NeuronCache::record_activations: active[" + std::to_string(k) + "] = " +
-                            std::to_string(active[k]) + " is out of range (num_neurons " + std::to_string(size) + ")");
+    /// active[bad] is out of range: undoes what record_activations did for active[0, bad) (their
+    /// counts and this call's stamps), then throws naming the index.
+    [[noreturn, gnu::noinline]] void reject(const std::uint32_t* active, std::size_t bad, std::uint8_t mark) {
+        for (std::size_t k = 0; k < bad; ++k) {
+            const std::uint32_t x = active[k];
+            if ((flags_[x] & ~state_bits) != mark) continue;  // a repeat, already undone
+            flags_[x] &= state_bits;                          // stamp 0: seen by no call
+            --counts_[x];
+        }
+        throw error("NeuronCache::record_activations: active[" + std::to_string(bad) +
+                    "] = " + std::to_string(active[bad]) + " is out of range (num_neurons " +
+                    std::to_string(counts_.size()) + ")");
     }
     void check(std::uint32_t neuron, const char* what) const {
         if (neuron >= counts_.size())
