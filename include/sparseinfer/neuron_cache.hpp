@@ -102,14 +102,19 @@ public:
         }
         if (++unfolded_ > max_unfolded) fold_counts();  // O(N) every 2^20 - 1 calls
         const auto mark = static_cast<std::uint8_t>(stamp_ << stamp_shift);
-        if (scratch_.size() < n) scratch_.resize(n);
+        constexpr bool list_misses = policy::uses_missed<typename Policy::state>;
+        if (scratch_.size() < n) {
+            scratch_.resize(n);
+            if (list_misses) missed_.resize(n);
+        }
         // Locals: a byte store may alias anything, so members would be reloaded after each one.
         std::uint32_t* const out = scratch_.data();
+        std::uint32_t* const missed = missed_.data();
         std::uint8_t* const flags = flags_.data();
         std::uint32_t* const recent = recent_.data();
         const auto size = static_cast<std::uint32_t>(counts_.size());  // < 2^32 - 1 (check_size)
         std::uint64_t hits = 0, unique = 0;
-        std::size_t m = 0;
+        std::size_t m = 0, cold = 0;
 #if defined(__GNUC__)
         // The list may come from memory (a stored trace): ask for all of it now, so its lines
         // arrive while the first neurons are counted.
@@ -129,7 +134,12 @@ public:
             hits += f & resident_bit;
             out[m] = x;  // kept unless pinned, without a branch
             m += !(f & pinned_bit);
+            if constexpr (list_misses) {
+                missed[cold] = x;  // kept when a miss (never pinned: pinned neurons are resident)
+                cold += !(f & resident_bit);
+            }
         }
+        missed_count_ = cold;
         ++tokens_;
         hits_ += hits;
         misses_ += unique - hits;
@@ -359,6 +369,10 @@ private:
         bool resident(std::uint32_t n) const noexcept { return c_.flags_[n] & resident_bit; }
         bool pinned(std::uint32_t n) const noexcept { return c_.flags_[n] & pinned_bit; }
         std::size_t resident_count() const noexcept { return c_.resident_; }
+        /// In on_token of a policy that declares uses_missed (policies.hpp): the token's misses, its
+        /// distinct neurons that were not resident before it, in call order.
+        const std::uint32_t* missed() const noexcept { return c_.missed_.data(); }
+        std::size_t missed_count() const noexcept { return c_.missed_count_; }
         std::size_t pinned_count() const noexcept { return c_.pinned_; }
         void admit(std::uint32_t n) {
             if (c_.store_ && !c_.store_->full()) c_.store_->insert(n);
@@ -472,7 +486,8 @@ private:
     std::vector<std::uint32_t> recent_;
     std::uint32_t unfolded_ = 0;  // calls since the last fold_counts()
     std::vector<std::uint8_t> flags_;
-    std::vector<std::uint32_t> scratch_;
+    std::vector<std::uint32_t> scratch_, missed_;
+    std::size_t missed_count_ = 0;
     unsigned stamp_ = 0;
     std::uint64_t tokens_ = 0, hits_ = 0, misses_ = 0;
     std::size_t resident_ = 0, pinned_ = 0;

@@ -24,7 +24,9 @@
 //   num_neurons(), tokens() (tokens recorded, this one included), count(n) (lifetime
 //   activations), resident(n), pinned(n), resident_count() (pins included),
 //   pinned_count(), admit(n), evict(n) (never on a pinned neuron), replace(out, in) (evict(out),
-//   then admit(in)), and the batch forms admit(ns, n, done) and evict(ns, n).
+//   then admit(in)), and the batch forms admit(ns, n, done) and evict(ns, n). A state that
+//   declares `static constexpr bool uses_missed = true;` also gets the token's misses, listed while
+//   the cache counted it: missed(), missed_count() (see policy::uses_missed).
 // on_pin(ctx, n) is called before n becomes pinned: the policy stops tracking n
 // and, when n is not resident and the resident set is at capacity, evicts one of
 // its own neurons to make room. A capacity policy keeps resident_count() <=
@@ -37,6 +39,7 @@
 #include <cstdint>
 #include <limits>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "detail/cache_queues.hpp"
@@ -102,6 +105,14 @@ struct Adaptive {
 };
 
 // ---------------------------------------------------------------------------------------------
+
+/// True when a policy state declares `static constexpr bool uses_missed = true;`: NeuronCache then
+/// lists each token's misses while it counts the token, and on_token reads them from
+/// ctx.missed() / ctx.missed_count() instead of testing every active neuron again.
+template <class State, class = void>
+inline constexpr bool uses_missed = false;
+template <class State>
+inline constexpr bool uses_missed<State, std::void_t<decltype(State::uses_missed)>> = State::uses_missed;
 
 namespace detail {
 inline void require(bool ok, const std::string& what) {
@@ -215,6 +226,7 @@ public:
         detail::require(c.capacity >= 1, "policy::Lru: capacity is 0");
     }
     std::size_t capacity() const noexcept { return capacity_; }
+    static constexpr bool uses_missed = true;  // the misses come listed (see uses_missed)
 
     template <class Ctx>
     void on_token(Ctx& ctx, const std::uint32_t* active, std::size_t n) {
@@ -236,13 +248,8 @@ public:
         // first, then admitting the misses, leaves the same set, without a branch on hit or miss
         // in the first pass.
         list_.touch(active, n, t);  // n distinct neurons
-        misses_.resize(n);
-        std::size_t m = 0;
-        for (std::size_t k = 0; k < n; ++k) {
-            const std::uint32_t x = active[k];
-            misses_[m] = x;
-            m += !ctx.resident(x);
-        }
+        const std::uint32_t* const misses = ctx.missed();
+        const std::size_t m = ctx.missed_count();
         // Make room first (the oldest residents, none of them active now), then admit: two tight loops.
         const std::size_t resident = ctx.resident_count();
         const std::size_t over = resident + m > capacity_ ? resident + m - capacity_ : 0;
@@ -250,9 +257,9 @@ public:
         ctx.evict(victims_.data(), list_.pop_oldest(victims_.data(), over));
         std::size_t k = 0;
         try {
-            ctx.admit(misses_.data(), m, k);
+            ctx.admit(misses, m, k);
         } catch (...) {
-            for (; k < m; ++k) list_.remove(misses_[k]);  // not admitted: not in the order either
+            for (; k < m; ++k) list_.remove(misses[k]);  // not admitted: not in the order either
             throw;
         }
     }
@@ -276,7 +283,7 @@ protected:
 
     std::size_t capacity_;
     sparseinfer::detail::RecencyList list_;
-    std::vector<std::uint32_t> misses_, victims_;
+    std::vector<std::uint32_t> victims_;
 };
 
 class SlidingWindow::state : private Lru::state {
@@ -290,6 +297,7 @@ public:
     using Lru::state::capacity;
     using Lru::state::on_pin;
     using Lru::state::on_reclassify;
+    using Lru::state::uses_missed;
 
     template <class Ctx>
     void on_token(Ctx& ctx, const std::uint32_t* active, std::size_t n) {
