@@ -9,9 +9,10 @@
 // warm every policy and are StaticProfile's profile. SlidingWindow is swept over window lengths and
 // reported at its best.
 //
-// Usage: bench_cache [out.json] [--tokens N] [--quick] [--cost-only [--reps R]]
-//   --cost-only: only the cost of record_activations, per policy, on three 11008-neuron 10%-active
-//   traces (median of R whole-trace replays each, default 9), one policy at a time; no miss rates.
+// Usage: bench_cache [out.json] [--tokens N] [--quick] [--cost-only [--reps R] [--policy NAME]]
+//   --cost-only: only the cost of record_activations, per policy, on every synthetic trace (median
+//   of R whole-trace replays each, default 9), one policy at a time; --policy keeps the policies
+//   whose name starts with NAME (for a profiler).
 #include <sparseinfer/activation_trace.hpp>
 #include <sparseinfer/detail/cache_belady.hpp>
 #include <sparseinfer/neuron_cache.hpp>
@@ -258,50 +259,92 @@ const Run& find(const TraceResult& r, const std::string& prefix) {
     return r.runs.front();
 }
 
-/// --cost-only: ns per recorded active neuron, median of `reps` replays, per policy and trace.
-int cost_only(const std::string& out_path, std::size_t tokens, int reps) {
-    struct Case {
-        double s, p;
-        bool drift;
-    };
-    const Case cases[] = {{0.89, 0.5, false}, {0.40, 0.0, false}, {0.76, 0.8, true}};
-    std::ofstream json(out_path);
-    json << "{\n  \"benchmark\": \"bench_cache\",\n  \"machine\": \"" << bench::machine_name()
-         << "\",\n  \"mode\": \"cost-only\",\n  \"reps\": " << reps << ",\n  \"traces\": [\n";
-    std::printf("record_activations, ns per recorded active neuron (median of %d replays of the whole trace)\n", reps);
-    std::printf("%-24s %10s %10s %10s %10s %10s\n", "trace", "FreqThr", "Static", "Lru", "Window(4)", "Adaptive");
-    bool first = true;
-    for (const Case& c : cases) {
+/// The synthetic traces of both modes: 11008 neurons, 10% active, every Zipf exponent, persistence
+/// and drift setting, in one order.
+struct SyntheticCase {
+    double s, p;
+    bool drift;
+    std::string name() const {
+        char buf[96];
+        std::snprintf(buf, sizeof buf, "zipf%.2f p%.1f%s", s, p, drift ? " drift" : "");
+        return buf;
+    }
+    si::ActivationTrace make(std::size_t tokens) const {
         si::SyntheticTraceOptions o;
         o.tokens = tokens;
-        o.zipf_exponent = c.s;
-        o.persistence = c.p;
-        o.drift = c.drift;
+        o.zipf_exponent = s;
+        o.persistence = p;
+        o.drift = drift;
         o.seed = 42;
-        const si::ActivationTrace trace = si::make_synthetic_trace(o);
+        return si::make_synthetic_trace(o);
+    }
+};
+std::vector<SyntheticCase> synthetic_cases() {
+    std::vector<SyntheticCase> cases;
+    for (double s : {0.89, 0.76, 0.40})
+        for (bool drift : {false, true})
+            for (double p : {0.0, 0.5, 0.8}) cases.push_back({s, p, drift});
+    return cases;
+}
+
+/// --cost-only: ns per recorded active neuron, median of `reps` replays, per policy and synthetic
+/// trace; `only` (a policy name prefix, empty = all) narrows it to one policy, e.g. for a profiler.
+int cost_only(const std::string& out_path, std::size_t tokens, int reps, const std::string& only) {
+    struct Row {
+        std::string name;
+        std::size_t neurons, tokens;
+        std::vector<Run> runs;
+    };
+    std::vector<Row> rows;
+    const char* const names[] = {"FrequencyThreshold", "StaticProfile", "Lru", "SlidingWindow(k=4)", "Adaptive"};
+    std::printf("record_activations, ns per recorded active neuron (median of %d replays of the whole trace)\n", reps);
+    std::printf("%-24s %10s %10s %10s %10s %10s\n", "trace", "FreqThr", "Static", "Lru", "Window(4)", "Adaptive");
+    for (const SyntheticCase& c : synthetic_cases()) {
+        const si::ActivationTrace trace = c.make(tokens);
         const std::size_t cap = static_cast<std::size_t>(std::lround(0.2 * static_cast<double>(trace.num_neurons())));
         const std::size_t warm = trace.num_tokens() / 10;
-        const Run runs[] = {replay("FrequencyThreshold", trace, si::policy::FrequencyThreshold{0.2, 1000}, warm, reps),
-                            replay("StaticProfile", trace, si::policy::StaticProfile{cap, warm}, warm, reps),
-                            replay("Lru", trace, si::policy::Lru{cap}, warm, reps),
-                            replay("SlidingWindow(k=4)", trace, si::policy::SlidingWindow{4, cap}, warm, reps),
-                            replay("Adaptive", trace, si::policy::Adaptive{cap}, warm, reps)};
-        char name[96];
-        std::snprintf(name, sizeof name, "zipf%.2f p%.1f%s", c.s, c.p, c.drift ? " drift" : "");
-        std::printf("%-24s", name);
-        for (const Run& r : runs) std::printf(" %10.2f", r.ns_per_active);
+        Row row{c.name(), trace.num_neurons(), trace.num_tokens(), {}};
+        std::printf("%-24s", row.name.c_str());
+        for (int j = 0; j < 5; ++j) {
+            if (!only.empty() && std::string(names[j]).rfind(only, 0) != 0) {
+                std::printf(" %10s", "-");
+                continue;
+            }
+            switch (j) {
+            case 0:
+                row.runs.push_back(replay(names[j], trace, si::policy::FrequencyThreshold{0.2, 1000}, warm, reps));
+                break;
+            case 1:
+                row.runs.push_back(replay(names[j], trace, si::policy::StaticProfile{cap, warm}, warm, reps));
+                break;
+            case 2: row.runs.push_back(replay(names[j], trace, si::policy::Lru{cap}, warm, reps)); break;
+            case 3: row.runs.push_back(replay(names[j], trace, si::policy::SlidingWindow{4, cap}, warm, reps)); break;
+            default: row.runs.push_back(replay(names[j], trace, si::policy::Adaptive{cap}, warm, reps)); break;
+            }
+            std::printf(" %10.2f", row.runs.back().ns_per_active);
+            std::fflush(stdout);
+        }
         std::printf("\n");
-        std::fflush(stdout);
-        json << (first ? "" : ",\n") << "    {\"name\": \"" << name << "\", \"neurons\": " << trace.num_neurons()
-             << ", \"tokens\": " << trace.num_tokens() << ", \"policies\": [";
-        first = false;
-        for (std::size_t j = 0; j < 5; ++j)
-            json << (j ? ", " : "") << "{\"policy\": \"" << runs[j].policy
-                 << "\", \"ns_per_active\": " << runs[j].ns_per_active << ", \"miss_rate\": " << runs[j].miss_rate
-                 << "}";
-        json << "]}";
+        rows.push_back(std::move(row));
     }
-    json << "\n  ]\n}\n";
+    bench::Json json;
+    json.begin_object();
+    json.field("benchmark", "bench_cache");
+    json.field("machine", bench::machine_name());
+    json.field("mode", "cost-only");
+    json.field("reps", reps);
+    json.object_array("traces", rows, [](bench::Json& t, const Row& row) {
+        t.field("name", row.name);
+        t.field("neurons", row.neurons);
+        t.field("tokens", row.tokens);
+        t.object_array("policies", row.runs, [](bench::Json& o, const Run& run) {
+            o.field("policy", run.policy);
+            o.field("ns_per_active", run.ns_per_active);
+            o.field("miss_rate", run.miss_rate);
+        });
+    });
+    json.end_object();
+    if (!json.write(out_path)) return 1;
     std::printf("wrote %s\n", out_path.c_str());
     return 0;
 }
@@ -313,6 +356,7 @@ int main(int argc, char** argv) {
     std::size_t synth_tokens = 2000, real_tokens = 2000;
     bool quick = false, cost = false;
     int cost_reps = 9;
+    std::string only;
     for (int i = 1; i < argc; ++i) {
         if (!std::strcmp(argv[i], "--tokens") && i + 1 < argc)
             synth_tokens = std::strtoull(argv[++i], nullptr, 10);
@@ -322,29 +366,20 @@ int main(int argc, char** argv) {
             cost = true;
         else if (!std::strcmp(argv[i], "--reps") && i + 1 < argc)
             cost_reps = std::atoi(argv[++i]);
+        else if (!std::strcmp(argv[i], "--policy") && i + 1 < argc)
+            only = argv[++i];
         else
             out_path = argv[i];
     }
-    if (cost) return cost_only(out_path, synth_tokens, cost_reps < 1 ? 1 : cost_reps);
+    if (cost) return cost_only(out_path, synth_tokens, cost_reps < 1 ? 1 : cost_reps, only);
     const int reps = quick ? 1 : 3;
 
     std::vector<TraceResult> results;
-    for (double s : {0.89, 0.76, 0.40})
-        for (bool drift : {false, true})
-            for (double p : {0.0, 0.5, 0.8}) {
-                si::SyntheticTraceOptions o;
-                o.tokens = synth_tokens;
-                o.zipf_exponent = s;
-                o.persistence = p;
-                o.drift = drift;
-                o.seed = 42;
-                char name[96];
-                std::snprintf(name, sizeof name, "zipf%.2f p%.1f%s", s, p, drift ? " drift" : "");
-                results.push_back(
-                    evaluate(name, "synthetic", si::make_synthetic_trace(o), reps, drift ? synth_tokens / 2 : 0));
-                print(results.back());
-                std::fflush(stdout);
-            }
+    for (const SyntheticCase& c : synthetic_cases()) {
+        results.push_back(evaluate(c.name(), "synthetic", c.make(synth_tokens), reps, c.drift ? synth_tokens / 2 : 0));
+        print(results.back());
+        std::fflush(stdout);
+    }
     const std::string model = std::string(SPARSEINFER_DATA_DIR) + "/stories260K.bin";
     if (std::ifstream(model).good()) {
         const auto traces = real_traces(model, real_tokens, 0.10);
@@ -383,36 +418,41 @@ int main(int argc, char** argv) {
         cost_summary.emplace_back(name, ns[ns.size() / 2]);
     }
 
-    std::ofstream json(out_path);
-    json << "{\n  \"benchmark\": \"bench_cache\",\n  \"machine\": \"" << bench::machine_name()
-         << "\",\n  \"capacity_share\": 0.2,\n  \"traces\": [\n";
-    for (std::size_t i = 0; i < results.size(); ++i) {
-        const TraceResult& r = results[i];
-        json << "    {\"name\": \"" << r.name << "\", \"kind\": \"" << r.kind << "\", \"neurons\": " << r.neurons
-             << ", \"capacity\": " << r.capacity << ", \"tokens\": " << r.tokens
-             << ", \"mean_active\": " << r.mean_active << ", \"best_window\": " << r.best_window
-             << ", \"belady_miss_rate\": " << r.belady << ", \"markov_oracle_miss_rate\": " << r.oracle;
-        {
-            const double best = std::min(
-                {find(r, "StaticProfile").miss_rate, find(r, "Lru").miss_rate, find(r, "SlidingWindow").miss_rate});
-            const double a = find(r, "Adaptive").miss_rate;
-            json << ", \"best_baseline_miss_rate\": " << best
-                 << ", \"adaptive_over_best\": " << (best > 0 ? a / best : 0)
-                 << ", \"adaptive_minus_best\": " << a - best
-                 << ", \"gap_to_belady_closed\": " << (best - r.belady > 0 ? (best - a) / (best - r.belady) : 0);
-        }
-        json << ", \"policies\": [";
-        for (std::size_t j = 0; j < r.runs.size(); ++j)
-            json << (j ? ", " : "") << "{\"policy\": \"" << r.runs[j].policy
-                 << "\", \"miss_rate\": " << r.runs[j].miss_rate
-                 << ", \"churn_per_token\": " << r.runs[j].churn_per_token
-                 << ", \"ns_per_active\": " << r.runs[j].ns_per_active << "}";
-        json << "]}" << (i + 1 < results.size() ? "," : "") << "\n";
-    }
-    json << "  ],\n  \"median_ns_per_active_synthetic\": {";
-    for (std::size_t j = 0; j < cost_summary.size(); ++j)
-        json << (j ? ", " : "") << "\"" << cost_summary[j].first << "\": " << cost_summary[j].second;
-    json << "}\n}\n";
+    bench::Json json;
+    json.begin_object();
+    json.field("benchmark", "bench_cache");
+    json.field("machine", bench::machine_name());
+    json.field("capacity_share", 0.2);
+    json.object_array("traces", results, [](bench::Json& t, const TraceResult& r) {
+        t.field("name", r.name);
+        t.field("kind", r.kind);
+        t.field("neurons", r.neurons);
+        t.field("capacity", r.capacity);
+        t.field("tokens", r.tokens);
+        t.field("mean_active", r.mean_active);
+        t.field("best_window", r.best_window);
+        t.field("belady_miss_rate", r.belady);
+        t.field("markov_oracle_miss_rate", r.oracle);
+        const double best = std::min(
+            {find(r, "StaticProfile").miss_rate, find(r, "Lru").miss_rate, find(r, "SlidingWindow").miss_rate});
+        const double a = find(r, "Adaptive").miss_rate;
+        t.field("best_baseline_miss_rate", best);
+        t.field("adaptive_over_best", best > 0 ? a / best : 0.0);
+        t.field("adaptive_minus_best", a - best);
+        t.field("gap_to_belady_closed", best - r.belady > 0 ? (best - a) / (best - r.belady) : 0.0);
+        t.object_array("policies", r.runs, [](bench::Json& o, const Run& run) {
+            o.field("policy", run.policy);
+            o.field("miss_rate", run.miss_rate);
+            o.field("churn_per_token", run.churn_per_token);
+            o.field("ns_per_active", run.ns_per_active);
+        });
+    });
+    json.key("median_ns_per_active_synthetic");
+    json.begin_object();
+    for (const auto& [name, ns] : cost_summary) json.field(name, ns);
+    json.end_object();
+    json.end_object();
+    if (!json.write(out_path)) return 1;
     std::printf("\nwrote %s\n", out_path.c_str());
     return 0;
 }

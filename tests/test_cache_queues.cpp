@@ -94,6 +94,34 @@ TEST_CASE("LogBucketQueue on an empty queue takes nothing") {
     CHECK_FALSE(q.contains(2));
 }
 
+TEST_CASE("LogBucketQueue::lowest_bucket and filing_bucket agree with where insert files and take_lowest takes") {
+    std::vector<QueueNode> node(64);
+    Queue q(node.data());
+    auto never = [](std::uint32_t) { return false; };
+    auto weight = [&](std::uint32_t v) { return node[v].weight; };
+    // Empty: above any bucket a weight can have.
+    CHECK(q.lowest_bucket() > Queue::bucket(3.0e38f));
+    std::mt19937 rng(5);
+    std::uniform_real_distribution<float> w(0.5f, 5000.0f);
+    for (std::uint32_t x = 0; x < 64; ++x) {
+        node[x].weight = w(rng);
+        const std::int32_t expect = q.filing_bucket(node[x].weight);
+        q.insert(x, node[x].weight);
+        CHECK(node[x].bucket == expect);
+    }
+    for (int round = 0; round < 64; ++round) {
+        const std::int32_t lowest = q.lowest_bucket();
+        std::int32_t min_filed = lowest + 1;
+        for (const QueueNode& nd : node)
+            if (nd.bucket != Queue::none) min_filed = std::min(min_filed, nd.bucket);
+        CHECK(lowest == min_filed);
+        std::uint32_t out = 0;
+        REQUIRE(q.take_lowest(&out, 1, never, weight) == 1);
+        CHECK(Queue::bucket(node[out].weight) == lowest);
+    }
+    CHECK(q.empty());
+}
+
 TEST_CASE("LogBucketQueue::take_lowest takes lowest-bucket neurons not passed over, refiling grown ones") {
     // Model: the queued set and current weights. Weights grow behind the queue's back (as in
     // policy::Adaptive); each neuron taken must be queued, not passed over, and in the lowest

@@ -48,6 +48,19 @@ TEST_CASE("record_activations: out-of-range index throws before any state change
     } catch (const si::error& e) {
         CHECK(std::string(e.what()).find("active[1] = 7") != std::string::npos);
     }
+    // Valid neurons, repeats among them, before the bad index: each is counted back exactly once.
+    CHECK_THROWS_AS(c.record_activations(Ids{1, 3, 1, 3, 0, 4, 2}), si::error);
+    CHECK(c.activation_count(0) == 0);
+    CHECK(c.activation_count(1) == 1);
+    CHECK(c.activation_count(3) == 0);
+    CHECK(c.total_activations() == 1);
+    CHECK(c.stats().hits == 0);
+    CHECK(c.stats().misses == 1);
+    c.record_activations(Ids{3, 1, 3});
+    CHECK(c.activation_count(1) == 2);
+    CHECK(c.activation_count(3) == 1);
+    CHECK(c.stats().hits == 1);
+    CHECK(c.stats().misses == 2);
 }
 
 TEST_CASE("a neuron repeated within one call counts once") {
@@ -91,6 +104,39 @@ TEST_CASE("repeats count once over many calls, across the reuse of the per-call 
     for (std::uint32_t x = 0; x < n; ++x) REQUIRE(c.activation_count(x) == count[x]);
     CHECK(c.stats().hits == hits);
     CHECK(c.stats().misses == misses);
+}
+
+TEST_CASE("counts stay exact over a million calls, through a profile, a merge and clear") {
+    si::NeuronCache<policy::Lru> c(3, {1});
+    const std::uint32_t every[] = {0, 0, 1}, odd[] = {0, 2, 1, 2};
+    const std::uint64_t calls = (std::uint64_t{1} << 20) + 7;
+    for (std::uint64_t t = 0; t < calls; ++t) {
+        if (t % 2)
+            c.record_activations(odd, 4);
+        else
+            c.record_activations(every, 3);
+    }
+    CHECK(c.total_activations() == calls);
+    CHECK(c.activation_count(0) == calls);
+    CHECK(c.activation_count(1) == calls);
+    CHECK(c.activation_count(2) == calls / 2);
+    CHECK(c.activation_frequency(0) == 1.0);
+    // The saved profile, a merge and hot_first_order see the same counts.
+    std::stringstream file;
+    c.save_profile(file);
+    si::NeuronCache<policy::Lru> loaded(3, {1});
+    loaded.load_profile(file);
+    CHECK(loaded.activation_count(2) == calls / 2);
+    c.merge(loaded);
+    CHECK(c.activation_count(0) == 2 * calls);
+    CHECK(c.activation_count(2) == 2 * (calls / 2));
+    CHECK(c.hot_first_order() == Ids{0, 1, 2});
+    c.record_activations(Ids{2});
+    CHECK(c.activation_count(2) == 2 * (calls / 2) + 1);
+    c.clear();
+    CHECK(c.activation_count(0) == 0);
+    c.record_activations(Ids{0});
+    CHECK(c.activation_count(0) == 1);
 }
 
 TEST_CASE("hits count against the hot set before the token") {

@@ -79,6 +79,7 @@ public:
     explicit NeuronCache(std::size_t num_neurons, Policy policy = {})
         : config_(policy), state_(policy, check_size(num_neurons)) {
         counts_.assign(num_neurons, 0);
+        recent_.assign(num_neurons, 0);
         flags_.assign(num_neurons, 0);
     }
 
@@ -92,8 +93,6 @@ public:
     /// Records one token's active neurons (see the header comment for the semantics).
     void record_activations(const std::uint32_t* active, std::size_t n) {
         if (n > 0 && active == nullptr) throw error("NeuronCache::record_activations: active is null with n > 0");
-        check_active(active, n);
-        ++tokens_;
         // Stamp the token's neurons to drop repeats: no pass afterwards to clear marks. The stamp
         // lives in the flag byte's upper bits; when it runs out, every stamp is cleared (O(N) every
         // 63 tokens).
@@ -101,25 +100,47 @@ public:
             for (std::uint8_t& f : flags_) f &= state_bits;
             stamp_ = 1;
         }
+        if (++unfolded_ > max_unfolded) fold_counts();  // O(N) every 2^20 - 1 calls
         const auto mark = static_cast<std::uint8_t>(stamp_ << stamp_shift);
-        if (scratch_.size() < n) scratch_.resize(n);
+        constexpr bool list_misses = policy::uses_missed<typename Policy::state>;
+        if (scratch_.size() < n) {
+            scratch_.resize(n);
+            if (list_misses) missed_.resize(n);
+        }
         // Locals: a byte store may alias anything, so members would be reloaded after each one.
         std::uint32_t* const out = scratch_.data();
+        std::uint32_t* const missed = missed_.data();
         std::uint8_t* const flags = flags_.data();
-        std::uint64_t* const counts = counts_.data();
+        std::uint32_t* const recent = recent_.data();
+        const auto size = static_cast<std::uint32_t>(counts_.size());  // < 2^32 - 1 (check_size)
         std::uint64_t hits = 0, unique = 0;
-        std::size_t m = 0;
+        std::size_t m = 0, cold = 0;
+#if defined(__GNUC__)
+        // The list may come from memory (a stored trace): ask for all of it now, so its lines
+        // arrive while the first neurons are counted.
+        for (std::size_t k = 0; k < n; k += 16) __builtin_prefetch(active + k);
+#endif
+        // The range check rides in this pass (a branch never taken) rather than a pass of its own:
+        // alone, that pass waits on the list's first reads from memory; here they overlap the
+        // random accesses. A bad index undoes the pass, so nothing has changed when it throws.
         for (std::size_t k = 0; k < n; ++k) {
             const std::uint32_t x = active[k];
+            if (x >= size) reject(active, k, mark);
             const std::uint8_t f = flags[x];
             if ((f & ~state_bits) == mark) continue;  // repeated within this call
             flags[x] = static_cast<std::uint8_t>((f & state_bits) | mark);
-            ++counts[x];
+            ++recent[x];
             ++unique;
             hits += f & resident_bit;
             out[m] = x;  // kept unless pinned, without a branch
             m += !(f & pinned_bit);
+            if constexpr (list_misses) {
+                missed[cold] = x;  // kept when a miss (never pinned: pinned neurons are resident)
+                cold += !(f & resident_bit);
+            }
         }
+        missed_count_ = cold;
+        ++tokens_;
         hits_ += hits;
         misses_ += unique - hits;
         Residency ctx(*this);
@@ -146,12 +167,12 @@ public:
     /// count / tokens recorded, in [0, 1]; 0 before any token. Throws when out of range.
     double activation_frequency(std::uint32_t neuron) const {
         check(neuron, "activation_frequency");
-        return tokens_ == 0 ? 0.0 : static_cast<double>(counts_[neuron]) / static_cast<double>(tokens_);
+        return tokens_ == 0 ? 0.0 : static_cast<double>(count_of(neuron)) / static_cast<double>(tokens_);
     }
     /// Activations of one neuron since the last clear (or as loaded).
     std::uint64_t activation_count(std::uint32_t neuron) const {
         check(neuron, "activation_count");
-        return counts_[neuron];
+        return count_of(neuron);
     }
     /// Tokens recorded since the last clear (or as loaded).
     std::uint64_t total_activations() const noexcept { return tokens_; }
@@ -167,6 +188,8 @@ public:
     /// An attached store keeps only the pinned neurons.
     void clear() {
         std::fill(counts_.begin(), counts_.end(), 0);
+        std::fill(recent_.begin(), recent_.end(), 0);
+        unfolded_ = 0;
         tokens_ = hits_ = misses_ = churn_ = 0;
         state_ = typename Policy::state(config_, counts_.size());
         for (std::size_t i = 0; i < flags_.size(); ++i) {
@@ -237,7 +260,7 @@ public:
         std::vector<std::uint32_t> order(counts_.size());
         for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<std::uint32_t>(i);
         std::stable_sort(order.begin(), order.end(),
-                         [&](std::uint32_t a, std::uint32_t b) { return counts_[a] > counts_[b]; });
+                         [&](std::uint32_t a, std::uint32_t b) { return count_of(a) > count_of(b); });
         return order;
     }
 
@@ -248,6 +271,7 @@ public:
         if (other.num_neurons() != num_neurons())
             throw error("NeuronCache::merge: num_neurons differ (" + std::to_string(num_neurons()) + " and " +
                         std::to_string(other.num_neurons()) + ")");
+        fold_counts();
         if (&other == this) {
             for (auto& c : counts_) c *= 2;
             tokens_ *= 2;
@@ -255,14 +279,18 @@ public:
             misses_ *= 2;
             return;
         }
-        for (std::size_t i = 0; i < counts_.size(); ++i) counts_[i] += other.counts_[i];
+        for (std::size_t i = 0; i < counts_.size(); ++i) counts_[i] += other.count_of(static_cast<std::uint32_t>(i));
         tokens_ += other.tokens_;
         hits_ += other.hits_;
         misses_ += other.misses_;
     }
 
     /// Writes the per-neuron counts and the token count (format in detail/cache_profile.hpp).
-    void save_profile(std::ostream& out) const { detail::write_profile(out, counts_, tokens_); }
+    void save_profile(std::ostream& out) const {
+        std::vector<std::uint64_t> counts(counts_.size());
+        for (std::size_t i = 0; i < counts.size(); ++i) counts[i] = count_of(static_cast<std::uint32_t>(i));
+        detail::write_profile(out, counts, tokens_);
+    }
     void save_profile(const std::string& path) const {
         std::ofstream out(path, std::ios::binary);
         if (!out) throw error("NeuronCache::save_profile: cannot open '" + path + "' for writing");
@@ -277,6 +305,8 @@ public:
         std::uint64_t tokens = 0;
         std::vector<std::uint64_t> counts = detail::read_profile(in, counts_.size(), tokens);
         counts_ = std::move(counts);
+        std::fill(recent_.begin(), recent_.end(), 0);
+        unfolded_ = 0;
         tokens_ = tokens;
         hits_ = misses_ = churn_ = 0;
         reclassify();
@@ -306,7 +336,7 @@ public:
         for (std::size_t i = 0; i < flags_.size(); ++i)
             if ((flags_[i] & resident_bit) && !(flags_[i] & pinned_bit)) hot.push_back(static_cast<std::uint32_t>(i));
         std::stable_sort(hot.begin(), hot.end(),
-                         [&](std::uint32_t a, std::uint32_t b) { return counts_[a] > counts_[b]; });
+                         [&](std::uint32_t a, std::uint32_t b) { return count_of(a) > count_of(b); });
         for (std::uint32_t x : hot) {
             if (store->full()) break;
             store->insert(x);
@@ -335,10 +365,14 @@ private:
         explicit Residency(NeuronCache& c) noexcept : c_(c) {}
         std::size_t num_neurons() const noexcept { return c_.counts_.size(); }
         std::uint64_t tokens() const noexcept { return c_.tokens_; }
-        std::uint64_t count(std::uint32_t n) const noexcept { return c_.counts_[n]; }
+        std::uint64_t count(std::uint32_t n) const noexcept { return c_.count_of(n); }
         bool resident(std::uint32_t n) const noexcept { return c_.flags_[n] & resident_bit; }
         bool pinned(std::uint32_t n) const noexcept { return c_.flags_[n] & pinned_bit; }
         std::size_t resident_count() const noexcept { return c_.resident_; }
+        /// In on_token of a policy that declares uses_missed (policies.hpp): the token's misses, its
+        /// distinct neurons that were not resident before it, in call order.
+        const std::uint32_t* missed() const noexcept { return c_.missed_.data(); }
+        std::size_t missed_count() const noexcept { return c_.missed_count_; }
         std::size_t pinned_count() const noexcept { return c_.pinned_; }
         void admit(std::uint32_t n) {
             if (c_.store_ && !c_.store_->full()) c_.store_->insert(n);
@@ -396,17 +430,27 @@ private:
             throw error("NeuronCache: num_neurons (" + std::to_string(n) + ") must be below 2^32 - 1");
         return n;
     }
-    /// Throws, naming the first offending index, when an active index is out of range. The common
-    /// case is one branch-free pass the compiler vectorises.
-    void check_active(const std::uint32_t* active, std::size_t n) const {
-        const auto size = static_cast<std::uint32_t>(counts_.size());  // < 2^32 - 1 (check_size)
-        std::uint32_t bad = 0;
-        for (std::size_t k = 0; k < n; ++k) bad |= static_cast<std::uint32_t>(active[k] >= size);
-        if (bad == 0) return;
-        for (std::size_t k = 0; k < n; ++k)
-            if (active[k] >= size)
-                throw error("NeuronCache::record_activations: active[" + std::to_string(k) + "] = " +
-                            std::to_string(active[k]) + " is out of range (num_neurons " + std::to_string(size) + ")");
+    /// active[bad] is out of range: undoes what record_activations did for active[0, bad) (their
+    /// counts and this call's stamps), then throws naming the index.
+    [[noreturn, gnu::noinline]] void reject(const std::uint32_t* active, std::size_t bad, std::uint8_t mark) {
+        for (std::size_t k = 0; k < bad; ++k) {
+            const std::uint32_t x = active[k];
+            if ((flags_[x] & ~state_bits) != mark) continue;  // a repeat, already undone
+            flags_[x] &= state_bits;                          // stamp 0: seen by no call
+            --recent_[x];
+        }
+        throw error("NeuronCache::record_activations: active[" + std::to_string(bad) +
+                    "] = " + std::to_string(active[bad]) + " is out of range (num_neurons " +
+                    std::to_string(counts_.size()) + ")");
+    }
+    std::uint64_t count_of(std::uint32_t n) const noexcept { return counts_[n] + recent_[n]; }
+    /// Adds recent_ to counts_.
+    void fold_counts() noexcept {
+        for (std::size_t i = 0; i < counts_.size(); ++i) {
+            counts_[i] += recent_[i];
+            recent_[i] = 0;
+        }
+        unfolded_ = 0;
     }
     void check(std::uint32_t neuron, const char* what) const {
         if (neuron >= counts_.size())
@@ -434,9 +478,16 @@ private:
 
     Policy config_;
     typename Policy::state state_;
+    // A neuron's count is counts_ + recent_: recording increments the 32-bit recent_ (half the
+    // cache footprint of 64-bit counts), added to counts_ every 2^20 - 1 calls, long before it
+    // could overflow, and whenever counts are combined.
+    static constexpr std::uint32_t max_unfolded = (std::uint32_t{1} << 20) - 1;
     std::vector<std::uint64_t> counts_;
+    std::vector<std::uint32_t> recent_;
+    std::uint32_t unfolded_ = 0;  // calls since the last fold_counts()
     std::vector<std::uint8_t> flags_;
-    std::vector<std::uint32_t> scratch_;
+    std::vector<std::uint32_t> scratch_, missed_;
+    std::size_t missed_count_ = 0;
     unsigned stamp_ = 0;
     std::uint64_t tokens_ = 0, hits_ = 0, misses_ = 0;
     std::size_t resident_ = 0, pinned_ = 0;

@@ -24,7 +24,9 @@
 //   num_neurons(), tokens() (tokens recorded, this one included), count(n) (lifetime
 //   activations), resident(n), pinned(n), resident_count() (pins included),
 //   pinned_count(), admit(n), evict(n) (never on a pinned neuron), replace(out, in) (evict(out),
-//   then admit(in)), and the batch forms admit(ns, n, done) and evict(ns, n).
+//   then admit(in)), and the batch forms admit(ns, n, done) and evict(ns, n). A state that
+//   declares `static constexpr bool uses_missed = true;` also gets the token's misses, listed while
+//   the cache counted it: missed(), missed_count() (see policy::uses_missed).
 // on_pin(ctx, n) is called before n becomes pinned: the policy stops tracking n
 // and, when n is not resident and the resident set is at capacity, evicts one of
 // its own neurons to make room. A capacity policy keeps resident_count() <=
@@ -37,6 +39,7 @@
 #include <cstdint>
 #include <limits>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "detail/cache_queues.hpp"
@@ -102,6 +105,14 @@ struct Adaptive {
 };
 
 // ---------------------------------------------------------------------------------------------
+
+/// True when a policy state declares `static constexpr bool uses_missed = true;`: NeuronCache then
+/// lists each token's misses while it counts the token, and on_token reads them from
+/// ctx.missed() / ctx.missed_count() instead of testing every active neuron again.
+template <class State, class = void>
+inline constexpr bool uses_missed = false;
+template <class State>
+inline constexpr bool uses_missed<State, std::void_t<decltype(State::uses_missed)>> = State::uses_missed;
 
 namespace detail {
 inline void require(bool ok, const std::string& what) {
@@ -215,6 +226,7 @@ public:
         detail::require(c.capacity >= 1, "policy::Lru: capacity is 0");
     }
     std::size_t capacity() const noexcept { return capacity_; }
+    static constexpr bool uses_missed = true;  // the misses come listed (see uses_missed)
 
     template <class Ctx>
     void on_token(Ctx& ctx, const std::uint32_t* active, std::size_t n) {
@@ -236,13 +248,8 @@ public:
         // first, then admitting the misses, leaves the same set, without a branch on hit or miss
         // in the first pass.
         list_.touch(active, n, t);  // n distinct neurons
-        misses_.resize(n);
-        std::size_t m = 0;
-        for (std::size_t k = 0; k < n; ++k) {
-            const std::uint32_t x = active[k];
-            misses_[m] = x;
-            m += !ctx.resident(x);
-        }
+        const std::uint32_t* const misses = ctx.missed();
+        const std::size_t m = ctx.missed_count();
         // Make room first (the oldest residents, none of them active now), then admit: two tight loops.
         const std::size_t resident = ctx.resident_count();
         const std::size_t over = resident + m > capacity_ ? resident + m - capacity_ : 0;
@@ -250,9 +257,9 @@ public:
         ctx.evict(victims_.data(), list_.pop_oldest(victims_.data(), over));
         std::size_t k = 0;
         try {
-            ctx.admit(misses_.data(), m, k);
+            ctx.admit(misses, m, k);
         } catch (...) {
-            for (; k < m; ++k) list_.remove(misses_[k]);  // not admitted: not in the order either
+            for (; k < m; ++k) list_.remove(misses[k]);  // not admitted: not in the order either
             throw;
         }
     }
@@ -276,7 +283,7 @@ protected:
 
     std::size_t capacity_;
     sparseinfer::detail::RecencyList list_;
-    std::vector<std::uint32_t> misses_, victims_;
+    std::vector<std::uint32_t> victims_;
 };
 
 class SlidingWindow::state : private Lru::state {
@@ -290,6 +297,7 @@ public:
     using Lru::state::capacity;
     using Lru::state::on_pin;
     using Lru::state::on_reclassify;
+    using Lru::state::uses_missed;
 
     template <class Ctx>
     void on_token(Ctx& ctx, const std::uint32_t* active, std::size_t n) {
@@ -388,7 +396,10 @@ public:
         file_dropped(t);
         // Pass 2: admissions against the least valuable unprotected resident. Admitted neurons
         // are protected for the rest of the token.
-        if (ctx.pinned_count() < capacity_) admit_misses(ctx, t, m);
+        if (ctx.pinned_count() < capacity_)
+            admit_misses(ctx, t, m);
+        else
+            file_lowest(0);
         if (est_[0].increment > 1e30 || est_[1].increment > 1e30 || switch_pending_) refile(ctx);
     }
 
@@ -427,13 +438,18 @@ private:
     /// (on_pin), so none of them is ever pinned.
     void make_fresh(std::uint32_t x) { fresh_.push_back(x); }
     /// Files the fresh neurons not active at token t; the others stay fresh. O(fresh neurons), all
-    /// of them active in the previous token.
+    /// of them active in the previous token. Those that would be filed at or below the queue's
+    /// lowest bucket are, in the queue's order, the next victims (nearly all of the victims, under
+    /// persistence): they are listed in that order (lowest_, taken first by admit_misses) rather than
+    /// filed and taken back.
     void file_dropped(std::uint32_t t) {
         // Split without a branch per neuron (about half of them leave, at random).
         const std::size_t n = fresh_.size();
         if (dropped_.size() < n) {
             dropped_.resize(n);
             dropped_weight_.resize(n);
+            dropped_bucket_.resize(n);
+            lowest_.resize(n);
         }
         std::uint32_t* const keep = fresh_.data();
         std::uint32_t* const drop = dropped_.data();
@@ -451,7 +467,39 @@ private:
             dropped += 1 - active;
         }
         fresh_.resize(kept);
-        for (std::size_t k = 0; k < dropped; ++k) queue_.insert(drop[k], drop_weight[k]);
+        // The neurons at or below the queue's lowest bucket, with their buckets; the others filed.
+        const std::int32_t lowest = queue_.lowest_bucket();
+        std::int32_t* const key = dropped_bucket_.data();
+        std::size_t low = 0;
+        std::int32_t min_key = lowest, max_key = 0;
+        for (std::size_t k = 0; k < dropped; ++k) {
+            const std::int32_t b = queue_.filing_bucket(drop_weight[k]);
+            if (b > lowest) {
+                queue_.insert(drop[k], drop_weight[k]);
+                continue;
+            }
+            drop[low] = drop[k];
+            key[low++] = b;
+            min_key = std::min(min_key, b);
+            max_key = std::max(max_key, b);
+        }
+        // Counting sort by bucket; within a bucket the last dropped first, as the queue takes them.
+        lowest_count_ = low;
+        if (low == 0) return;
+        const auto range = static_cast<std::size_t>(max_key - min_key) + 2;
+        if (bucket_start_.size() < range) bucket_start_.resize(range);
+        std::fill(bucket_start_.begin(), bucket_start_.begin() + static_cast<std::ptrdiff_t>(range), 0);
+        std::uint32_t* const start = bucket_start_.data();
+        for (std::size_t k = 0; k < low; ++k) ++start[key[k] - min_key + 1];
+        for (std::size_t i = 1; i < range; ++i) start[i] += start[i - 1];
+        std::uint32_t* const out = lowest_.data();
+        for (std::size_t k = low; k-- > 0;) out[start[key[k] - min_key]++] = drop[k];
+    }
+    /// Files the listed lowest neurons from `from` on (not taken as victims), so that the queue then
+    /// takes them in the order it would have, had they been filed.
+    void file_lowest(std::size_t from) {
+        for (std::size_t k = lowest_count_; k-- > from;) queue_.insert(lowest_[k], node_[lowest_[k]].weight);
+        lowest_count_ = 0;
     }
     /// Files every fresh neuron.
     void file_fresh() {
@@ -527,17 +575,23 @@ private:
 
     /// Each miss x, in order, against the least valuable resident not active at token t, v
     /// (unchanged until it is evicted): x is active next token with chance r + (1 - r) q_x, and is
-    /// admitted, evicting v, when that beats q_v. The candidates for v are taken from the queue a
-    /// batch at a time (4, 8, ... 64, never more than the misses left) and those not used go back.
+    /// admitted, evicting v, when that beats q_v. The candidates for v are the neurons file_dropped
+    /// listed, then those taken from the queue a batch at a time (4, 8, ... 64, never more than the
+    /// misses left); those not used go (back) into the queue.
     template <class Ctx>
     void admit_misses(Ctx& ctx, std::uint32_t t, std::size_t m) {
         const auto boost_mass = static_cast<float>(persistence_ * est_[0].mass);
         const auto keep = static_cast<float>(1 - persistence_);
         auto passed = [this, t](std::uint32_t v) { return node_[v].last == t; };
         std::size_t next = 0, have = 0, batch = 4, k = 0;
-        for (; k < m && ctx.resident_count() < capacity_; ++k) {  // room left: no victim
-            ctx.admit(misses_[k]);
-            make_fresh(misses_[k]);
+        try {
+            for (; k < m && ctx.resident_count() < capacity_; ++k) {  // room left: no victim
+                ctx.admit(misses_[k]);
+                make_fresh(misses_[k]);
+            }
+        } catch (...) {
+            file_lowest(0);
+            throw;
         }
         // The decisions read no residency flag, so they are applied after the loop, in two batches:
         // a flag byte stored in the loop would make the compiler reload every member after it.
@@ -548,20 +602,33 @@ private:
         std::uint32_t* const admitted = admitted_.data();
         const Node* const node = node_.data();
         std::size_t a = 0;
+        // The listed lowest neurons first (file_dropped), then the queue's.
+        const std::uint32_t* candidates = lowest_.data();
+        have = lowest_count_;
+        bool listed = true;
         for (; k < m; ++k) {
             const std::uint32_t x = misses[k];
             if (next == have) {
+                if (listed) {
+                    listed = false;
+                    lowest_count_ = 0;  // all taken
+                    candidates = candidates_;
+                }
                 next = 0;
                 have = queue_.take_lowest(candidates_, std::min(batch, m - k), passed, weight_of());
                 if (have == 0) break;  // every resident is active now
                 batch = std::min<std::size_t>(2 * batch, max_batch);
             }
-            const std::uint32_t v = candidates_[next];
+            const std::uint32_t v = candidates[next];
             if (boost_mass + keep * node[x].weight > node[v].weight) {
                 victims[a] = v;
                 admitted[a++] = x;
                 ++next;
             }
+        }
+        if (listed) {
+            file_lowest(next);
+            next = have = 0;
         }
         release_candidates(next, have);
         ctx.evict(victims, a);
@@ -683,6 +750,9 @@ private:
     sparseinfer::detail::LogBucketQueue<Node> queue_;
     std::vector<std::uint32_t> fresh_, dropped_, misses_, victims_, admitted_;
     std::vector<float> dropped_weight_;  // fresh_: see make_fresh
+    std::vector<std::int32_t> dropped_bucket_;
+    std::vector<std::uint32_t> lowest_, bucket_start_;  // file_dropped
+    std::size_t lowest_count_ = 0;                      // listed in lowest_ and not yet taken or filed
     std::vector<float> miss_weight_;
     static constexpr std::size_t max_batch = 64;
     static constexpr std::uint32_t evaluation_period = 8;  // tokens between Brier evaluations, a power of 2

@@ -165,6 +165,11 @@ public:
     bool empty() const noexcept { return size_ == 0; }
     std::size_t size() const noexcept { return size_; }
     bool contains(std::uint32_t x) const noexcept { return node_[x].bucket != none; }
+    /// The bucket insert(x, w) would file x in, when that is at or below lowest_bucket() (higher
+    /// ones may first move the window).
+    std::int32_t filing_bucket(float w) const noexcept { return clamp(bucket(w)); }
+    /// The lowest non-empty bucket; above every bucket when the queue is empty.
+    std::int32_t lowest_bucket() noexcept { return size_ == 0 ? max_bucket : (min_ = lowest_nonempty(min_)); }
 
     /// Files x (not queued) with weight w.
     void insert(std::uint32_t x, float w) {
