@@ -168,8 +168,9 @@ TEST_CASE("gemv_rows over many rows: every column panel, extreme and non-finite 
     kt::for_each_supported_isa([&](Isa isa) {
         for (int bits : kBits)
             for (std::size_t group : {std::size_t{32}, std::size_t{96}, std::size_t{128}})
+                // 4096 + 197: a last panel of 7 blocks, its second unit of 4 blocks partial.
                 for (std::size_t cols : {std::size_t{1}, std::size_t{33}, std::size_t{1024}, std::size_t{4097},
-                                         std::size_t{8192 + 96}, std::size_t{11008}}) {
+                                         std::size_t{4096 + 197}, std::size_t{8192 + 96}, std::size_t{11008}}) {
                     INFO(label(bits, group, cols));
                     const auto m = kt::random_matrix(bits, rows, cols, group, static_cast<unsigned>(cols + bits));
                     const auto& l = m.layout;
