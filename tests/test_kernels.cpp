@@ -273,6 +273,44 @@ TEST_CASE("axpy_rows matches the scalar reference and writes only y[0..cols)") {
     });
 }
 
+TEST_CASE("axpy_rows over columns past one panel of y, and over many rows") {
+    // avx512* sum the min terms per block of a panel of 16384 columns and add
+    // them to y at the end: 16384 + 103 columns make a second, partial panel.
+    const std::size_t cols = 16384 + 103, rows = 7;
+    std::vector<std::uint32_t> list{6, 0, 3, 3, 5, 1, 2, 4, 6, 0, 1};
+    kt::for_each_supported_isa([&](Isa isa) {
+        for (int bits : kBits)
+            for (std::size_t group : {std::size_t{32}, std::size_t{128}}) {
+                INFO(label(bits, group, cols));
+                const auto m = kt::random_matrix(bits, rows, cols, group, static_cast<unsigned>(bits * 7 + group));
+                const auto& l = m.layout;
+                for (std::size_t n : {std::size_t{1}, std::size_t{5}, list.size()}) {
+                    kt::Vec a(n, 9);
+                    kt::Vec y(cols, 10, 777.0f), yr(cols, 10, 777.0f);
+                    sk::table_for(isa, bits).axpy_rows(l, m.data(), list.data(), n, a.p, y.p);
+                    sk::scalar::table(bits).axpy_rows(l, m.data(), list.data(), n, a.p, yr.p);
+                    CHECK(y.storage.front() == 777.0f);
+                    CHECK(y.storage.back() == 777.0f);
+                    std::vector<double> scale(cols);
+                    for (std::size_t j = 0; j < cols; ++j) scale[j] = std::fabs(yr.p[j]) + 1e-30;
+                    std::vector<float> w(cols);
+                    for (std::size_t i = 0; i < n; ++i) {
+                        sk::scalar::table(bits).dequantize_row(l, m.row(list[i]), w.data());
+                        for (std::size_t j = 0; j < cols; ++j) {
+                            double d, mn;
+                            kt::params(l, m.row(list[i]), j, d, mn);
+                            scale[j] += std::fabs(a.p[i]) * (std::fabs(w[j] - mn) + std::fabs(mn));
+                        }
+                    }
+                    double worst = 0;
+                    for (std::size_t j = 0; j < cols; ++j)
+                        worst = std::max(worst, std::fabs(y.p[j] - yr.p[j]) / (kt::rel_tol * scale[j]));
+                    CHECK(worst <= 1.0);
+                }
+            }
+    });
+}
+
 TEST_CASE("quantize_activations is bit-identical to the scalar reference on every path") {
     std::vector<std::size_t> sizes{0, 1, 5, 31, 32, 33, 64, 100, 4096, 4101};
     kt::for_each_supported_isa([&](Isa isa) {
