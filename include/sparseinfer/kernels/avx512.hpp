@@ -1,9 +1,10 @@
 // sparseinfer/kernels/avx512.hpp - AVX-512 kernels for the row format, in three
 // flavours: sparseinfer::kernels::avx512 (AVX-512 F/BW/VL/DQ; int8 dots with
 // vpmaddubsw), sparseinfer::kernels::avx512_vnni (plus VNNI; int8 dots with
-// vpdpbusd) and sparseinfer::kernels::avx512_bf16 (plus AVX512-BF16; float
-// activations split into two bf16 parts for 4-bit gemv_rows, vdpbf16ps, and
-// into three int8 limbs per block for 8-bit gemv_rows, vpdpbusd).
+// vpdpbusd, and float activations split into three int8 limbs per block for
+// 4- and 8-bit gemv_rows) and sparseinfer::kernels::avx512_bf16 (compiled with
+// AVX512-BF16 enabled; no kernel uses a bf16 instruction now, so it runs the
+// avx512_vnni code).
 //
 // Each flavour is compiled in its own target region, so this header compiles
 // with baseline x86-64 flags and the code runs only when kernels/isa.hpp has
