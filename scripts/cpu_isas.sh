@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prints the kernel paths (SPARSEINFER_ISA values) this CPU can run, one a line,
-# weakest first: scalar always, then avx2 / avx512 / avx512_vnni / avx512_bf16 on x86-64 or
+# weakest first: scalar always, then avx2 / avx512 / avx512_vnni on x86-64 or
 # neon / neon_dotprod on arm64. Used to run the tests once per path:
 #   for isa in $(scripts/cpu_isas.sh); do SPARSEINFER_ISA=$isa ctest --test-dir build; done
 # The conditions mirror the runtime detection in include/sparseinfer/detail/cpu_features.hpp.
@@ -18,10 +18,7 @@ case "$(uname -m)" in
         has avx2 fma && echo avx2
         has avx512f avx512bw avx512vl avx512dq && {
             echo avx512
-            has avx512_vnni && {
-                echo avx512_vnni
-                has avx512_bf16 && echo avx512_bf16
-            }
+            has avx512_vnni && echo avx512_vnni
         }
         ;;
     aarch64 | arm64)

@@ -90,17 +90,6 @@ inline double float_scale(const RowLayout& l, const std::uint8_t* row, const flo
     return s;
 }
 
-/// sum_j |d x_j|: the error scale of a constant offset added to every code.
-inline double scale_x_sum(const RowLayout& l, const std::uint8_t* row, const float* x) {
-    double s = 0;
-    for (std::size_t j = 0; j < l.cols; ++j) {
-        double d, m;
-        params(l, row, j, d, m);
-        s += std::fabs(d * x[j]);
-    }
-    return s;
-}
-
 /// The int8-path error scale: sum over blocks of |d| * scale_b * sum_j q_j |xq_j| + |m| * |xsum_b|.
 inline double q8_scale(const RowLayout& l, const std::uint8_t* row, const sparseinfer::QuantizedActivations& x) {
     const std::uint8_t* codes = row + l.codes_offset();

@@ -5,7 +5,7 @@
 //
 // Bounds:
 //  - float path (dot_row, gemv_rows): |simd - scalar| <= 1e-5 * sum_j (|d q_j x_j| + |m x_j|);
-//    avx512_vnni's (and avx512_bf16's) 4- and 8-bit gemv_rows split each block
+//    avx512_vnni's 4- and 8-bit gemv_rows split each block
 //    of 32 of x into three int8 limbs, within 2^-23 of the block's max |x| per
 //    element: the same bound holds (the block max's own term covers the rest),
 //    also for x whose elements span 2^-100 to 2^60;
@@ -156,7 +156,7 @@ TEST_CASE("dot_row, gemv_rows and dequantize_row match the scalar reference on e
 }
 
 TEST_CASE("gemv_rows over many rows: every column panel, extreme and non-finite activations") {
-    // avx512_vnni and avx512_bf16 switch to x split into int8 limbs (4 and 8 bits)
+    // avx512_vnni switches to x split into int8 limbs (4 and 8 bits)
     // from 8 rows and 1024 columns on, per panel of 4096 columns, and back to the
     // fp32 path for |x| > 2^64, NaN, Inf or every |x| below 2^-60.
     const std::size_t rows = 20;

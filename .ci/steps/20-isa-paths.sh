@@ -9,10 +9,7 @@ isas="scalar"
 if grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo; then isas="$isas avx2"; fi
 if grep -qw avx512bw /proc/cpuinfo && grep -qw avx512vl /proc/cpuinfo && grep -qw avx512dq /proc/cpuinfo; then
     isas="$isas avx512"
-    if grep -qw avx512_vnni /proc/cpuinfo; then
-        isas="$isas avx512_vnni"
-        if grep -qw avx512_bf16 /proc/cpuinfo; then isas="$isas avx512_bf16"; fi
-    fi
+    if grep -qw avx512_vnni /proc/cpuinfo; then isas="$isas avx512_vnni"; fi
 fi
 for isa in $isas; do
     echo "--- SPARSEINFER_ISA=$isa"

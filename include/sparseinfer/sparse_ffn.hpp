@@ -92,6 +92,7 @@ public:
         if (hidden == 0) throw error("hidden is 0");
         if (hidden > std::numeric_limits<std::uint32_t>::max())
             throw error("hidden is " + std::to_string(hidden) + "; neuron ids are 32-bit");
+        kernels::init_kernels();  // a bad SPARSEINFER_ISA is reported here, not met by silent scalar kernels
         const detail::RowLayout plain = detail::make_row_layout(Bits, d_model, opts.group_size);
         const std::size_t parts = gated_ ? 3 : 2;
         std::size_t stride = 0, total = 0, values = 0;

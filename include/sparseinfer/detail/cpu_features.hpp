@@ -22,7 +22,6 @@ struct CpuFeatures {
     bool avx2 = false;          ///< AVX2 and FMA, with OS support for YMM state
     bool avx512 = false;        ///< AVX-512 F, BW, VL and DQ, with OS support for ZMM state
     bool avx512_vnni = false;   ///< plus AVX512-VNNI (vpdpbusd)
-    bool avx512_bf16 = false;   ///< plus AVX512-BF16 (vdpbf16ps)
     bool neon = false;          ///< Advanced SIMD (always on aarch64)
     bool neon_dotprod = false;  ///< plus the dot-product extension (sdot)
 };
@@ -58,9 +57,8 @@ inline CpuFeatures detect_cpu_features() noexcept {
         f.avx512 = f.avx2 && avx512_os && f512 && dq && bw && vl;
         f.avx512_vnni = f.avx512 && vnni;
     }
-    if (f.avx512_vnni && __get_cpuid_count(7, 1, &a, &b, &c, &d)) f.avx512_bf16 = (a >> 5) & 1;
 #endif
-        // Flags that already enable an instruction set need no runtime check.
+    // Flags that already enable an instruction set need no runtime check.
 #if defined(__AVX2__) && defined(__FMA__)
     f.avx2 = true;
 #endif
@@ -68,9 +66,6 @@ inline CpuFeatures detect_cpu_features() noexcept {
     f.avx512 = true;
 #if defined(__AVX512VNNI__)
     f.avx512_vnni = true;
-#if defined(__AVX512BF16__)
-    f.avx512_bf16 = true;
-#endif
 #endif
 #endif
 #if defined(__aarch64__)

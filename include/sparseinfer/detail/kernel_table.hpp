@@ -16,7 +16,7 @@
 namespace sparseinfer {
 
 /// The kernel paths, weakest first within each architecture.
-enum class Isa { scalar, avx2, avx512, avx512_vnni, avx512_bf16, neon, neon_dotprod };
+enum class Isa { scalar, avx2, avx512, avx512_vnni, neon, neon_dotprod };
 
 /// The name SPARSEINFER_ISA and active_isa() use for a path.
 constexpr const char* isa_name(Isa isa) noexcept {
@@ -25,7 +25,6 @@ constexpr const char* isa_name(Isa isa) noexcept {
     case Isa::avx2: return "avx2";
     case Isa::avx512: return "avx512";
     case Isa::avx512_vnni: return "avx512_vnni";
-    case Isa::avx512_bf16: return "avx512_bf16";
     case Isa::neon: return "neon";
     case Isa::neon_dotprod: return "neon_dotprod";
     }

@@ -1,10 +1,8 @@
-// sparseinfer/kernels/avx512.hpp - AVX-512 kernels for the row format, in three
+// sparseinfer/kernels/avx512.hpp - AVX-512 kernels for the row format, in two
 // flavours: sparseinfer::kernels::avx512 (AVX-512 F/BW/VL/DQ; int8 dots with
-// vpmaddubsw), sparseinfer::kernels::avx512_vnni (plus VNNI; int8 dots with
+// vpmaddubsw) and sparseinfer::kernels::avx512_vnni (plus VNNI; int8 dots with
 // vpdpbusd, and float activations split into three int8 limbs per block for
-// 4- and 8-bit gemv_rows) and sparseinfer::kernels::avx512_bf16 (compiled with
-// AVX512-BF16 enabled; no kernel uses a bf16 instruction now, so it runs the
-// avx512_vnni code).
+// 4- and 8-bit gemv_rows).
 //
 // Each flavour is compiled in its own target region, so this header compiles
 // with baseline x86-64 flags and the code runs only when kernels/isa.hpp has
@@ -30,7 +28,6 @@
 
 // --- avx512: F, BW, VL, DQ (with AVX2 and FMA) ---
 #define SPARSEINFER_AVX512_BODY_VNNI 0
-#define SPARSEINFER_AVX512_BODY_BF16 0
 SPARSEINFER_TARGET_REGION_BEGIN("avx2,fma,bmi2,avx512f,avx512bw,avx512vl,avx512dq",
                                 "avx2,fma,bmi2,avx512f,avx512bw,avx512vl,avx512dq")
 namespace sparseinfer::kernels::avx512 {
@@ -48,16 +45,6 @@ namespace sparseinfer::kernels::avx512_vnni {
 }  // namespace sparseinfer::kernels::avx512_vnni
 SPARSEINFER_TARGET_REGION_END
 
-// --- avx512_bf16: the same plus AVX512-BF16 ---
-#undef SPARSEINFER_AVX512_BODY_BF16
-#define SPARSEINFER_AVX512_BODY_BF16 1
-SPARSEINFER_TARGET_REGION_BEGIN("avx2,fma,bmi2,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512bf16",
-                                "avx2,fma,bmi2,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512bf16")
-namespace sparseinfer::kernels::avx512_bf16 {
-#include "detail/avx512_body.inc"
-}  // namespace sparseinfer::kernels::avx512_bf16
-SPARSEINFER_TARGET_REGION_END
 #undef SPARSEINFER_AVX512_BODY_VNNI
-#undef SPARSEINFER_AVX512_BODY_BF16
 
 #endif

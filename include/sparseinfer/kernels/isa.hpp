@@ -1,9 +1,9 @@
 // sparseinfer/kernels/isa.hpp - choosing the kernel path (instruction set) once.
 //
 // The best path the CPU has is chosen at the first use, thread-safely, from
-// CPUID (x86-64: avx512_bf16 > avx512_vnni > avx512 > avx2 > scalar) or HWCAP (aarch64:
+// CPUID (x86-64: avx512_vnni > avx512 > avx2 > scalar) or HWCAP (aarch64:
 // neon_dotprod > neon). The environment variable SPARSEINFER_ISA (scalar, avx2,
-// avx512, avx512_vnni, avx512_bf16, neon, neon_dotprod) forces a path at or below the best;
+// avx512, avx512_vnni, neon, neon_dotprod) forces a path at or below the best;
 // an unknown name, or one this CPU (or build) lacks, is an error thrown by
 // select_isa() and by every checked call (the QuantizedWeights API,
 // quantize_activations, init_kernels()). The raw noexcept kernels in
@@ -41,7 +41,6 @@ inline bool isa_supported(Isa isa) noexcept {
 #if defined(SPARSEINFER_HAS_AVX512_KERNELS)
     case Isa::avx512: return f.avx512;
     case Isa::avx512_vnni: return f.avx512_vnni;
-    case Isa::avx512_bf16: return f.avx512_bf16;
 #endif
 #if defined(SPARSEINFER_HAS_NEON_KERNELS)
     case Isa::neon: return f.neon;
@@ -56,8 +55,7 @@ inline bool isa_supported(Isa isa) noexcept {
 /// Every path this CPU can run, weakest first (scalar is always first).
 inline std::vector<Isa> supported_isas() {
     std::vector<Isa> out;
-    for (Isa isa :
-         {Isa::scalar, Isa::avx2, Isa::avx512, Isa::avx512_vnni, Isa::avx512_bf16, Isa::neon, Isa::neon_dotprod})
+    for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::avx512_vnni, Isa::neon, Isa::neon_dotprod})
         if (isa_supported(isa)) out.push_back(isa);
     return out;
 }
@@ -65,7 +63,7 @@ inline std::vector<Isa> supported_isas() {
 /// The best path this CPU can run.
 inline Isa best_isa() noexcept {
     Isa best = Isa::scalar;
-    for (Isa isa : {Isa::avx2, Isa::avx512, Isa::avx512_vnni, Isa::avx512_bf16, Isa::neon, Isa::neon_dotprod})
+    for (Isa isa : {Isa::avx2, Isa::avx512, Isa::avx512_vnni, Isa::neon, Isa::neon_dotprod})
         if (isa_supported(isa)) best = isa;
     return best;
 }
@@ -81,7 +79,6 @@ inline const KernelTable& table_for(Isa isa, int bits) noexcept {
 #if defined(SPARSEINFER_HAS_AVX512_KERNELS)
     case Isa::avx512: return avx512::table(bits);
     case Isa::avx512_vnni: return avx512_vnni::table(bits);
-    case Isa::avx512_bf16: return avx512_bf16::table(bits);
 #endif
 #if defined(SPARSEINFER_HAS_NEON_KERNELS)
     case Isa::neon: return neon::table(bits);
@@ -95,11 +92,10 @@ inline const KernelTable& table_for(Isa isa, int bits) noexcept {
 
 /// Parses a path name; throws sparseinfer::error naming the valid ones.
 inline Isa parse_isa(const std::string& name) {
-    for (Isa isa :
-         {Isa::scalar, Isa::avx2, Isa::avx512, Isa::avx512_vnni, Isa::avx512_bf16, Isa::neon, Isa::neon_dotprod})
+    for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::avx512_vnni, Isa::neon, Isa::neon_dotprod})
         if (name == isa_name(isa)) return isa;
     throw error("SPARSEINFER_ISA is '" + name +
-                "'; expected one of scalar, avx2, avx512, avx512_vnni, avx512_bf16, neon, neon_dotprod");
+                "'; expected one of scalar, avx2, avx512, avx512_vnni, neon, neon_dotprod");
 }
 
 /// The path to use given a SPARSEINFER_ISA value (nullptr or empty: the best one).
@@ -168,7 +164,7 @@ inline void init_kernels() {
 namespace sparseinfer {
 
 /// Name of the kernel path in use: "scalar", "avx2", "avx512", "avx512_vnni",
-/// "avx512_bf16", "neon" or "neon_dotprod".
+/// "neon" or "neon_dotprod".
 inline const char* active_isa() noexcept { return isa_name(detail::active_kernels().isa); }
 
 }  // namespace sparseinfer
