@@ -90,6 +90,26 @@ inline double float_scale(const RowLayout& l, const std::uint8_t* row, const flo
     return s;
 }
 
+/// sum over blocks of max_j |x_j| * sum_j (|d q_j| + |m|): the error scale of
+/// an x rounded per block relative to the block's largest |x| (the int8-limb
+/// split of avx512_vnni's float gemv_rows).
+inline double block_max_scale(const RowLayout& l, const std::uint8_t* row, const float* x) {
+    const std::uint8_t* codes = row + l.codes_offset();
+    double s = 0;
+    for (std::size_t j0 = 0; j0 < l.cols; j0 += 32) {
+        std::uint8_t q[32];
+        sparseinfer::detail::unpack_block(l.bits, codes + j0 / 32 * sparseinfer::detail::block_bytes(l.bits), q);
+        double d, m, xmax = 0, w = 0;
+        params(l, row, j0, d, m);
+        for (std::size_t j = j0; j < l.cols && j < j0 + 32; ++j) {
+            xmax = std::max(xmax, std::fabs(static_cast<double>(x[j])));
+            w += std::fabs(d * q[j - j0]) + std::fabs(m);
+        }
+        s += xmax * w;
+    }
+    return s;
+}
+
 /// The int8-path error scale: sum over blocks of |d| * scale_b * sum_j q_j |xq_j| + |m| * |xsum_b|.
 inline double q8_scale(const RowLayout& l, const std::uint8_t* row, const sparseinfer::QuantizedActivations& x) {
     const std::uint8_t* codes = row + l.codes_offset();

@@ -2,7 +2,7 @@
 // flavours: sparseinfer::kernels::avx512 (AVX-512 F/BW/VL/DQ; int8 dots with
 // vpmaddubsw) and sparseinfer::kernels::avx512_vnni (plus VNNI; int8 dots with
 // vpdpbusd, and float activations split into three int8 limbs per block for
-// 4- and 8-bit gemv_rows).
+// gemv_rows).
 //
 // Each flavour is compiled in its own target region, so this header compiles
 // with baseline x86-64 flags and the code runs only when kernels/isa.hpp has
