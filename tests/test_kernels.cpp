@@ -183,8 +183,10 @@ TEST_CASE("gemv_rows over many rows: every column panel, extreme and non-finite 
                     // 2^70 (fp32 path); 3: NaN; 4: +Inf; 5: a denormal; 6: one
                     // element of 2^64 (the largest the split paths take), the first
                     // block zero and the second denormal; 7: every element times 2^-120
-                    // (fp32 path); 8: every element times 2^-58 (split paths).
-                    for (int variant = 0; variant < 9; ++variant) {
+                    // (fp32 path); 8: every element times 2^-58 (split paths); 9: in every
+                    // block one element 2^12 times the others (the split's precision
+                    // relative to the block's largest |x|: two limbs fail here).
+                    for (int variant = 0; variant < 10; ++variant) {
                         INFO("variant " << variant);
                         kt::Vec xv = x;
                         xv.p = xv.storage.data() + 1;
@@ -204,6 +206,8 @@ TEST_CASE("gemv_rows over many rows: every column panel, extreme and non-finite 
                             for (std::size_t j = 0; j < cols; ++j) xv.p[j] = std::ldexp(xv.p[j], -120);
                         if (variant == 8)
                             for (std::size_t j = 0; j < cols; ++j) xv.p[j] = std::ldexp(xv.p[j], -58);
+                        if (variant == 9)
+                            for (std::size_t j = 0; j < cols; j += 32) xv.p[j] = std::ldexp(1.0f, 12);
                         kt::Vec y(n, 2, -7.0f), yd(rows, 3, -7.0f);
                         t.gemv_rows(l, m.data(), list, n, xv.p, y.p);
                         t.gemv_rows(l, m.data(), nullptr, rows, xv.p, yd.p);
