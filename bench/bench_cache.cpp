@@ -328,9 +328,7 @@ int cost_only(const std::string& out_path, std::size_t tokens, int reps, const s
         rows.push_back(std::move(row));
     }
     bench::Json json;
-    json.begin_object();
-    json.field("benchmark", "bench_cache");
-    json.field("machine", bench::machine_name());
+    json.begin_benchmark("bench_cache");
     json.field("mode", "cost-only");
     json.field("reps", reps);
     json.object_array("traces", rows, [](bench::Json& t, const Row& row) {
@@ -419,9 +417,7 @@ int main(int argc, char** argv) {
     }
 
     bench::Json json;
-    json.begin_object();
-    json.field("benchmark", "bench_cache");
-    json.field("machine", bench::machine_name());
+    json.begin_benchmark("bench_cache");
     json.field("capacity_share", 0.2);
     json.object_array("traces", results, [](bench::Json& t, const TraceResult& r) {
         t.field("name", r.name);

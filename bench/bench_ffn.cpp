@@ -505,9 +505,7 @@ int main(int argc, char** argv) {
     std::printf("\n");
 
     bench::Json j;
-    j.begin_object();
-    j.field("benchmark", "bench_ffn");
-    j.field("machine", bench::machine_name());
+    j.begin_benchmark("bench_ffn");
     j.field("d_model", d);
     j.field("hidden", h);
     j.field("isa", si::active_isa());

@@ -145,9 +145,7 @@ int main(int argc, char** argv) {
                     r.rmse, r.quant_mbs, r.dequant_mbs);
 
     bench::Json json;
-    json.begin_object();
-    json.field("benchmark", "bench_quantize");
-    json.field("machine", machine);
+    json.begin_benchmark("bench_quantize");
     json.object_array("results", rows, [](bench::Json& o, const Row& r) {
         o.field("data", r.data);
         o.field("bits", r.bits);

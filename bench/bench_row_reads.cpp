@@ -188,9 +188,7 @@ int main(int argc, char** argv) {
                     r.way.ahead, r.gbps, r.ratio);
 
     bench::Json json;
-    json.begin_object();
-    json.field("benchmark", "bench_row_reads");
-    json.field("machine", bench::machine_name());
+    json.begin_benchmark("bench_row_reads");
     json.field("timing", "median of thread CPU times; 64 MiB read before each call");
     json.field("probe_gbps", probe.cpu_gbps);
     auto fields = [](bench::Json& o, const Result& r) {

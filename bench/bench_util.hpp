@@ -155,6 +155,12 @@ inline std::string machine_name() {
 class Json {
 public:
     void begin_object() { open('{'); }
+    /// Opens a benchmark's result object with its name and the machine's.
+    void begin_benchmark(const std::string& name) {
+        begin_object();
+        field("benchmark", name);
+        field("machine", machine_name());
+    }
     void end_object() { close('}'); }
     void begin_array() { open('['); }
     void end_array() { close(']'); }
