@@ -32,7 +32,7 @@
 // the rest keep the prediction. On bench_ffn's planted rank-24 gate with 2%
 // noise the plain top 10% already reaches the recall of the noise-free signal
 // itself (0.90); 64 checks (0.6% of the gate's rows) lift it to 0.908 and 128
-// to 0.916, for 4.6% and 5.2% of the dense 4-bit layer's time instead of 2.4%
+// to 0.916, for 4.4% and 5.1% of the dense 4-bit layer's time instead of 2.4%
 // (docs/ffn.md).
 //
 // The predictor holds scratch and is used by one thread at a time.
