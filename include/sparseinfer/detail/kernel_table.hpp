@@ -62,6 +62,10 @@ struct KernelTable {
     /// integer sums, so every path gives the same bits. Independent of the code width.
     void (*gemv_s8_panels)(const std::int8_t* panels, const float* row_scales, std::size_t rows, std::size_t D,
                            const std::int8_t* t, float t_scale, float* y) noexcept;
+    /// gemv_rows splits float x into three int8 limbs per block of 32 (from 8
+    /// rows and 1024 columns on, x finite and within 2^64): its error bound adds
+    /// 2^-23 of each block's largest |x| (kernels/detail/row_walk.inc).
+    bool splits_float_x = false;
 };
 
 /// Index of a code width in a 4-entry per-Bits array (2, 3, 4, 8 -> 0..3).

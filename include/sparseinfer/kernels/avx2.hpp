@@ -1,19 +1,19 @@
 // sparseinfer/kernels/avx2.hpp - AVX2 + FMA kernels for the row format, in
 // namespace sparseinfer::kernels::avx2, compiled in their own target region so
 // this header builds with baseline x86-64 flags; kernels/isa.hpp runs them only
-// on a CPU (and OS) that has AVX2 and FMA. Semantics: kernels/scalar.hpp.
+// on a CPU (and OS) that has AVX2 and FMA. Semantics: kernels/scalar.hpp; the
+// loops over rows, panels and chunks: kernels/detail/row_walk.inc. This file
+// holds the AVX2 arithmetic they run on.
 //
-// Float path: a block of 32 codes becomes four vectors of 8 int32, converted,
-// w = d*q + m, multiplied into the accumulators. Int8 path: a block becomes 32
-// bytes in value order; vpmaddubsw + vpmaddwd give its exact int32 partial sums
-// (8-bit codes are widened to int16 first: 255 * 127 * 2 would saturate int16;
-// full chunks of 4-bit codes go two blocks per load, see chunk_sums_q4);
-// per chunk of 8 blocks the sums are reduced to one vector of 8 block sums,
-// converted once and scaled by 8 (scale code * activation scale) products in one
-// FMA; the min term is one FMA of 8 (min code, activation block sum) pairs.
-// gemv/gemv_rows go one row at a time and prefetch the row 4 ahead, spread
-// over the current row's chunks; axpy_rows adds 4 rows per pass over y and
-// prefetches the next 4 the same way.
+// Codes times int8 values: vpmaddubsw (u8 codes x s8 values, pairs summed in
+// int16) and vpmaddwd by ones give exact int32 partial sums; 8-bit codes are
+// widened to int16 first (255 * 127 * 2 would saturate int16). 4-bit codes go
+// two blocks per 32-byte load, one per 128-bit lane, and the panel's limbs are
+// stored in that order; the two vpmaddubsw of a block's halves add in int16
+// (at most 2 * 2 * 15 * 127 = 7620). Per chunk of 8 blocks the sums reduce to
+// one vector of 8 block sums, are converted once and scaled by the 8 products
+// (scale code * activation scale) in one FMA; the min term is one FMA of 8
+// (min code, activation block sum) pairs.
 //
 //   if (sparseinfer::detail::detect_cpu_features().avx2)
 //       y = sparseinfer::kernels::avx2::table(4).dot_row(layout, row, x);
@@ -37,22 +37,33 @@ SPARSEINFER_TARGET_REGION_BEGIN("avx2,fma,bmi2", "avx2,fma,bmi2")
 
 namespace sparseinfer::kernels::avx2 {
 
-using sparseinfer::detail::RowLayout;
-
 /// Blocks per chunk: group parameters and block sums are handled 8 at a time.
 constexpr std::size_t chunk_blocks = 8;
-
-/// Lanes i < n set (n may exceed 8).
-SPARSEINFER_KERNEL_INLINE __m256i lane_mask(std::size_t n) noexcept {
-    const int k = n > 8 ? 8 : static_cast<int>(n);
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(k), _mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0));
-}
+/// 4-bit blocks per 32-byte vector of codes.
+constexpr std::size_t nibble_blocks = 2;
 
 SPARSEINFER_KERNEL_INLINE float hsum(__m256 v) noexcept {
     __m128 t = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     t = _mm_add_ps(t, _mm_movehl_ps(t, t));
     t = _mm_add_ss(t, _mm_movehdup_ps(t));
     return _mm_cvtss_f32(t);
+}
+
+/// A row's accumulators against an activation panel: per-block scaled dots, and min terms.
+struct ChunkAcc {
+    __m256 s, m;
+    // Written out: an implicit constructor would be compiled outside the target region.
+    ChunkAcc() noexcept : s(_mm256_setzero_ps()), m(_mm256_setzero_ps()) {}
+    float scaled_sum() const noexcept { return hsum(s); }
+    float min_sum() const noexcept { return hsum(m); }
+};
+
+#include "detail/row_walk.inc"
+
+/// Lanes i < n set (n may exceed 8).
+SPARSEINFER_KERNEL_INLINE __m256i lane_mask(std::size_t n) noexcept {
+    const int k = n > 8 ? 8 : static_cast<int>(n);
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(k), _mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0));
 }
 
 /// Up to 8 bytes from p into the low bytes of a vector (the rest zero); reads only n bytes.
@@ -70,7 +81,9 @@ SPARSEINFER_KERNEL_INLINE __m256i block_codes(const RowLayout& l, const std::uin
     const std::size_t bpg = l.blocks_per_group();
     __m128i c;
     if (chunk_blocks % bpg == 0) {
-        const std::size_t g0 = first / bpg, want = chunk_blocks / bpg;
+        // bpg divides chunk_blocks, so it is a power of two: shifts, not divisions.
+        const unsigned sh = static_cast<unsigned>(__builtin_ctzll(bpg));
+        const std::size_t g0 = first >> sh, want = chunk_blocks >> sh;
         c = load_low(plane + g0, l.groups - g0 < want ? l.groups - g0 : want);
         if (bpg > 1) {
             const __m128i iota = _mm_set_epi8(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
@@ -80,6 +93,7 @@ SPARSEINFER_KERNEL_INLINE __m256i block_codes(const RowLayout& l, const std::uin
         }
     } else {
         std::uint64_t v = 0;
+#pragma GCC unroll 8
         for (std::size_t i = 0; i < 8; ++i) {
             const std::size_t g = (first + i) / bpg;
             v |= static_cast<std::uint64_t>(g < l.groups ? plane[g] : 0) << (8 * i);
@@ -89,7 +103,6 @@ SPARSEINFER_KERNEL_INLINE __m256i block_codes(const RowLayout& l, const std::uin
     return Signed ? _mm256_cvtepi8_epi32(c) : _mm256_cvtepu8_epi32(c);
 }
 
-/// Scale (d) and min (m) of blocks [first, first + 8), each times `mul`.
 SPARSEINFER_KERNEL_INLINE void block_params(const RowLayout& l, const std::uint8_t* row, std::size_t first, float mul,
                                             float* d, float* m) noexcept {
     const __m256 su = _mm256_set1_ps(sparseinfer::detail::load_f32(row) * mul);
@@ -102,6 +115,7 @@ SPARSEINFER_KERNEL_INLINE void block_params(const RowLayout& l, const std::uint8
 template <int Bits>
 SPARSEINFER_KERNEL_INLINE void unpack_block_epi32(const std::uint8_t* c, __m256i* q) noexcept {
     if constexpr (Bits == 8) {
+#pragma GCC unroll 8
         for (int k = 0; k < 4; ++k)
             q[k] = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(c + 8 * k)));
     } else if constexpr (Bits == 4) {
@@ -124,6 +138,7 @@ SPARSEINFER_KERNEL_INLINE void unpack_block_epi32(const std::uint8_t* c, __m256i
             std::memcpy(&h32, c + 8, 4);
             const __m256i h = _mm256_set1_epi32(static_cast<int>(h32));
             const __m256i one = _mm256_set1_epi32(1);
+#pragma GCC unroll 8
             for (int k = 0; k < 4; ++k) {
                 const __m256i j = _mm256_set_epi32(8 * k + 7, 8 * k + 6, 8 * k + 5, 8 * k + 4, 8 * k + 3, 8 * k + 2,
                                                    8 * k + 1, 8 * k);
@@ -161,51 +176,6 @@ SPARSEINFER_KERNEL_INLINE __m256i unpack_block_epi8(const std::uint8_t* c) noexc
     }
 }
 
-/// The 8 int32 partial sums of codes (unsigned) times activations (signed) of one block.
-template <int Bits>
-SPARSEINFER_KERNEL_INLINE __m256i block_dot(__m256i u, const std::int8_t* xq) noexcept {
-    if constexpr (Bits == 8) {
-        const __m256i ul = _mm256_cvtepu8_epi16(_mm256_castsi256_si128(u));
-        const __m256i uh = _mm256_cvtepu8_epi16(_mm256_extracti128_si256(u, 1));
-        const __m256i xl = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xq)));
-        const __m256i xh = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xq + 16)));
-        return _mm256_add_epi32(_mm256_madd_epi16(ul, xl), _mm256_madd_epi16(uh, xh));
-    } else {
-        const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq));
-        return _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), _mm256_set1_epi16(1));
-    }
-}
-
-/// The 8 block sums of a[0..8) (a[i] = 8 partial sums of block i), in block order.
-SPARSEINFER_KERNEL_INLINE __m256i reduce_blocks(const __m256i* a) noexcept {
-    const __m256i h0 = _mm256_hadd_epi32(_mm256_hadd_epi32(a[0], a[1]), _mm256_hadd_epi32(a[2], a[3]));
-    const __m256i h1 = _mm256_hadd_epi32(_mm256_hadd_epi32(a[4], a[5]), _mm256_hadd_epi32(a[6], a[7]));
-    return _mm256_add_epi32(_mm256_permute2x128_si256(h0, h1, 0x20), _mm256_permute2x128_si256(h0, h1, 0x31));
-}
-
-/// The 8 block sums of a full chunk of 4-bit codes times int8 activations, in
-/// block order. Two blocks per 32-byte load, one per 128-bit lane: the low
-/// nibbles are values 0-15 of both blocks, the high nibbles values 16-31, dotted
-/// with the matching activation halves (two lane permutes); the two vpmaddubsw
-/// results add in int16 (at most 2 * 2 * 15 * 127 = 7620) before one vpmaddwd.
-SPARSEINFER_KERNEL_INLINE __m256i chunk_sums_q4(const std::uint8_t* codes, const std::int8_t* xq) noexcept {
-    const __m256i f = _mm256_set1_epi8(15), ones = _mm256_set1_epi16(1);
-    __m256i s[4];
-    for (int p = 0; p < 4; ++p) {
-        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes + 32 * p));
-        const __m256i xa = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + 64 * p));
-        const __m256i xb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + 64 * p + 32));
-        const __m256i lo = _mm256_and_si256(v, f), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), f);
-        const __m256i prod = _mm256_add_epi16(_mm256_maddubs_epi16(lo, _mm256_permute2x128_si256(xa, xb, 0x20)),
-                                              _mm256_maddubs_epi16(hi, _mm256_permute2x128_si256(xa, xb, 0x31)));
-        s[p] = _mm256_madd_epi16(prod, ones);  // lane 0: block 2p, lane 1: block 2p + 1
-    }
-    // Two rounds of pairwise sums leave lane 0 = blocks 0, 2, 4, 6 and lane 1 =
-    // blocks 1, 3, 5, 7; one permute puts them in order.
-    const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(s[0], s[1]), _mm256_hadd_epi32(s[2], s[3]));
-    return _mm256_permutevar8x32_epi32(h, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-}
-
 /// acc[k] += w[8k..8k+8) * x[col+8k..) for block b (scale d, min m); x is read
 /// only below cols.
 template <int Bits>
@@ -219,9 +189,11 @@ SPARSEINFER_KERNEL_INLINE void block_dot_f32(const std::uint8_t* codes, std::siz
     const __m256 vd = _mm256_set1_ps(d), vm = _mm256_set1_ps(m);
     __m256 xv[4];
     if (col + 32 <= cols) {
+#pragma GCC unroll 8
         for (int k = 0; k < 4; ++k) xv[k] = _mm256_loadu_ps(x + col + 8 * k);
     } else {
         const std::size_t r = cols - col;
+#pragma GCC unroll 8
         for (std::size_t k = 0; k < 4; ++k)
             xv[k] = 8 * k < r ? _mm256_maskload_ps(x + col + 8 * k, lane_mask(r - 8 * k)) : _mm256_setzero_ps();
     }
@@ -231,48 +203,183 @@ SPARSEINFER_KERNEL_INLINE void block_dot_f32(const std::uint8_t* codes, std::siz
     a3 = _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_cvtepi32_ps(q[3]), vd, vm), xv[3], a3);
 }
 
-/// Selected rows are prefetched this many rows ahead of the one being computed.
-constexpr std::size_t rows_ahead = 4;
+/// The 8 block sums of a[0..8) (a[i] = 8 partial sums of block i), in block order.
+SPARSEINFER_KERNEL_INLINE __m256i reduce_blocks(const __m256i* a) noexcept {
+    const __m256i h0 = _mm256_hadd_epi32(_mm256_hadd_epi32(a[0], a[1]), _mm256_hadd_epi32(a[2], a[3]));
+    const __m256i h1 = _mm256_hadd_epi32(_mm256_hadd_epi32(a[4], a[5]), _mm256_hadd_epi32(a[6], a[7]));
+    return _mm256_add_epi32(_mm256_permute2x128_si256(h0, h1, 0x20), _mm256_permute2x128_si256(h0, h1, 0x31));
+}
 
-/// Software prefetch of a row spread over the chunks of the current row: each
-/// chunk issues its share of the row's cache lines (no bursts that fill the
-/// load queue). See kernels/detail/avx512_body.inc for the measurements.
-struct RowPrefetch {
-    const std::uint8_t* row = nullptr;  ///< row to prefetch (nullptr: none)
-    std::size_t pos = 0, per = 0, bytes = 0;
-    RowPrefetch() noexcept = default;
-    RowPrefetch(const RowLayout& l, const std::uint8_t* r) noexcept : row(r), bytes(l.row_bytes) {
-        const std::size_t chunks = ((l.cols + 31) / 32 + chunk_blocks - 1) / chunk_blocks;
-        per = ((l.row_bytes + 63) / 64 + chunks - 1) / chunks * 64;
+/// The 8 block sums of p[0..4) (p[u] = 4 partial sums of block 2u in its low
+/// lane, of block 2u + 1 in its high lane), in block order: two rounds of
+/// pairwise sums leave the low lane blocks 0, 2, 4, 6 and the high lane 1, 3,
+/// 5, 7; one permute puts them in order.
+SPARSEINFER_KERNEL_INLINE __m256i reduce_pairs(const __m256i* p) noexcept {
+    const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
+    return _mm256_permutevar8x32_epi32(h, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+/// The 16 bytes at p in the low lane, the high lane zero.
+SPARSEINFER_KERNEL_INLINE __m256i load_low_lane(const std::uint8_t* p) noexcept {
+    return _mm256_inserti128_si256(_mm256_setzero_si256(), _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)), 0);
+}
+
+/// The dots of blocks [first, first + n) of `codes` (n <= 8; zero beyond n)
+/// with the panel's limbs, in block order, as l0 + l1 / 254 + l2 / 254^2.
+template <int Bits, int L>
+SPARSEINFER_KERNEL_INLINE __m256 chunk_limb_dots(const std::uint8_t* codes, const LimbPanel<L>& p, std::size_t first,
+                                                 std::size_t n) noexcept {
+    constexpr std::size_t bb = sparseinfer::detail::block_bytes(Bits);
+    const __m256i z = _mm256_setzero_si256(), ones = _mm256_set1_epi16(1);
+    __m256i s[L];
+    if constexpr (Bits == 4) {
+        const __m256i f = _mm256_set1_epi8(15);
+        __m256i a[L][4];
+#pragma GCC unroll 8
+        for (std::size_t u = 0; u < 4; ++u) {
+            const std::size_t b = first + 2 * u;
+            const __m256i v = 2 * u + 2 <= n ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes + b * bb))
+                              : 2 * u < n    ? load_low_lane(codes + b * bb)
+                                             : z;
+            const __m256i lo = _mm256_and_si256(v, f), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), f);
+#pragma GCC unroll 8
+            for (int k = 0; k < L; ++k) {
+                const std::int8_t* X = p.limbs[k] + b * 32;
+                const __m256i prod = _mm256_add_epi16(
+                    _mm256_maddubs_epi16(lo, _mm256_load_si256(reinterpret_cast<const __m256i*>(X))),
+                    _mm256_maddubs_epi16(hi, _mm256_load_si256(reinterpret_cast<const __m256i*>(X + 32))));
+                a[k][u] = _mm256_madd_epi16(prod, ones);
+            }
+        }
+#pragma GCC unroll 8
+        for (int k = 0; k < L; ++k) s[k] = reduce_pairs(a[k]);
+    } else {
+        __m256i a[L][8];
+#pragma GCC unroll 8
+        for (std::size_t i = 0; i < 8; ++i) {
+            if (i >= n) {
+#pragma GCC unroll 8
+                for (int k = 0; k < L; ++k) a[k][i] = z;
+                continue;
+            }
+            const std::size_t b = first + i;
+            if constexpr (Bits == 8) {
+                const __m256i u = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes + b * bb));
+                const __m256i ul = _mm256_cvtepu8_epi16(_mm256_castsi256_si128(u));
+                const __m256i uh = _mm256_cvtepu8_epi16(_mm256_extracti128_si256(u, 1));
+#pragma GCC unroll 8
+                for (int k = 0; k < L; ++k) {
+                    const std::int8_t* X = p.limbs[k] + b * 32;
+                    const __m256i xl = _mm256_cvtepi8_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(X)));
+                    const __m256i xh = _mm256_cvtepi8_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(X + 16)));
+                    a[k][i] = _mm256_add_epi32(_mm256_madd_epi16(ul, xl), _mm256_madd_epi16(uh, xh));
+                }
+            } else {
+                const __m256i u = unpack_block_epi8<Bits>(codes + b * bb);
+#pragma GCC unroll 8
+                for (int k = 0; k < L; ++k)
+                    a[k][i] = _mm256_madd_epi16(
+                        _mm256_maddubs_epi16(u,
+                                             _mm256_load_si256(reinterpret_cast<const __m256i*>(p.limbs[k] + b * 32))),
+                        ones);
+            }
+        }
+#pragma GCC unroll 8
+        for (int k = 0; k < L; ++k) s[k] = reduce_blocks(a[k]);
     }
-    void step() noexcept {
-        if (!row) return;
-        const std::size_t end = pos + per < bytes ? pos + per : bytes;
-        for (; pos < end; pos += 64) _mm_prefetch(reinterpret_cast<const char*>(row + pos), _MM_HINT_T0);
+    if constexpr (L == 1) {
+        return _mm256_cvtepi32_ps(s[0]);
+    } else {
+        return _mm256_fmadd_ps(
+            _mm256_cvtepi32_ps(s[2]), _mm256_set1_ps(1.0f / 64516.0f),
+            _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[1]), _mm256_set1_ps(1.0f / 254.0f), _mm256_cvtepi32_ps(s[0])));
     }
-};
-
-/// Starts loading the row at p into the cache (all its lines).
-SPARSEINFER_KERNEL_INLINE void prefetch_row(const std::uint8_t* p, std::size_t bytes) noexcept {
-    for (std::size_t o = 0; o < bytes; o += 64) _mm_prefetch(reinterpret_cast<const char*>(p + o), _MM_HINT_T0);
 }
 
-/// Row i of a gemv/axpy: rows[i], or i when rows is nullptr.
-SPARSEINFER_KERNEL_INLINE const std::uint8_t* next_row(const RowLayout& l, const std::uint8_t* base,
-                                                       const std::uint32_t* rows, std::size_t i) noexcept {
-    return base + (rows ? rows[i] : i) * l.row_stride;
+template <int Bits, int L>
+SPARSEINFER_KERNEL_INLINE void chunk_limb_step(const RowLayout& l, const std::uint8_t* row, std::size_t b0,
+                                               std::size_t first, std::size_t n, const LimbPanel<L>& p,
+                                               ChunkAcc& acc) noexcept {
+    constexpr std::size_t bb = sparseinfer::detail::block_bytes(Bits);
+    const __m256 dc = _mm256_cvtepi32_ps(block_codes<false>(l, row + l.scales_offset(), b0 + first));
+    const __m256 mc = _mm256_cvtepi32_ps(block_codes<true>(l, row + l.mins_offset(), b0 + first));
+    const __m256 dots = chunk_limb_dots<Bits, L>(row + l.codes_offset() + b0 * bb, p, first, n);
+    acc.s = _mm256_fmadd_ps(dots, _mm256_mul_ps(dc, _mm256_load_ps(p.scales + first)), acc.s);
+    acc.m = _mm256_fmadd_ps(mc, _mm256_load_ps(p.sums + first), acc.m);
 }
 
-/// The prefetch for row i of a gemv: row i + rows_ahead, if any.
-SPARSEINFER_KERNEL_INLINE RowPrefetch prefetch_for(const RowLayout& l, const std::uint8_t* base,
-                                                   const std::uint32_t* rows, std::size_t i, std::size_t n) noexcept {
-    return i + rows_ahead < n ? RowPrefetch(l, next_row(l, base, rows, i + rows_ahead)) : RowPrefetch();
+/// Largest lane of v.
+SPARSEINFER_KERNEL_INLINE float hmax(__m256 v) noexcept {
+    __m128 t = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    t = _mm_max_ps(t, _mm_movehl_ps(t, t));
+    t = _mm_max_ss(t, _mm_movehdup_ps(t));
+    return _mm_cvtss_f32(t);
 }
 
-/// dot_row, stepping the prefetch of a row ahead once per chunk when Ahead.
-template <int Bits, bool Ahead>
-SPARSEINFER_KERNEL_INLINE float dot_row_ahead(const RowLayout& l, const std::uint8_t* row, const float* x,
-                                              RowPrefetch ahead) noexcept {
+/// The 32 int32 of q[0..4) (values in order) as int8, saturated, in value order.
+SPARSEINFER_KERNEL_INLINE __m256i pack_epi8(const __m256i* q) noexcept {
+    const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+    return _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+/// 32 floats of x from col, zero at and beyond cols (only x below cols is read).
+SPARSEINFER_KERNEL_INLINE void load_block_f32(const float* x, std::size_t col, std::size_t cols, __m256* v) noexcept {
+    const std::size_t r = col < cols ? cols - col : 0;
+#pragma GCC unroll 8
+    for (std::size_t k = 0; k < 4; ++k)
+        v[k] = r >= 8 * k + 8 ? _mm256_loadu_ps(x + col + 8 * k)
+               : r > 8 * k    ? _mm256_maskload_ps(x + col + 8 * k, lane_mask(r - 8 * k))
+                              : _mm256_setzero_ps();
+}
+
+template <int Bits>
+SPARSEINFER_KERNEL_INLINE void split_block_limbs(const float* x, std::size_t cols, std::size_t b, std::size_t pb,
+                                                 LimbPanel<3>& p) noexcept {
+    __m256 v[4];
+    load_block_f32(x, b * 32, cols, v);
+    p.sums[pb] = hsum(_mm256_add_ps(_mm256_add_ps(v[0], v[1]), _mm256_add_ps(v[2], v[3])));
+    const __m256 sign = _mm256_set1_ps(-0.0f), up = _mm256_set1_ps(4294967296.0f);  // 2^32
+    // |x| <= 2^64, so x 2^32 is exact and finite, and so is 127 / (2^32 max|x|).
+    const float amax = hmax(_mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v[0]), _mm256_andnot_ps(sign, v[1])),
+                                          _mm256_max_ps(_mm256_andnot_ps(sign, v[2]), _mm256_andnot_ps(sign, v[3])))) *
+                       4294967296.0f;
+    p.scales[pb] = amax / 127.0f;
+    const __m256 inv = _mm256_set1_ps(amax > 0 ? 127.0f / amax : 0.0f), k254 = _mm256_set1_ps(254.0f);
+#pragma GCC unroll 8
+    for (int k = 0; k < 4; ++k) v[k] = _mm256_mul_ps(_mm256_mul_ps(v[k], up), inv);
+#pragma GCC unroll 8
+    for (int limb = 0; limb < 3; ++limb) {
+        // |v| <= 127 (1 + 2^-23) rounds to at most 127; the rest is exact and
+        // within 1/2, so 254 times it rounds to at most 127 again.
+        __m256i q[4];
+#pragma GCC unroll 8
+        for (int k = 0; k < 4; ++k) {
+            q[k] = _mm256_cvtps_epi32(v[k]);
+            v[k] = _mm256_mul_ps(_mm256_sub_ps(v[k], _mm256_cvtepi32_ps(q[k])), k254);
+        }
+        const __m256i bytes = pack_epi8(q);
+        _mm_store_si128(reinterpret_cast<__m128i*>(p.limbs[limb] + limb_offset<Bits>(pb, 0)),
+                        _mm256_castsi256_si128(bytes));
+        _mm_store_si128(reinterpret_cast<__m128i*>(p.limbs[limb] + limb_offset<Bits>(pb, 1)),
+                        _mm256_extracti128_si256(bytes, 1));
+    }
+}
+
+SPARSEINFER_KERNEL_INLINE bool split_x_in_range(const float* x, std::size_t n) noexcept {
+    const __m256 lim = _mm256_set1_ps(split_max_abs), sign = _mm256_set1_ps(-0.0f);
+    __m256 bad = _mm256_setzero_ps(), big = _mm256_setzero_ps();
+    for (std::size_t i = 0; i < n; i += 8) {
+        const __m256 v = i + 8 <= n ? _mm256_loadu_ps(x + i) : _mm256_maskload_ps(x + i, lane_mask(n - i));
+        const __m256 a = _mm256_andnot_ps(sign, v);
+        bad = _mm256_or_ps(bad, _mm256_cmp_ps(a, lim, _CMP_NLE_UQ));
+        big = _mm256_max_ps(big, a);
+    }
+    return _mm256_movemask_ps(bad) == 0 && hmax(big) >= split_min_max_abs;
+}
+
+template <int Bits>
+SPARSEINFER_KERNEL_INLINE float dot_row_f32(const RowLayout& l, const std::uint8_t* row, const float* x,
+                                            RowPrefetch ahead) noexcept {
     const std::uint8_t* codes = row + l.codes_offset();
     const std::size_t nb = (l.cols + 31) / 32;
     // Eight named accumulators, two blocks in flight (an indexed array of
@@ -280,7 +387,7 @@ SPARSEINFER_KERNEL_INLINE float dot_row_ahead(const RowLayout& l, const std::uin
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
     alignas(32) float d[8], m[8];
     for (std::size_t first = 0; first < nb; first += chunk_blocks) {
-        if constexpr (Ahead) ahead.step();
+        ahead.step();
         block_params(l, row, first, 1.0f, d, m);
         const std::size_t n = nb - first < chunk_blocks ? nb - first : chunk_blocks;
         std::size_t i = 0;
@@ -293,72 +400,6 @@ SPARSEINFER_KERNEL_INLINE float dot_row_ahead(const RowLayout& l, const std::uin
     const __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
                                    _mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7)));
     return hsum(s);
-}
-
-template <int Bits>
-inline float dot_row(const RowLayout& l, const std::uint8_t* row, const float* x) noexcept {
-    return dot_row_ahead<Bits, false>(l, row, x, RowPrefetch());
-}
-
-/// dot_row_q8, stepping the prefetch of a row ahead once per chunk when Ahead.
-template <int Bits, bool Ahead>
-SPARSEINFER_KERNEL_INLINE float dot_row_q8_ahead(const RowLayout& l, const std::uint8_t* row, const std::int8_t* xq,
-                                                 const float* xscale, const float* xsum, RowPrefetch ahead) noexcept {
-    constexpr std::size_t bb = sparseinfer::detail::block_bytes(Bits);
-    const std::uint8_t* codes = row + l.codes_offset();
-    const std::size_t nb = (l.cols + 31) / 32;
-    __m256 accs = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
-    for (std::size_t first = 0; first < nb; first += chunk_blocks) {
-        if constexpr (Ahead) ahead.step();
-        const std::size_t n = nb - first < chunk_blocks ? nb - first : chunk_blocks;
-        __m256i sums;
-        if (Bits == 4 && n == chunk_blocks) {
-            sums = chunk_sums_q4(codes + first * bb, xq + first * 32);
-        } else {
-            __m256i a[8];
-            for (std::size_t i = 0; i < 8; ++i)
-                a[i] = i < n ? block_dot<Bits>(unpack_block_epi8<Bits>(codes + (first + i) * bb), xq + (first + i) * 32)
-                             : _mm256_setzero_si256();
-            sums = reduce_blocks(a);
-        }
-        const __m256 isum = _mm256_cvtepi32_ps(sums);
-        __m256 xs, xm;
-        if (n == chunk_blocks) {
-            xs = _mm256_loadu_ps(xscale + first);
-            xm = _mm256_loadu_ps(xsum + first);
-        } else {
-            const __m256i k = lane_mask(n);
-            xs = _mm256_maskload_ps(xscale + first, k);
-            xm = _mm256_maskload_ps(xsum + first, k);
-        }
-        const __m256 sc = _mm256_mul_ps(_mm256_cvtepi32_ps(block_codes<false>(l, row + l.scales_offset(), first)), xs);
-        accs = _mm256_fmadd_ps(isum, sc, accs);
-        accm = _mm256_fmadd_ps(_mm256_cvtepi32_ps(block_codes<true>(l, row + l.mins_offset(), first)), xm, accm);
-    }
-    return sparseinfer::detail::load_f32(row) * hsum(accs) + sparseinfer::detail::load_f32(row + 4) * hsum(accm);
-}
-
-template <int Bits>
-inline float dot_row_q8(const RowLayout& l, const std::uint8_t* row, const std::int8_t* xq, const float* xscale,
-                        const float* xsum) noexcept {
-    return dot_row_q8_ahead<Bits, false>(l, row, xq, xscale, xsum, RowPrefetch());
-}
-
-template <int Bits>
-inline void gemv_rows(const RowLayout& l, const std::uint8_t* base, const std::uint32_t* rows, std::size_t n,
-                      const float* x, float* y) noexcept {
-    for (std::size_t i = 0; i < rows_ahead && i < n; ++i) prefetch_row(next_row(l, base, rows, i), l.row_bytes);
-    for (std::size_t i = 0; i < n; ++i)
-        y[i] = dot_row_ahead<Bits, true>(l, next_row(l, base, rows, i), x, prefetch_for(l, base, rows, i, n));
-}
-
-template <int Bits>
-inline void gemv_rows_q8(const RowLayout& l, const std::uint8_t* base, const std::uint32_t* rows, std::size_t n,
-                         const std::int8_t* xq, const float* xscale, const float* xsum, float* y) noexcept {
-    for (std::size_t i = 0; i < rows_ahead && i < n; ++i) prefetch_row(next_row(l, base, rows, i), l.row_bytes);
-    for (std::size_t i = 0; i < n; ++i)
-        y[i] = dot_row_q8_ahead<Bits, true>(l, next_row(l, base, rows, i), xq, xscale, xsum,
-                                            prefetch_for(l, base, rows, i, n));
 }
 
 template <int Bits>
@@ -386,56 +427,53 @@ inline void dequantize_row(const RowLayout& l, const std::uint8_t* row, float* o
     }
 }
 
-/// y[0..cols) += sum_i a[i] * row(rows[i]); up to 4 rows share each pass over y.
+/// Codes of one block as floats, w[k] = values 8k .. 8k+7.
 template <int Bits>
-inline void axpy_rows(const RowLayout& l, const std::uint8_t* base, const std::uint32_t* rows, std::size_t n,
-                      const float* a, float* y) noexcept {
+SPARSEINFER_KERNEL_INLINE void unpack_block_ps(const std::uint8_t* c, __m256* w) noexcept {
+    __m256i q[4];
+    unpack_block_epi32<Bits>(c, q);
+#pragma GCC unroll 8
+    for (int k = 0; k < 4; ++k) w[k] = _mm256_cvtepi32_ps(q[k]);
+}
+
+template <int Bits, std::size_t R, bool Full>
+SPARSEINFER_KERNEL_INLINE void axpy_block(const std::uint8_t* const* codes, std::size_t b, std::size_t i,
+                                          const float (*d)[chunk_blocks], float* y, std::size_t cols) noexcept {
     constexpr std::size_t bb = sparseinfer::detail::block_bytes(Bits);
-    constexpr std::size_t R = 4;
-    const std::size_t nb = (l.cols + 31) / 32;
-    alignas(32) float d[R][8], m[R][8], msum[8];
-    for (std::size_t i0 = 0; i0 < n; i0 += R) {
-        const std::size_t nr = n - i0 < R ? n - i0 : R;
-        const std::uint8_t* row[R];
-        for (std::size_t r = 0; r < R; ++r) {
-            const std::size_t i = i0 + (r < nr ? r : 0);
-            row[r] = base + (rows ? rows[i] : i) * l.row_stride;
-        }
-        if (i0 == 0)
-            for (std::size_t r = 0; r < R && r < n; ++r) prefetch_row(next_row(l, base, rows, r), l.row_bytes);
-        RowPrefetch ahead[R];
-        for (std::size_t r = 0; r < R && i0 + R + r < n; ++r)
-            ahead[r] = RowPrefetch(l, next_row(l, base, rows, i0 + R + r));
-        for (std::size_t first = 0; first < nb; first += chunk_blocks) {
-            for (std::size_t r = 0; r < R; ++r) ahead[r].step();
-            __m256 ms = _mm256_setzero_ps();
-            for (std::size_t r = 0; r < R; ++r) {
-                block_params(l, row[r], first, r < nr ? a[i0 + r] : 0.0f, d[r], m[r]);
-                ms = _mm256_add_ps(ms, _mm256_load_ps(m[r]));
-            }
-            _mm256_store_ps(msum, ms);
-            const std::size_t cnt = nb - first < chunk_blocks ? nb - first : chunk_blocks;
-            for (std::size_t i = 0; i < cnt; ++i) {
-                const std::size_t b = first + i, col = b * 32, rem = l.cols - col;
-                __m256 acc[4];
-                const __m256 vm = _mm256_set1_ps(msum[i]);
-                for (int k = 0; k < 4; ++k) acc[k] = vm;
-                for (std::size_t r = 0; r < R; ++r) {
-                    __m256i q[4];
-                    unpack_block_epi32<Bits>(row[r] + l.codes_offset() + b * bb, q);
-                    const __m256 vd = _mm256_set1_ps(d[r][i]);
-                    for (int k = 0; k < 4; ++k) acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q[k]), vd, acc[k]);
-                }
-                for (std::size_t k = 0; k < 4 && 8 * k < rem; ++k) {
-                    float* yp = y + col + 8 * k;
-                    if (rem >= 8 * k + 8) {
-                        _mm256_storeu_ps(yp, _mm256_add_ps(_mm256_loadu_ps(yp), acc[k]));
-                    } else {
-                        const __m256i mk = lane_mask(rem - 8 * k);
-                        _mm256_maskstore_ps(yp, mk, _mm256_add_ps(_mm256_maskload_ps(yp, mk), acc[k]));
-                    }
-                }
-            }
+    const std::size_t col = b * 32, rem = Full ? 32 : cols - col;
+    __m256 acc[4];
+#pragma GCC unroll 8
+    for (std::size_t k = 0; k < 4; ++k)
+        acc[k] = Full          ? _mm256_loadu_ps(y + col + 8 * k)
+                 : 8 * k < rem ? _mm256_maskload_ps(y + col + 8 * k, lane_mask(rem - 8 * k))
+                               : _mm256_setzero_ps();
+#pragma GCC unroll 8
+    for (std::size_t r = 0; r < R; ++r) {
+        __m256 w[4];
+        unpack_block_ps<Bits>(codes[r] + b * bb, w);
+        const __m256 vd = _mm256_set1_ps(d[r][i]);
+#pragma GCC unroll 8
+        for (int k = 0; k < 4; ++k) acc[k] = _mm256_fmadd_ps(w[k], vd, acc[k]);
+    }
+#pragma GCC unroll 8
+    for (std::size_t k = 0; k < 4; ++k) {
+        if (Full)
+            _mm256_storeu_ps(y + col + 8 * k, acc[k]);
+        else if (8 * k < rem)
+            _mm256_maskstore_ps(y + col + 8 * k, lane_mask(rem - 8 * k), acc[k]);
+    }
+}
+
+SPARSEINFER_KERNEL_INLINE void add_to_block(float* y, std::size_t col, std::size_t cols, float v) noexcept {
+    const __m256 vv = _mm256_set1_ps(v);
+    const std::size_t rem = cols - col;
+    for (std::size_t k = 0; k < 4 && 8 * k < rem; ++k) {
+        float* p = y + col + 8 * k;
+        if (rem >= 8 * k + 8) {
+            _mm256_storeu_ps(p, _mm256_add_ps(_mm256_loadu_ps(p), vv));
+        } else {
+            const __m256i mk = lane_mask(rem - 8 * k);
+            _mm256_maskstore_ps(p, mk, _mm256_add_ps(_mm256_maskload_ps(p, mk), vv));
         }
     }
 }
@@ -450,6 +488,7 @@ inline void quantize_activations(const float* x, std::size_t n, std::int8_t* q, 
         __m256 v[4];
         int bad = 0;
         __m256 ax = zero;
+#pragma GCC unroll 8
         for (std::size_t k = 0; k < 4; ++k) {
             v[k] = len >= 8 * k + 8 ? _mm256_loadu_ps(x + first + 8 * k)
                    : len > 8 * k    ? _mm256_maskload_ps(x + first + 8 * k, lane_mask(len - 8 * k))
@@ -470,6 +509,7 @@ inline void quantize_activations(const float* x, std::size_t n, std::int8_t* q, 
         float inv = amax > 0 ? 127.0f / amax : 0.0f;
         if (!(inv <= std::numeric_limits<float>::max())) {  // a denormal block: as the scalar reference
             const __m256 pre = _mm256_set1_ps(18446744073709551616.0f);
+#pragma GCC unroll 8
             for (int k = 0; k < 4; ++k) v[k] = _mm256_mul_ps(v[k], pre);
             inv = 127.0f / (amax * 18446744073709551616.0f);
         }
@@ -477,6 +517,7 @@ inline void quantize_activations(const float* x, std::size_t n, std::int8_t* q, 
         const __m256i lim = _mm256_set1_epi32(127), nlim = _mm256_set1_epi32(-127);
         __m256i iq[4];
         __m256i isum = _mm256_setzero_si256();
+#pragma GCC unroll 8
         for (int k = 0; k < 4; ++k) {
             const __m256 s = _mm256_mul_ps(v[k], vinv);
             const __m256 r = _mm256_add_ps(s, _mm256_blendv_ps(half, mhalf, _mm256_cmp_ps(s, zero, _CMP_LT_OQ)));
@@ -542,6 +583,7 @@ inline void gemv_s8_panels(const std::int8_t* panels, const float* row_scales, s
     for (; i + 64 <= rows; i += 64) {
         __m256i acc[8];
         s8_panel_sums<4>(panels + i * D, D, t, acc);
+#pragma GCC unroll 8
         for (std::size_t k = 0; k < 4; ++k)
             store_s8_panel(acc + 2 * k, row_scales + i + 16 * k, t_scale, y + i + 16 * k, 16);
     }
@@ -562,7 +604,8 @@ inline constexpr KernelTable table_for_bits = {Isa::avx2,
                                                gemv_rows_q8<Bits>,
                                                axpy_rows<Bits>,
                                                quantize_activations,
-                                               gemv_s8_panels};
+                                               gemv_s8_panels,
+                                               true};
 
 /// The AVX2 kernels for a code width (2, 3, 4 or 8).
 inline const KernelTable& table(int bits) noexcept {
