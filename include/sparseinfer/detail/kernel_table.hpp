@@ -2,9 +2,10 @@
 // provides for one code width.
 //
 // Every instruction-set header (kernels/scalar.hpp, avx2.hpp, avx512.hpp,
-// neon.hpp) fills one KernelTable per Bits; kernels/isa.hpp picks the table of
-// the best instruction set the CPU has. The entries take raw pointers and a
-// RowLayout and have the semantics of the scalar reference (kernels/scalar.hpp).
+// neon.hpp) fills one KernelTable per Bits; kernels/registry.hpp lists them and
+// kernels/isa.hpp picks the table of the best instruction set the CPU has. The
+// entries take raw pointers and a RowLayout and have the semantics of the
+// scalar reference (kernels/scalar.hpp).
 #pragma once
 
 #include <cstddef>
@@ -15,21 +16,8 @@
 
 namespace sparseinfer {
 
-/// The kernel paths, weakest first within each architecture.
+/// The kernel paths; kernels/registry.hpp lists them with their names, CPU checks and tables.
 enum class Isa { scalar, avx2, avx512, avx512_vnni, neon, neon_dotprod };
-
-/// The name SPARSEINFER_ISA and active_isa() use for a path.
-constexpr const char* isa_name(Isa isa) noexcept {
-    switch (isa) {
-    case Isa::scalar: return "scalar";
-    case Isa::avx2: return "avx2";
-    case Isa::avx512: return "avx512";
-    case Isa::avx512_vnni: return "avx512_vnni";
-    case Isa::neon: return "neon";
-    case Isa::neon_dotprod: return "neon_dotprod";
-    }
-    return "unknown";
-}
 
 namespace kernels {
 

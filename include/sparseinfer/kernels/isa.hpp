@@ -23,79 +23,47 @@
 #include "../detail/cpu_features.hpp"
 #include "../detail/kernel_table.hpp"
 #include "../error.hpp"
-#include "avx2.hpp"
-#include "avx512.hpp"
-#include "neon.hpp"
-#include "scalar.hpp"
+#include "registry.hpp"
 
 namespace sparseinfer::kernels {
 
 /// True when this build contains the path and the CPU can run it.
 inline bool isa_supported(Isa isa) noexcept {
     static const detail::CpuFeatures f = detail::detect_cpu_features();
-    switch (isa) {
-    case Isa::scalar: return true;
-#if defined(SPARSEINFER_HAS_AVX2_KERNELS)
-    case Isa::avx2: return f.avx2;
-#endif
-#if defined(SPARSEINFER_HAS_AVX512_KERNELS)
-    case Isa::avx512: return f.avx512;
-    case Isa::avx512_vnni: return f.avx512_vnni;
-#endif
-#if defined(SPARSEINFER_HAS_NEON_KERNELS)
-    case Isa::neon: return f.neon;
-#endif
-#if defined(SPARSEINFER_HAS_NEON_DOTPROD_KERNELS)
-    case Isa::neon_dotprod: return f.neon_dotprod;
-#endif
-    default: return false;
-    }
+    const IsaEntry& e = isa_entry(isa);
+    return e.isa == isa && e.table != nullptr && e.cpu_has(f);
 }
 
 /// Every path this CPU can run, weakest first (scalar is always first).
 inline std::vector<Isa> supported_isas() {
     std::vector<Isa> out;
-    for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::avx512_vnni, Isa::neon, Isa::neon_dotprod})
-        if (isa_supported(isa)) out.push_back(isa);
+    for (const auto& e : isa_registry)
+        if (isa_supported(e.isa)) out.push_back(e.isa);
     return out;
 }
 
 /// The best path this CPU can run.
 inline Isa best_isa() noexcept {
     Isa best = Isa::scalar;
-    for (Isa isa : {Isa::avx2, Isa::avx512, Isa::avx512_vnni, Isa::neon, Isa::neon_dotprod})
-        if (isa_supported(isa)) best = isa;
+    for (const auto& e : isa_registry)
+        if (isa_supported(e.isa)) best = e.isa;
     return best;
 }
 
 /// The kernels of `isa` for a code width (2, 3, 4 or 8). The caller makes sure
 /// isa_supported(isa); an unsupported one gives the scalar table.
 inline const KernelTable& table_for(Isa isa, int bits) noexcept {
-    if (!isa_supported(isa)) return scalar::table(bits);
-    switch (isa) {
-#if defined(SPARSEINFER_HAS_AVX2_KERNELS)
-    case Isa::avx2: return avx2::table(bits);
-#endif
-#if defined(SPARSEINFER_HAS_AVX512_KERNELS)
-    case Isa::avx512: return avx512::table(bits);
-    case Isa::avx512_vnni: return avx512_vnni::table(bits);
-#endif
-#if defined(SPARSEINFER_HAS_NEON_KERNELS)
-    case Isa::neon: return neon::table(bits);
-#endif
-#if defined(SPARSEINFER_HAS_NEON_DOTPROD_KERNELS)
-    case Isa::neon_dotprod: return neon_dotprod::table(bits);
-#endif
-    default: return scalar::table(bits);
-    }
+    return isa_supported(isa) ? isa_entry(isa).table(bits) : scalar::table(bits);
 }
 
 /// Parses a path name; throws sparseinfer::error naming the valid ones.
 inline Isa parse_isa(const std::string& name) {
-    for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::avx512_vnni, Isa::neon, Isa::neon_dotprod})
-        if (name == isa_name(isa)) return isa;
-    throw error("SPARSEINFER_ISA is '" + name +
-                "'; expected one of scalar, avx2, avx512, avx512_vnni, neon, neon_dotprod");
+    std::string all;
+    for (const auto& e : isa_registry) {
+        if (name == e.name) return e.isa;
+        all += std::string(all.empty() ? "" : ", ") + e.name;
+    }
+    throw error("SPARSEINFER_ISA is '" + name + "'; expected one of " + all);
 }
 
 /// The path to use given a SPARSEINFER_ISA value (nullptr or empty: the best one).

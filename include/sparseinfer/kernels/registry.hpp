@@ -1,0 +1,83 @@
+// sparseinfer/kernels/registry.hpp - the one list of kernel paths (instruction
+// sets): each entry's name, how the CPU shows it has it, and its kernel tables.
+// kernels/isa.hpp chooses among them; nothing else lists the paths.
+//
+// Adding a path: a value in `enum class Isa` (detail/kernel_table.hpp), the
+// CPU bit in detail/cpu_features.hpp, its primitives file under kernels/ (the
+// loops come from kernels/detail/row_walk.inc), and one entry here.
+//
+//   for (const auto& e : sparseinfer::kernels::isa_registry)
+//       std::printf("%s %s\n", e.name, e.table ? "built" : "not in this build");
+#pragma once
+
+#include "../detail/cpu_features.hpp"
+#include "../detail/kernel_table.hpp"
+#include "avx2.hpp"
+#include "avx512.hpp"
+#include "neon.hpp"
+#include "scalar.hpp"
+
+namespace sparseinfer::kernels {
+
+/// One kernel path.
+struct IsaEntry {
+    Isa isa;
+    const char* name;  ///< what SPARSEINFER_ISA and active_isa() call it
+    /// True when the CPU (and OS) can run the path.
+    bool (*cpu_has)(const detail::CpuFeatures&) noexcept;
+    /// The path's kernels per code width; nullptr when this build lacks them
+    /// (another architecture, or a compiler without the target).
+    const KernelTable& (*table)(int bits) noexcept;
+};
+
+/// Every path, weakest first within each architecture: the last one the CPU
+/// has is the default.
+inline constexpr IsaEntry isa_registry[] = {
+    {Isa::scalar, "scalar", [](const detail::CpuFeatures&) noexcept { return true; }, &scalar::table},
+    {Isa::avx2, "avx2", [](const detail::CpuFeatures& f) noexcept { return f.avx2; },
+#if defined(SPARSEINFER_HAS_AVX2_KERNELS)
+     &avx2::table},
+#else
+     nullptr},
+#endif
+    {Isa::avx512, "avx512", [](const detail::CpuFeatures& f) noexcept { return f.avx512; },
+#if defined(SPARSEINFER_HAS_AVX512_KERNELS)
+     &avx512::table},
+#else
+     nullptr},
+#endif
+    {Isa::avx512_vnni, "avx512_vnni", [](const detail::CpuFeatures& f) noexcept { return f.avx512_vnni; },
+#if defined(SPARSEINFER_HAS_AVX512_KERNELS)
+     &avx512_vnni::table},
+#else
+     nullptr},
+#endif
+    {Isa::neon, "neon", [](const detail::CpuFeatures& f) noexcept { return f.neon; },
+#if defined(SPARSEINFER_HAS_NEON_KERNELS)
+     &neon::table},
+#else
+     nullptr},
+#endif
+    {Isa::neon_dotprod, "neon_dotprod", [](const detail::CpuFeatures& f) noexcept { return f.neon_dotprod; },
+#if defined(SPARSEINFER_HAS_NEON_DOTPROD_KERNELS)
+     &neon_dotprod::table},
+#else
+     nullptr},
+#endif
+};
+
+/// The registry entry of a path.
+constexpr const IsaEntry& isa_entry(Isa isa) noexcept {
+    for (const auto& e : isa_registry)
+        if (e.isa == isa) return e;
+    return isa_registry[0];
+}
+
+}  // namespace sparseinfer::kernels
+
+namespace sparseinfer {
+
+/// The name SPARSEINFER_ISA and active_isa() use for a path.
+constexpr const char* isa_name(Isa isa) noexcept { return kernels::isa_entry(isa).name; }
+
+}  // namespace sparseinfer
