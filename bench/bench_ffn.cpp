@@ -1,5 +1,5 @@
 // bench_ffn - time per token of a LLaMA-7B-shaped SwiGLU FFN layer (d_model 4096,
-// hidden 11008), one thread: Eigen float dense, sparseinfer dense (8 and 4 bits)
+// hidden 11008), one thread: Eigen float dense (compiled with native flags), sparseinfer dense (8 and 4 bits)
 // and sparse at 50/25/10/5% active with each selector.
 //
 // Usage: bench_ffn [--quick] [out.json]          (default out: bench_ffn.json)
@@ -39,6 +39,7 @@
 #include <sparseinfer/selection.hpp>
 #include <sparseinfer/sparse_ffn.hpp>
 #include "bench_util.hpp"
+#include "eigen_native.hpp"
 
 #include <Eigen/Dense>
 
@@ -197,19 +198,15 @@ int main(int argc, char** argv) {
     std::vector<float> y(d), scores(h);
     std::vector<std::uint32_t> idx(h);
 
-    // ---- Eigen float dense ---------------------------------------------------
+    // ---- Eigen float dense (native flags: bench/eigen_native.cpp) ----------
     {
-        Eigen::Map<const RowMatrix> W1(gate.data(), h, d), W3(up.data(), h, d), W2(down.data(), d, h);
-        Eigen::VectorXf g(h), u(h), yv(d);
+        std::vector<float> g(h), u(h);
         std::vector<double> ts;
         const int reps = quick ? 6 : 16;
         for (int t = -1; t < reps; ++t) {
-            Eigen::Map<const Eigen::VectorXf> x(xs[static_cast<std::size_t>((t + tokens) % tokens)].data(), d);
+            const float* x = xs[static_cast<std::size_t>((t + tokens) % tokens)].data();
             const auto s = Clock::now();
-            g.noalias() = W1 * x;
-            u.noalias() = W3 * x;
-            for (Eigen::Index i = 0; i < g.size(); ++i) g[i] = si::silu(g[i]) * u[i];
-            yv.noalias() = W2 * g;
+            bench::eigen_swiglu(gate.data(), up.data(), down.data(), d, h, x, y.data(), g.data(), u.data());
             if (t >= 0) ts.push_back(bench::seconds_since(s));
         }
         results.push_back({"eigen float dense", bench::median(ts) * 1e3});

@@ -130,6 +130,23 @@ inline Probe probe_bandwidth(std::size_t bytes, int passes) {
     return best;
 }
 
+/// Bytes of the last-level cache from sysfs (Linux), or `fallback` where it
+/// cannot be read: data sized from it must really come from DRAM.
+inline std::size_t llc_bytes(std::size_t fallback = 32u << 20) {
+    std::size_t best = 0;
+    for (int index = 0; index < 8; ++index) {
+        std::ifstream in("/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(index) + "/size");
+        std::string text;
+        if (!(in >> text) || text.empty()) continue;
+        std::size_t v = 0, i = 0;
+        for (; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i) v = v * 10 + static_cast<std::size_t>(text[i] - '0');
+        const char unit = i < text.size() ? text[i] : 'B';
+        v <<= unit == 'K' ? 10 : unit == 'M' ? 20 : unit == 'G' ? 30 : 0;
+        best = std::max(best, v);
+    }
+    return best > 0 ? best : fallback;
+}
+
 /// "CPU model, N cores" from /proc/cpuinfo, so every result names its machine.
 inline std::string machine_name() {
     std::ifstream in("/proc/cpuinfo");

@@ -4,10 +4,9 @@
 // Allocations of 2 MiB or more are aligned to 2 MiB and, on Linux, marked
 // madvise(MADV_HUGEPAGE): weight matrices are read at memory bandwidth, and
 // when a kernel reads a scattered 10% of the rows, every row lands on a new 4 KiB
-// page, so TLB misses cost a large part of the time (on a Zen 4 class machine
-// with transparent huge pages in "madvise" mode: 4 scattered rows in flight went
-// from 19.9 to 25.8 GB/s, dense reads from about 31 to 40 GB/s). The advice is a
-// hint only: if the kernel ignores it, or elsewhere, nothing changes but speed.
+// page, so TLB misses cost a large part of the time (docs/kernels.md has the
+// measurement). The advice is a hint only: if the kernel ignores it, or
+// elsewhere, nothing changes but speed.
 //
 //   std::vector<std::uint8_t, sparseinfer::detail::AlignedAllocator<std::uint8_t>> bytes(n);
 #pragma once
