@@ -108,7 +108,7 @@ public:
         out.reserve(n);  // bounded: the count was checked against the file's bytes
         detail::gguf::Reader r{p_, size_, at_ + 12};
         for (std::size_t i = 0; i < n; ++i) {
-            out.push_back(GgufValue(p_, size_, key_, et, r.at));
+            out.emplace_back(p_, size_, key_, et, r.at);
             r.skip_value(et, 1);
         }
         return out;
