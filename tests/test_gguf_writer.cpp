@@ -146,18 +146,20 @@ TEST_CASE("tensors round-trip through a file on disk: shapes, types, values") {
     w.add("q4_0", x.data(), 3, 64, si::GgmlType::q4_0);
     w.add("one", x.data(), 1, 1, si::GgmlType::f32);
     w.add("empty", x.data(), 0, 32, si::GgmlType::q4_0);
-    CHECK(w.size() == 6);
+    w.add("empty.f32", x.data(), 0, 4, si::GgmlType::f32);  // no bytes: no copy from or to a null buffer
+    CHECK(w.size() == 7);
     const std::string path = "test_gguf_writer_roundtrip.gguf";
     w.write(path);
     {
         si::MappedFile file(path);
         const auto f = si::GgufFile::from_file(file);
-        REQUIRE(f.size() == 6);
+        REQUIRE(f.size() == 7);
         for (const auto& t : f) CHECK(t.offset % 32 == 0);
         CHECK(f.dequantize(*f.find("f32")) == x);
         CHECK(f.dequantize(*f.find("one")) == std::vector<float>{x[0]});
         CHECK(f.find("empty")->rows == 0);
         CHECK(f.dequantize(*f.find("empty")).empty());
+        CHECK(f.dequantize(*f.find("empty.f32")).empty());
         // Error bounds from the formats, with d = max|v| / 8 (Q4_0) or / 127 (Q8_0): rounding costs half a
         // step, storing d as fp16 up to |code| d 2^-11 more; Q4_0 clamps code 16 to 15 (a whole step).
         for (const char* name : {"f16", "q8_0", "q4_0"}) {

@@ -85,7 +85,7 @@ inline std::uint16_t fp32_to_fp16(float f) noexcept {
 }
 
 inline void dequantize_f32(const std::uint8_t* src, std::size_t n, float* out) noexcept {
-    std::memcpy(out, src, n * sizeof(float));
+    if (n != 0) std::memcpy(out, src, n * sizeof(float));  // an empty tensor's out may be null
 }
 
 inline void dequantize_f16(const std::uint8_t* src, std::size_t n, float* out) noexcept {
@@ -236,7 +236,7 @@ inline void quantize_f16(const float* x, std::size_t n, std::uint8_t* dst) noexc
 }
 
 inline void quantize_f32(const float* x, std::size_t n, std::uint8_t* dst) noexcept {
-    std::memcpy(dst, x, n * sizeof(float));
+    if (n != 0) std::memcpy(dst, x, n * sizeof(float));  // an empty tensor's dst may be null
 }
 
 }  // namespace sparseinfer::detail::ggml
