@@ -1,5 +1,6 @@
 // Writes a seed corpus of small valid files for the fuzz targets:
-//   make_seeds <dir>   ->  <dir>/weights/*.siqw  <dir>/tensors/*.sitf
+//   make_seeds <dir>   ->  <dir>/weights/*.siqw  <dir>/tensors/*.sitf  <dir>/gguf/*.gguf
+#include <sparseinfer/gguf_writer.hpp>
 #include <sparseinfer/tensor_file.hpp>
 
 #include <cmath>
@@ -51,5 +52,27 @@ int main(int argc, char** argv) {
     w1.write((dir / "tensors" / "two.sitf").string());
     w2.write((dir / "tensors" / "three.sitf").string());
     w3.write((dir / "tensors" / "empty.sitf").string());
+
+    // GGUF: metadata of several types (arrays too) and a tensor of each type the writer makes.
+    fs::create_directories(dir / "gguf");
+    const auto v = values(2 * 64, 5);
+    sparseinfer::GgufWriter g1, g2, g3;
+    g1.set("general.architecture", "llama");
+    g1.set("llama.context_length", std::uint32_t{2048});
+    g1.set("llama.rope.freq_base", 10000.0f);
+    g1.set("tokenizer.ggml.tokens", std::vector<std::string>{"<unk>", "<s>", "a"});
+    g1.set("tokenizer.ggml.scores", std::vector<float>{0.0f, -1.0f, -2.5f});
+    g1.set("x.flag", true);
+    g1.set("x.i64", std::int64_t{-3});
+    g1.add("blk.0.ffn_up.weight", v.data(), 2, 64, sparseinfer::GgmlType::q4_0);
+    g1.add("blk.0.ffn_down.weight", v.data(), 1, 64, sparseinfer::GgmlType::q8_0);
+    g1.add("output_norm.weight", v.data(), 1, 8, sparseinfer::GgmlType::f32);
+    g1.add("f16", v.data(), 2, 5, sparseinfer::GgmlType::f16);
+    g2.set("general.alignment", std::uint32_t{64});
+    g2.set("u8", std::uint8_t{3});
+    g2.add("t", v.data(), 1, 32, sparseinfer::GgmlType::q8_0);
+    g1.write((dir / "gguf" / "llama.gguf").string());
+    g2.write((dir / "gguf" / "aligned.gguf").string());
+    g3.write((dir / "gguf" / "empty.gguf").string());
     return 0;
 }

@@ -31,3 +31,4 @@ run() {  # target, seed dir
 run fuzz_weights_load "$seeds/weights"
 run fuzz_weights_view "$seeds/weights"
 run fuzz_tensor_file "$seeds/tensors"
+run fuzz_gguf "$seeds/gguf"
