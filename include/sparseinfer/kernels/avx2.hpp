@@ -41,6 +41,8 @@ namespace sparseinfer::kernels::avx2 {
 constexpr std::size_t chunk_blocks = 8;
 /// 4-bit blocks per 32-byte vector of codes.
 constexpr std::size_t nibble_blocks = 2;
+/// 2-bit blocks per 32-byte vector of codes (their 8-byte low planes).
+constexpr std::size_t crumb_blocks = 4;
 
 SPARSEINFER_KERNEL_INLINE float hsum(__m256 v) noexcept {
     __m128 t = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -253,6 +255,44 @@ SPARSEINFER_KERNEL_INLINE __m256 chunk_limb_dots(const std::uint8_t* codes, cons
         }
 #pragma GCC unroll 8
         for (int k = 0; k < L; ++k) s[k] = reduce_pairs(a[k]);
+    } else if constexpr (Bits == 2) {
+        // 32 code bytes are 4 blocks; shifting them by 2e gives values 8e..8e+7
+        // of each block in its 8 bytes, dotted with the limbs stored in that
+        // order; the 4 shifts' vpmaddubsw add in int16 (at most 4 * 2 * 3 * 127 =
+        // 3048), so vpmaddwd leaves 2 int32 per block.
+        const __m256i three = _mm256_set1_epi8(3);
+        __m256i a[L][2];
+#pragma GCC unroll 2
+        for (std::size_t u = 0; u < 2; ++u) {
+            const std::size_t b = first + 4 * u;
+            const std::size_t valid = n > 4 * u ? (n - 4 * u < 4 ? n - 4 * u : 4) : 0;
+            const __m256i v = valid == 4  ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes + b * bb))
+                              : valid > 0 ? _mm256_maskload_epi64(
+                                                reinterpret_cast<const long long*>(codes + b * bb),
+                                                _mm256_cmpgt_epi64(_mm256_set1_epi64x(static_cast<long long>(valid)),
+                                                                   _mm256_setr_epi64x(0, 1, 2, 3)))
+                                          : z;
+            __m256i c[4];
+#pragma GCC unroll 4
+            for (int e = 0; e < 4; ++e) c[e] = _mm256_and_si256(_mm256_srli_epi16(v, 2 * e), three);
+#pragma GCC unroll 3
+            for (int k = 0; k < L; ++k) {
+                const std::int8_t* X = p.limbs[k] + b * 32;
+                __m256i prod = _mm256_maddubs_epi16(c[0], _mm256_load_si256(reinterpret_cast<const __m256i*>(X)));
+#pragma GCC unroll 3
+                for (int e = 1; e < 4; ++e)
+                    prod = _mm256_add_epi16(
+                        prod,
+                        _mm256_maddubs_epi16(c[e], _mm256_load_si256(reinterpret_cast<const __m256i*>(X + 32 * e))));
+                a[k][u] = _mm256_madd_epi16(prod, ones);
+            }
+        }
+        // Per quad, lanes hold [b0 b0 b1 b1 | b2 b2 b3 b3]: one round of pairwise
+        // sums and one permute give the 8 block sums in order.
+#pragma GCC unroll 3
+        for (int k = 0; k < L; ++k)
+            s[k] = _mm256_permutevar8x32_epi32(_mm256_hadd_epi32(a[k][0], a[k][1]),
+                                               _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7));
     } else {
         __m256i a[L][8];
 #pragma GCC unroll 8
@@ -357,11 +397,9 @@ SPARSEINFER_KERNEL_INLINE void split_block_limbs(const float* x, std::size_t col
             q[k] = _mm256_cvtps_epi32(v[k]);
             v[k] = _mm256_mul_ps(_mm256_sub_ps(v[k], _mm256_cvtepi32_ps(q[k])), k254);
         }
-        const __m256i bytes = pack_epi8(q);
-        _mm_store_si128(reinterpret_cast<__m128i*>(p.limbs[limb] + limb_offset<Bits>(pb, 0)),
-                        _mm256_castsi256_si128(bytes));
-        _mm_store_si128(reinterpret_cast<__m128i*>(p.limbs[limb] + limb_offset<Bits>(pb, 1)),
-                        _mm256_extracti128_si256(bytes, 1));
+        alignas(32) std::int8_t bytes[32];
+        _mm256_store_si256(reinterpret_cast<__m256i*>(bytes), pack_epi8(q));
+        place_limbs<Bits>(p.limbs[limb], pb, bytes);
     }
 }
 
