@@ -15,6 +15,7 @@
 #include <sparseinfer/selection.hpp>
 #include <sparseinfer/sparse_ffn.hpp>
 #include <sparseinfer/tensor_file.hpp>
+#include <sparseinfer/thread_pool.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -580,4 +581,69 @@ TEST_CASE("from_views rejects matrices that do not form one layer") {
                       Catch::Contains("gate") && Catch::Contains("groups of 64"));
     CHECK_THROWS_WITH(SparseFfn<4>::from_views(sparseinfer::QuantizedWeightsView<4>(), up.view(), Activation::relu),
                       Catch::Contains("up") && Catch::Contains("empty"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Threads: the chunks do not depend on the thread count, so 1, 2 and 3 threads give the same bits.
+
+namespace {
+
+template <int Bits>
+void check_threads(std::size_t d, std::size_t h, Activation act, bool gated, bool int8) {
+    INFO("bits " << Bits << ", d_model " << d << ", hidden " << h << ", " << sparseinfer::to_string(act)
+                 << (gated ? ", gated" : ", no gate") << (int8 ? ", int8" : ", float"));
+    const Layer l = random_layer(d, h, static_cast<unsigned>(h + Bits));
+    SparseFfn<Bits> one(gated ? l.gate.data() : nullptr, l.up.data(), l.down.data(), d, h, act);
+    one.set_int8_activations(int8);
+    const std::vector<float> x = random_input(d, 21);
+    std::vector<std::uint32_t> list;  // a scattered list, long enough for several chunks
+    for (std::uint32_t i = 0; i < h; i += 1 + i % 3) list.push_back(i);
+    std::reverse(list.begin(), list.end());
+    const auto sel = sparseinfer::Selection::top_k(h / 3);
+
+    std::vector<float> dense1(d), sparse1(d), first1(d), scores1(h);
+    one.forward_dense(x.data(), dense1.data());
+    one.forward_sparse(x.data(), list.data(), list.size(), sparse1.data());
+    const std::size_t kept1 = gated ? one.forward_gate_first(x.data(), sel, first1.data()) : 0;
+    one.exact_scores(x.data(), scores1.data());
+    for (std::size_t threads : {2, 3}) {
+        INFO(threads << " threads");
+        sparseinfer::ThreadPool pool(threads);
+        SparseFfn<Bits> many(one);
+        many.set_executor(pool);
+        std::vector<float> y(d, 5.0f), s(h);
+        many.forward_dense(x.data(), y.data());
+        CHECK(same_bits(y, dense1));
+        many.forward_sparse(x.data(), list.data(), list.size(), y.data());
+        CHECK(same_bits(y, sparse1));
+        if (gated) {
+            CHECK(many.forward_gate_first(x.data(), sel, y.data()) == kept1);
+            CHECK(same_bits(y, first1));
+        }
+        many.exact_scores(x.data(), s.data());
+        CHECK(same_bits(s, scores1));
+    }
+}
+
+}  // namespace
+
+TEST_CASE("outputs are bit-identical for 1, 2 and 3 threads") {
+    for (Activation act : {Activation::silu, Activation::gelu, Activation::relu}) {
+        check_threads<4>(64, 700, act, true, false);
+        check_threads<4>(64, 700, act, true, true);
+        check_threads<8>(40, 130, act, false, false);
+    }
+    check_threads<2>(32, 3100, Activation::silu, true, false);  // chunks of 128 rows
+    check_threads<3>(96, 65, Activation::relu, true, true);     // two chunks, the second of one row
+}
+
+TEST_CASE("threaded outputs still match the float reference") {
+    const Layer l = random_layer(64, 300, 4);
+    SparseFfn<4> ffn(l.gate.data(), l.up.data(), l.down.data(), 64, 300, Activation::silu);
+    sparseinfer::ThreadPool pool(3);
+    ffn.set_executor(pool);
+    const std::vector<float> x = random_input(64, 5);
+    std::vector<float> y(64);
+    ffn.forward_dense(x.data(), y.data());
+    check_close(y, reference(ffn, x, all_neurons(300), no_error(64)));
 }

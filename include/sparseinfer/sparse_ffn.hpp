@@ -27,6 +27,9 @@
 // A layer object holds preallocated scratch and is used by one thread at a
 // time; the forward functions do not allocate (after the first call with int8
 // activations) and throw sparseinfer::error on bad arguments before touching y.
+// Given a pool (set_executor), each forward call splits its rows into chunks
+// the pool's threads share (see compute()); outputs do not depend on the
+// number of threads, bit for bit.
 //
 //   sparseinfer::SparseFfn<4> ffn(gate, up, down, 4096, 11008, sparseinfer::Activation::silu);
 //   // or over quantized matrices someone else owns (down given transposed, [hidden][d_model]):
@@ -55,15 +58,18 @@
 #include "activation.hpp"
 #include "detail/aligned_allocator.hpp"
 #include "detail/quantizer.hpp"
+#include "detail/row_chunks.hpp"
 #include "detail/row_format.hpp"
 #include "detail/unique_ids.hpp"
 #include "error.hpp"
+#include "executor.hpp"
 #include "kernels/dispatch.hpp"
 #include "neuron_cache.hpp"
 #include "policies.hpp"
 #include "quantized_activations.hpp"
 #include "quantized_weights.hpp"
 #include "selection.hpp"
+#include "thread_pool.hpp"
 
 namespace sparseinfer {
 
@@ -140,7 +146,7 @@ public:
     /// A copy with a fresh cache (same policy; a slot store is attached again
     /// with the same budget). Owned weights are copied (e.g. to rotate layer
     /// copies through memory); a layer from views copies the views only.
-    SparseFfn(const SparseFfn& o) : act_(o.act_), int8_(o.int8_), policy_(o.policy_) {
+    SparseFfn(const SparseFfn& o) : act_(o.act_), int8_(o.int8_), executor_(o.executor_), policy_(o.policy_) {
         if (o.owned_ != nullptr) {
             owned_ = std::make_unique<Owned>(*o.owned_);
             bind_owned();
@@ -187,6 +193,16 @@ public:
         if (which == FfnMatrix::gate && !gated_) throw error("this layer has no gate matrix");
         return which == FfnMatrix::gate ? gate_ : which == FfnMatrix::up ? up_ : down_;
     }
+
+    /// Runs every forward function on the pool's threads (dense, sparse,
+    /// gate-first and exact scores): the rows are split into chunks that do not
+    /// depend on the thread count, so outputs are bit-identical for any pool.
+    /// The pool must outlive the layer's use of it; one forward call at a time.
+    void set_executor(ThreadPool& pool) noexcept { executor_ = pool.executor(); }
+    /// The same for any pool that keeps the Executor contract (executor.hpp);
+    /// Executor{} runs everything on the caller's thread again.
+    void set_executor(Executor executor) noexcept { executor_ = executor; }
+    const Executor& executor() const noexcept { return executor_; }
 
     /// The neuron cache that records every computed neuron.
     Cache& cache() noexcept { return *cache_; }
@@ -330,6 +346,10 @@ private:
         hot_.assign(hidden_, 0);
         hot_neuron_.assign(hidden_, 0);
         ids_ = detail::UniqueIds(hidden_);
+        // One partial output per chunk but the first, for the largest list (every neuron);
+        // rows 64 bytes apart, so tasks never share a cache line.
+        partial_stride_ = (d_model_ + 15) / 16 * 16;
+        partials_.assign((detail::RowChunks::max_count(hidden_) - 1) * partial_stride_, 0.0f);
     }
 
     std::size_t rows_per_neuron() const noexcept { return gated_ ? 3 : 2; }
@@ -421,32 +441,64 @@ private:
     /// gate_all_ = the first matrix's value for every neuron (gate, or up without a gate).
     void gate_all() {
         const Source s = main_source();
-        gemv(layout_, gated_ ? s.gate : s.up, nullptr, hidden_, gate_all_.data());
+        const std::uint8_t* first = gated_ ? s.gate : s.up;
+        const detail::RowChunks chunks(hidden_);
+        auto task = [&](std::size_t c) {
+            const std::size_t b = chunks.begin(c);
+            gemv(layout_, first + b * layout_.row_stride, nullptr, chunks.end(c) - b, gate_all_.data() + b);
+        };
+        executor_(chunks.count(), task);
     }
 
     /// Computes n neurons at rows `rows` of `src` (nullptr: 0..n-1) and adds
     /// them to y (or sets y when `overwrite`). `neurons` are their ids, for
-    /// reading precomputed gate values (gate_known).
+    /// reading precomputed gate values (gate_known). The rows are split into
+    /// chunks (detail/row_chunks.hpp), one task each: chunk 0 adds its down rows
+    /// to y, every other chunk to its own partial output, added to y in chunk
+    /// order afterwards, so no two tasks write the same memory.
     void compute(const Source& src, const std::uint32_t* rows, const std::uint32_t* neurons, std::size_t n,
                  bool gate_known, float* y, bool overwrite) {
         if (overwrite) std::fill_n(y, d_model_, 0.0f);
         if (n == 0) return;
+        const detail::RowChunks chunks(n);
+        auto task = [&](std::size_t c) {
+            compute_rows(src, rows, neurons, chunks.begin(c), chunks.end(c), gate_known, c == 0 ? y : partial(c));
+        };
+        executor_(chunks.count(), task);
+        for (std::size_t c = 1; c < chunks.count(); ++c) {
+            const float* p = partial(c);
+            for (std::size_t j = 0; j < d_model_; ++j) y[j] += p[j];
+        }
+    }
+
+    /// Chunk c's partial output (c >= 1).
+    float* partial(std::size_t c) noexcept { return partials_.data() + (c - 1) * partial_stride_; }
+
+    /// compute() for the rows b..e-1 of the list (of src when rows == nullptr), adding to out
+    /// (set to zero first unless it is y's chunk 0, which adds).
+    void compute_rows(const Source& src, const std::uint32_t* rows, const std::uint32_t* neurons, std::size_t b,
+                      std::size_t e, bool gate_known, float* out) {
         const detail::RowLayout& l = *src.layout;
+        const std::size_t n = e - b;
+        const std::uint32_t* list = rows != nullptr ? rows + b : nullptr;
+        auto at = [&](const std::uint8_t* base) { return rows != nullptr ? base : base + b * l.row_stride; };
+        float *g = g_.data() + b, *u = u_.data() + b, *h = h_.data() + b;
         if (gated_) {
             if (gate_known)
-                for (std::size_t i = 0; i < n; ++i) g_[i] = gate_all_[neurons ? neurons[i] : i];
+                for (std::size_t i = b; i < e; ++i) g_[i] = gate_all_[neurons ? neurons[i] : i];
             else
-                gemv(l, src.gate, rows, n, g_.data());
-            gemv(l, src.up, rows, n, u_.data());
-            for (std::size_t i = 0; i < n; ++i) h_[i] = activate(act_, g_[i]) * u_[i];
+                gemv(l, at(src.gate), list, n, g);
+            gemv(l, at(src.up), list, n, u);
+            for (std::size_t i = 0; i < n; ++i) h[i] = activate(act_, g[i]) * u[i];
         } else {
             if (gate_known)
-                for (std::size_t i = 0; i < n; ++i) u_[i] = gate_all_[neurons ? neurons[i] : i];
+                for (std::size_t i = b; i < e; ++i) u_[i] = gate_all_[neurons ? neurons[i] : i];
             else
-                gemv(l, src.up, rows, n, u_.data());
-            for (std::size_t i = 0; i < n; ++i) h_[i] = activate(act_, u_[i]);
+                gemv(l, at(src.up), list, n, u);
+            for (std::size_t i = 0; i < n; ++i) h[i] = activate(act_, u[i]);
         }
-        kernels::axpy_rows(l, src.down, rows, n, h_.data(), y);
+        if (b != 0) std::fill_n(out, d_model_, 0.0f);
+        kernels::axpy_rows(l, at(src.down), list, n, h, out);
     }
 
     /// Records the (validated) list in the cache and computes it, resident
@@ -488,6 +540,7 @@ private:
     View gate_, up_, down_;                                  // gate_ unused without a gate
     std::unique_ptr<Owned> owned_;  // a float-built layer's matrices (the views point into them)
     bool int8_ = false;
+    Executor executor_;  // inline unless set_executor was called
     Policy policy_;
     std::unique_ptr<Cache> cache_;
     std::size_t store_budget_ = 0;
@@ -499,6 +552,8 @@ private:
     QuantizedActivations xq_;
     std::vector<float> g_, u_, h_, gate_all_, score_;
     std::vector<std::uint32_t> selected_, cold_, hot_, hot_neuron_;
+    std::vector<float, detail::AlignedAllocator<float>> partials_;  // see compute()
+    std::size_t partial_stride_ = 0;
     detail::UniqueIds ids_;
 };
 
