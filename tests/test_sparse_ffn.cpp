@@ -627,7 +627,7 @@ void check_threads(std::size_t d, std::size_t h, Activation act, bool gated, boo
 
 }  // namespace
 
-TEST_CASE("outputs are bit-identical for 1, 2 and 3 threads") {
+TEST_CASE("outputs are bit-identical for 1, 2 and 3 threads", "[threads]") {
     for (Activation act : {Activation::silu, Activation::gelu, Activation::relu}) {
         check_threads<4>(64, 700, act, true, false);
         check_threads<4>(64, 700, act, true, true);
@@ -637,7 +637,7 @@ TEST_CASE("outputs are bit-identical for 1, 2 and 3 threads") {
     check_threads<3>(96, 65, Activation::relu, true, true);     // two chunks, the second of one row
 }
 
-TEST_CASE("threaded outputs still match the float reference") {
+TEST_CASE("threaded outputs still match the float reference", "[threads]") {
     const Layer l = random_layer(64, 300, 4);
     SparseFfn<4> ffn(l.gate.data(), l.up.data(), l.down.data(), 64, 300, Activation::silu);
     sparseinfer::ThreadPool pool(3);

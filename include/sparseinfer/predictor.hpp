@@ -26,7 +26,8 @@
 // the rest keep the prediction (detail/kept_region.hpp, detail/nearest_edge.hpp;
 // recall and cost are measured in docs/ffn.md).
 //
-// The predictor holds scratch and is used by one thread at a time.
+// The predictor holds scratch and is used by one thread at a time; given a
+// pool (set_executor), the 8-bit product over P runs on the pool's threads.
 //
 //   auto pred = sparseinfer::LowRankPredictor::from_gate(gate, 11008, 4096, {/*rank=*/64});
 //   pred.quantize();
@@ -65,11 +66,14 @@
 #include "detail/kept_region.hpp"
 #include "detail/low_rank_fit.hpp"
 #include "detail/nearest_edge.hpp"
+#include "detail/row_chunks.hpp"
 #include "error.hpp"
+#include "executor.hpp"
 #include "kernels/isa.hpp"
 #include "quantized_activations.hpp"
 #include "quantized_weights.hpp"
 #include "selection.hpp"
+#include "thread_pool.hpp"
 
 namespace sparseinfer {
 
@@ -156,6 +160,14 @@ public:
         qP_ = std::move(q);
     }
     bool quantized() const noexcept { return qP_ != nullptr; }
+
+    /// Runs the 8-bit factors' product over P (predict, scores, select_top_k_checked
+    /// from either input) on a pool's threads; the split does not depend on the
+    /// thread count, so the outputs are bit-identical for any pool. The float
+    /// factors (before quantize()) run on the caller's thread. The pool must
+    /// outlive its use here (see executor.hpp for plugging in another pool).
+    void set_executor(ThreadPool& pool) noexcept { executor_ = pool.executor(); }
+    void set_executor(Executor executor) noexcept { executor_ = executor; }
 
     std::size_t rank() const noexcept { return static_cast<std::size_t>(Q_.rows()); }
     std::size_t hidden() const noexcept { return static_cast<std::size_t>(P_.rows()); }
@@ -308,8 +320,15 @@ private:
             return;
         }
         const float tscale = detail::round_to_int8(t_.data(), r, tq_.data());
-        detail::active_table(8).gemv_s8_panels(qP_->panels.data(), qP_->scales.data(), m, qP_->depth, tq_.data(),
-                                               tscale, pre);
+        // P's panels split into chunks of whole panels (chunk starts are multiples of 64 rows), one task each.
+        const detail::RowChunks chunks(m);
+        const std::size_t D = qP_->depth;
+        auto task = [&](std::size_t c) {
+            const std::size_t b = chunks.begin(c);
+            detail::active_table(8).gemv_s8_panels(qP_->panels.data() + b * D, qP_->scales.data() + b,
+                                                   chunks.end(c) - b, D, tq_.data(), tscale, pre + b);
+        };
+        executor_(chunks.count(), task);
     }
 
     template <class Gate>
@@ -338,6 +357,7 @@ private:
     std::vector<std::uint64_t> best_;
     std::vector<std::int8_t> tq_;
     QuantizedActivations xq_;
+    Executor executor_;  // inline unless set_executor was called
 };
 
 }  // namespace sparseinfer

@@ -14,6 +14,7 @@
 #include "activation.hpp"
 #include "activation_trace.hpp"
 #include "error.hpp"
+#include "executor.hpp"
 #include "kernels/dispatch.hpp"
 #include "mapped_file.hpp"
 #include "neuron_cache.hpp"
@@ -26,4 +27,5 @@
 #include "slot_store.hpp"
 #include "sparse_ffn.hpp"
 #include "tensor_file.hpp"
+#include "thread_pool.hpp"
 #include "version.hpp"
