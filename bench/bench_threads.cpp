@@ -65,7 +65,7 @@ double read_seconds(const std::vector<Buffer>& bufs, std::size_t threads) {
 int main(int argc, char** argv) {
     const std::string json_path = argc > 1 ? argv[1] : "bench_threads.json";
     const std::size_t d = 4096, h = 11008, read_bytes = std::size_t(768) << 20;
-    const int reps = 15;
+    const int reps = 9;
     si::kernels::init_kernels();
     std::printf("bench_threads: dense 4-bit layer %zu x %zu (gated SiLU), path %s\n", d, h, si::active_isa());
 

@@ -17,6 +17,7 @@
 #include "executor.hpp"
 #include "kernels/dispatch.hpp"
 #include "mapped_file.hpp"
+#include "model_file.hpp"
 #include "neuron_cache.hpp"
 #include "policies.hpp"
 #include "quantized_activations.hpp"
