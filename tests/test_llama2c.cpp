@@ -8,7 +8,9 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
+#include <random>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -173,6 +175,62 @@ TEST_CASE("every configuration runs on the synthetic model; active 1 via a full 
     CHECK(llama2c::compare(m, o8, 16).kld < 0.05);
 }
 
+namespace {
+
+/// Tokens from layers quantized at start, then from the model file those layers were saved to.
+void check_saved_ffn(const llama2c::Model& m, llama2c::EngineOptions o, int steps) {
+    INFO("bits " << o.bits << ", active " << o.active);
+    const std::string path =
+        (std::filesystem::temp_directory_path() / ("sparseinfer_test_llama2c_" + std::to_string(o.bits) + "_" +
+                                                   std::to_string(std::random_device{}()) + ".sitf"))
+            .string();
+    std::vector<int> at_start;
+    {
+        llama2c::Engine quantized(m, o);
+        quantized.save_ffn(path);
+        at_start = quantized.generate(steps);
+    }
+    o.ffn_file = path;
+    {
+        llama2c::Engine mapped(m, o);
+        const std::vector<int> from_file = mapped.generate(steps);
+        REQUIRE(from_file.size() == at_start.size());
+        for (std::size_t i = 0; i < at_start.size(); ++i) {
+            INFO("position " << i);
+            CHECK(from_file[i] == at_start[i]);
+        }
+        // A file of another width is refused, naming the widths.
+        llama2c::EngineOptions other = o;
+        other.bits = o.bits == 8 ? 4 : 8;
+        CHECK_THROWS_WITH(llama2c::Engine(m, other), Catch::Contains("-bit"));
+    }
+    std::filesystem::remove(path);
+}
+
+}  // namespace
+
+TEST_CASE("--save then --ffn: the same greedy tokens as quantizing at start, 8 and 4 bits") {
+    const llama2c::Model synthetic = llama2c::synthetic_model();
+    for (int bits : {8, 4}) {
+        llama2c::EngineOptions o;
+        o.bits = bits;
+        check_saved_ffn(synthetic, o, 16);
+        o.active = 0.3;  // gate-first sparse, with a slot store
+        o.budget = 0.2;
+        check_saved_ffn(synthetic, o, 16);
+    }
+    if (!model_present()) {
+        WARN("skipped on the real model: " << model_path << " is absent");
+        return;
+    }
+    const llama2c::Model m = llama2c::load_checkpoint(model_path);
+    for (int bits : {8, 4}) {
+        llama2c::EngineOptions o;
+        o.bits = bits;
+        check_saved_ffn(m, o, 64);
+    }
+}
+
 TEST_CASE("bad engine options are rejected with a message") {
     llama2c::EngineOptions o;
     o.bits = 5;
@@ -187,4 +245,7 @@ TEST_CASE("bad engine options are rejected with a message") {
     o.policy = "mru";
     CHECK_THROWS_WITH(llama2c::validate(o), Catch::Contains("--policy"));
     CHECK_THROWS_AS(llama2c::load_checkpoint("/nonexistent/model.bin"), std::runtime_error);
+    o = {};
+    o.ffn_file = "model.sitf";  // a model file holds quantized layers
+    CHECK_THROWS_WITH(llama2c::validate(o), Catch::Contains("--ffn"));
 }

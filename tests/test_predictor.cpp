@@ -2,12 +2,14 @@
 #include <sparseinfer/predictor.hpp>
 #include <sparseinfer/quantized_activations.hpp>
 #include <sparseinfer/selection.hpp>
+#include <sparseinfer/thread_pool.hpp>
 
 #include <Eigen/SVD>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <numeric>
@@ -454,4 +456,38 @@ TEST_CASE("int8 input: predict, scores and checked top-k from a quantized x equa
     CHECK_THROWS_AS(p.scores(xq, sparseinfer::Activation::silu, nullptr), sparseinfer::error);
     CHECK_THROWS_AS(p.select_top_k_checked(xq, sparseinfer::Activation::silu, k, 5, exact, nullptr),
                     sparseinfer::error);
+}
+
+TEST_CASE("8-bit predictions are bit-identical for 1, 2 and 3 threads", "[threads]") {
+    for (std::size_t h : {std::size_t(17), std::size_t(700), std::size_t(3100)}) {
+        INFO("hidden " << h);
+        const std::size_t d = 64, k = h / 10 + 1;
+        const RowMatrix G = planted_scaled(h, d, 6, 0.3f, 5);
+        auto p = LowRankPredictor::from_gate(G.data(), h, d, PredictorOptions{8});
+        p.quantize();
+        const std::vector<float> x = random_x(d, 9);
+        const sparseinfer::QuantizedActivations xq = sparseinfer::quantize_activations(x.data(), d);
+        std::vector<float> pre1(h), s1(h);
+        std::vector<std::uint32_t> top1(h);
+        auto exact = [&](const std::uint32_t* ids, std::size_t m, float* pre) {
+            for (std::size_t j = 0; j < m; ++j) pre[j] = static_cast<float>(ids[j] % 7) - 3.0f;
+        };
+        p.predict(x.data(), pre1.data());
+        p.scores(xq, sparseinfer::Activation::silu, s1.data());
+        const std::size_t n1 = p.select_top_k_checked(xq, sparseinfer::Activation::silu, k, 5, exact, top1.data());
+        for (std::size_t threads : {2, 3}) {
+            INFO(threads << " threads");
+            sparseinfer::ThreadPool pool(threads);
+            LowRankPredictor q = p;  // shares the 8-bit factors
+            q.set_executor(pool);
+            std::vector<float> pre(h, 1.0f), s(h, 1.0f);
+            std::vector<std::uint32_t> top(h);
+            q.predict(x.data(), pre.data());
+            CHECK(std::memcmp(pre.data(), pre1.data(), h * sizeof(float)) == 0);
+            q.scores(xq, sparseinfer::Activation::silu, s.data());
+            CHECK(std::memcmp(s.data(), s1.data(), h * sizeof(float)) == 0);
+            CHECK(q.select_top_k_checked(xq, sparseinfer::Activation::silu, k, 5, exact, top.data()) == n1);
+            CHECK(std::equal(top.begin(), top.begin() + static_cast<std::ptrdiff_t>(n1), top1.begin()));
+        }
+    }
 }

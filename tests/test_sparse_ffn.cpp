@@ -10,13 +10,18 @@
 // down row-adds. The int8-activation path adds the activation quantization
 // error, |x_k - x^_k| <= max|x in k's block of 32| / 254, propagated the same way.
 #include <sparseinfer/activation.hpp>
+#include <sparseinfer/mapped_file.hpp>
 #include <sparseinfer/quantized_weights.hpp>
 #include <sparseinfer/selection.hpp>
 #include <sparseinfer/sparse_ffn.hpp>
+#include <sparseinfer/tensor_file.hpp>
+#include <sparseinfer/thread_pool.hpp>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <filesystem>
 #include <limits>
 #include <numeric>
 #include <random>
@@ -447,4 +452,198 @@ TEST_CASE("a caller-quantized input of the wrong shape throws sparseinfer::error
     SparseFfn<4> plain(nullptr, l.up.data(), l.down.data(), d, h, Activation::relu);
     CHECK_THROWS_WITH(plain.forward_gate_first(good, sparseinfer::Selection::top_k(4), y.data()),
                       Catch::Contains("gated layer"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Layers over views: the float constructor and from_views over the same quantized matrices read
+// the same bytes the same way, so every output must agree bit for bit.
+
+namespace {
+
+/// down [d][h] transposed to [h][d], written independently of the layer's own transpose.
+std::vector<float> transposed(const std::vector<float>& down, std::size_t d, std::size_t h) {
+    std::vector<float> t(h * d);
+    for (std::size_t j = 0; j < d; ++j)
+        for (std::size_t i = 0; i < h; ++i) t[i * d + j] = down[j * h + i];
+    return t;
+}
+
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+/// Every forward function of `a` and `b` on the same inputs, compared bit for bit.
+template <class A, class B>
+void check_identical(A& a, B& b, std::size_t d, std::size_t h, bool gated) {
+    const std::vector<float> x = random_input(d, 11);
+    std::vector<float> ya(d, 1.0f), yb(d, 2.0f);
+    a.forward_dense(x.data(), ya.data());
+    b.forward_dense(x.data(), yb.data());
+    CHECK(same_bits(ya, yb));
+    std::vector<std::uint32_t> some;
+    for (std::uint32_t i = 0; i < h; i += 3) some.push_back(i);
+    a.forward_sparse(x.data(), some.data(), some.size(), ya.data());
+    b.forward_sparse(x.data(), some.data(), some.size(), yb.data());
+    CHECK(same_bits(ya, yb));
+    const auto xq = sparseinfer::quantize_activations(x.data(), d);
+    a.forward_sparse(xq, some.data(), some.size(), ya.data());
+    b.forward_sparse(xq, some.data(), some.size(), yb.data());
+    CHECK(same_bits(ya, yb));
+    if (gated) {
+        const auto sel = sparseinfer::Selection::top_k(h / 2 + 1);
+        CHECK(a.forward_gate_first(x.data(), sel, ya.data()) == b.forward_gate_first(x.data(), sel, yb.data()));
+        CHECK(same_bits(ya, yb));
+    }
+    // The slot store copies bundles out of the viewed matrices: the same outputs again.
+    a.attach_store(a.bundle_bytes() * (h / 2 + 1));
+    b.attach_store(b.bundle_bytes() * (h / 2 + 1));
+    a.cache().pin(some.data(), 1);
+    b.cache().pin(some.data(), 1);
+    for (int round = 0; round < 2; ++round) {
+        a.forward_sparse(x.data(), some.data(), some.size(), ya.data());
+        b.forward_sparse(x.data(), some.data(), some.size(), yb.data());
+        CHECK(same_bits(ya, yb));
+    }
+    CHECK(a.stats().bytes_from_store == b.stats().bytes_from_store);
+    CHECK(b.stats().bytes_from_store > 0);
+}
+
+template <int Bits>
+void check_views(std::size_t d, std::size_t h, Activation act, bool gated, std::size_t group) {
+    INFO("bits " << Bits << ", d_model " << d << ", hidden " << h << ", " << sparseinfer::to_string(act)
+                 << (gated ? ", gated" : ", no gate") << ", groups of " << group);
+    const Layer l = random_layer(d, h, static_cast<unsigned>(d * 7 + h + Bits));
+    const sparseinfer::QuantOptions opts{group, sparseinfer::QuantMethod::optimized};
+    SparseFfn<Bits> built(gated ? l.gate.data() : nullptr, l.up.data(), l.down.data(), d, h, act, opts);
+
+    using W = sparseinfer::QuantizedWeights<Bits>;
+    const W gate = W::from_f32(l.gate.data(), h, d, opts), up = W::from_f32(l.up.data(), h, d, opts);
+    const std::vector<float> dt = transposed(l.down, d, h);
+    const W down_t = W::from_f32(dt.data(), h, d, opts);
+    auto viewed = gated ? SparseFfn<Bits>::from_views(gate.view(), up.view(), down_t.view(), act)
+                        : SparseFfn<Bits>::from_views(up.view(), down_t.view(), act);
+    CHECK(viewed.matrix_data(FfnMatrix::up) == up.data());  // no copy: the layer reads the matrix in place
+    CHECK(viewed.matrix_data(FfnMatrix::down) == down_t.data());
+    CHECK(viewed.gated() == gated);
+    CHECK(viewed.d_model() == d);
+    CHECK(viewed.hidden() == h);
+    check_identical(built, viewed, d, h, gated);
+
+    // The same matrices from a mapped tensor file.
+    sparseinfer::TensorFileWriter out;
+    if (gated) out.add("gate", gate);
+    out.add("up", up);
+    out.add("down_t", down_t);
+    const auto path = (std::filesystem::temp_directory_path() /
+                       ("sparseinfer_test_ffn_views_" + std::to_string(Bits) + "_" + std::to_string(d) + ".sitf"))
+                          .string();
+    out.write(path);
+    {
+        sparseinfer::MappedFile file(path);
+        const auto tf = sparseinfer::TensorFile::from_bytes(file.data(), file.size());
+        auto mapped = gated ? SparseFfn<Bits>::from_views(tf.view<Bits>("gate"), tf.view<Bits>("up"),
+                                                          tf.view<Bits>("down_t"), act)
+                            : SparseFfn<Bits>::from_views(tf.view<Bits>("up"), tf.view<Bits>("down_t"), act);
+        CHECK(mapped.matrix_data(FfnMatrix::up) == tf.view<Bits>("up").data());
+        SparseFfn<Bits> again(gated ? l.gate.data() : nullptr, l.up.data(), l.down.data(), d, h, act, opts);
+        check_identical(again, mapped, d, h, gated);
+        // A copy of a view-built layer views the same bytes.
+        SparseFfn<Bits> copy(mapped);
+        CHECK(copy.matrix_data(FfnMatrix::down) == mapped.matrix_data(FfnMatrix::down));
+    }
+    std::filesystem::remove(path);
+}
+
+}  // namespace
+
+TEST_CASE("a layer from views of quantized matrices equals the float-built layer bit for bit") {
+    for (Activation act : {Activation::silu, Activation::gelu, Activation::relu}) {
+        check_views<2>(70, 13, act, true, 32);
+        check_views<3>(64, 9, act, true, 64);
+        check_views<4>(96, 21, act, true, 32);
+        check_views<8>(33, 6, act, true, 32);
+        check_views<4>(40, 10, act, false, 32);
+        check_views<8>(1, 1, act, false, 32);
+    }
+}
+
+TEST_CASE("from_views rejects matrices that do not form one layer") {
+    using W = sparseinfer::QuantizedWeights<4>;
+    const Layer l = random_layer(64, 8, 3);
+    const W gate = W::from_f32(l.gate.data(), 8, 64), up = W::from_f32(l.up.data(), 8, 64);
+    const W fewer = W::from_f32(l.up.data(), 7, 64), narrower = W::from_f32(l.up.data(), 8, 32);
+    const W other_groups = W::from_f32(l.up.data(), 8, 64, {64, sparseinfer::QuantMethod::min_max});
+    CHECK_THROWS_WITH(SparseFfn<4>::from_views(gate.view(), up.view(), fewer.view(), Activation::silu),
+                      Catch::Contains("down_t") && Catch::Contains("7 rows"));
+    CHECK_THROWS_WITH(SparseFfn<4>::from_views(gate.view(), up.view(), narrower.view(), Activation::silu),
+                      Catch::Contains("down_t") && Catch::Contains("32 columns"));
+    CHECK_THROWS_WITH(SparseFfn<4>::from_views(other_groups.view(), up.view(), up.view(), Activation::silu),
+                      Catch::Contains("gate") && Catch::Contains("groups of 64"));
+    CHECK_THROWS_WITH(SparseFfn<4>::from_views(sparseinfer::QuantizedWeightsView<4>(), up.view(), Activation::relu),
+                      Catch::Contains("up") && Catch::Contains("empty"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Threads: the chunks do not depend on the thread count, so 1, 2 and 3 threads give the same bits.
+
+namespace {
+
+template <int Bits>
+void check_threads(std::size_t d, std::size_t h, Activation act, bool gated, bool int8) {
+    INFO("bits " << Bits << ", d_model " << d << ", hidden " << h << ", " << sparseinfer::to_string(act)
+                 << (gated ? ", gated" : ", no gate") << (int8 ? ", int8" : ", float"));
+    const Layer l = random_layer(d, h, static_cast<unsigned>(h + Bits));
+    SparseFfn<Bits> one(gated ? l.gate.data() : nullptr, l.up.data(), l.down.data(), d, h, act);
+    one.set_int8_activations(int8);
+    const std::vector<float> x = random_input(d, 21);
+    std::vector<std::uint32_t> list;  // a scattered list, long enough for several chunks
+    for (std::uint32_t i = 0; i < h; i += 1 + i % 3) list.push_back(i);
+    std::reverse(list.begin(), list.end());
+    const auto sel = sparseinfer::Selection::top_k(h / 3);
+
+    std::vector<float> dense1(d), sparse1(d), first1(d), scores1(h);
+    one.forward_dense(x.data(), dense1.data());
+    one.forward_sparse(x.data(), list.data(), list.size(), sparse1.data());
+    const std::size_t kept1 = gated ? one.forward_gate_first(x.data(), sel, first1.data()) : 0;
+    one.exact_scores(x.data(), scores1.data());
+    for (std::size_t threads : {2, 3}) {
+        INFO(threads << " threads");
+        sparseinfer::ThreadPool pool(threads);
+        SparseFfn<Bits> many(one);
+        many.set_executor(pool);
+        std::vector<float> y(d, 5.0f), s(h);
+        many.forward_dense(x.data(), y.data());
+        CHECK(same_bits(y, dense1));
+        many.forward_sparse(x.data(), list.data(), list.size(), y.data());
+        CHECK(same_bits(y, sparse1));
+        if (gated) {
+            CHECK(many.forward_gate_first(x.data(), sel, y.data()) == kept1);
+            CHECK(same_bits(y, first1));
+        }
+        many.exact_scores(x.data(), s.data());
+        CHECK(same_bits(s, scores1));
+    }
+}
+
+}  // namespace
+
+TEST_CASE("outputs are bit-identical for 1, 2 and 3 threads", "[threads]") {
+    for (Activation act : {Activation::silu, Activation::gelu, Activation::relu}) {
+        check_threads<4>(64, 700, act, true, false);
+        check_threads<4>(64, 700, act, true, true);
+        check_threads<8>(40, 130, act, false, false);
+    }
+    check_threads<2>(32, 3100, Activation::silu, true, false);  // chunks of 128 rows
+    check_threads<3>(96, 65, Activation::relu, true, true);     // two chunks, the second of one row
+}
+
+TEST_CASE("threaded outputs still match the float reference", "[threads]") {
+    const Layer l = random_layer(64, 300, 4);
+    SparseFfn<4> ffn(l.gate.data(), l.up.data(), l.down.data(), 64, 300, Activation::silu);
+    sparseinfer::ThreadPool pool(3);
+    ffn.set_executor(pool);
+    const std::vector<float> x = random_input(64, 5);
+    std::vector<float> y(64);
+    ffn.forward_dense(x.data(), y.data());
+    check_close(y, reference(ffn, x, all_neurons(300), no_error(64)));
 }

@@ -10,10 +10,17 @@
 // low-rank predictor of the gate (truncated SVD, 8-bit factors for quantized
 // layers) and keeps the top share.
 //
+// Quantized FFNs come from the checkpoint's floats (quantized at start) or,
+// with ffn_file, from a model file (sparseinfer/model_file.hpp) that save_ffn
+// wrote: mapped, checked and read in place, with the same outputs.
+//
 //   llama2c::Engine e(model, {/*bits=*/4, /*active=*/0.5});
 //   std::vector<int> tokens = e.generate(64);
+//   e.save_ffn("stories.sitf");   // later: EngineOptions::ffn_file = "stories.sitf"
 #pragma once
 
+#include <sparseinfer/mapped_file.hpp>
+#include <sparseinfer/model_file.hpp>
 #include <sparseinfer/neuron_cache.hpp>
 #include <sparseinfer/policies.hpp>
 #include <sparseinfer/predictor.hpp>
@@ -47,6 +54,7 @@ struct EngineOptions {
     double budget = 0.0;               ///< slot store per layer, as a share of the layer's neurons (0 = none)
     std::size_t rank = 0;              ///< predictor rank; 0 = dim / 4
     bool int8 = false;                 ///< int8 activations for the gate/up dot products
+    std::string ffn_file;              ///< a model file of the FFN layers (save_ffn), instead of quantizing
 };
 
 /// Validates options against a model; throws std::invalid_argument with a message.
@@ -60,6 +68,8 @@ inline void validate(const EngineOptions& o) {
     const std::string& p = o.policy;
     if (p != "frequency" && p != "static" && p != "lru" && p != "window" && p != "adaptive")
         throw std::invalid_argument("--policy must be frequency, static, lru, window or adaptive (got '" + p + "')");
+    if (!o.ffn_file.empty() && o.bits == 32)
+        throw std::invalid_argument("--ffn needs --bits 8, 4, 3 or 2 (the width the file was saved with)");
 }
 
 /// Work of one layer, summed over tokens.
@@ -73,6 +83,10 @@ public:
     virtual ~FfnLayer() = default;
     virtual void forward(const float* x, float* y) = 0;
     virtual LayerCounters counters() const = 0;
+    /// Adds the layer's quantized matrices to a model file (quantized layers only).
+    virtual void save(sparseinfer::TensorFileWriter&, std::size_t) const {
+        throw std::invalid_argument("--save needs quantized FFN layers (--bits 8, 4, 3 or 2)");
+    }
 };
 
 /// Keeps ceil(share * hidden) neurons, at least one.
@@ -153,9 +167,13 @@ private:
 template <int Bits, class Policy>
 class QuantFfn : public FfnLayer {
 public:
-    QuantFfn(const Model& m, int layer, const EngineOptions& o, Policy policy)
-        : ffn_(m.gate(layer), m.up(layer), m.down(layer), static_cast<std::size_t>(m.config.dim),
-               static_cast<std::size_t>(m.config.hidden_dim), sparseinfer::Activation::silu, {}, policy),
+    /// From the model file `file` when given (its layer `layer`), else quantized from the checkpoint.
+    QuantFfn(const Model& m, int layer, const EngineOptions& o, Policy policy, const sparseinfer::TensorFile* file)
+        : ffn_(file != nullptr
+                   ? from_file(m, *file, layer, policy)
+                   : sparseinfer::SparseFfn<Bits, Policy>(
+                         m.gate(layer), m.up(layer), m.down(layer), static_cast<std::size_t>(m.config.dim),
+                         static_cast<std::size_t>(m.config.hidden_dim), sparseinfer::Activation::silu, {}, policy)),
           k_(neurons_for(o.active, ffn_.hidden())),
           dense_(o.active >= 1.0),
           selector_(o.selector),
@@ -192,8 +210,25 @@ public:
         const sparseinfer::CacheStats s = ffn_.cache().stats();
         return {ffn_.stats().bytes_read + pred_bytes_, ffn_.stats().neurons, s.hits, s.misses};
     }
+    void save(sparseinfer::TensorFileWriter& out, std::size_t layer) const override {
+        sparseinfer::add_ffn_layer(out, layer, ffn_);
+    }
 
 private:
+    static sparseinfer::SparseFfn<Bits, Policy> from_file(const Model& m, const sparseinfer::TensorFile& file,
+                                                          int layer, Policy policy) {
+        auto ffn = sparseinfer::ffn_layer_from<Bits, Policy>(file, static_cast<std::size_t>(layer),
+                                                             sparseinfer::Activation::silu, policy);
+        if (ffn.d_model() != static_cast<std::size_t>(m.config.dim) ||
+            ffn.hidden() != static_cast<std::size_t>(m.config.hidden_dim) || !ffn.gated())
+            throw std::invalid_argument(
+                "the FFN file's layer " + std::to_string(layer) + " does not fit the checkpoint (d_model " +
+                std::to_string(ffn.d_model()) + ", hidden " + std::to_string(ffn.hidden()) + ", " +
+                (ffn.gated() ? "gated" : "no gate") + "; the model has " + std::to_string(m.config.dim) + ", " +
+                std::to_string(m.config.hidden_dim) + ", gated)");
+        return ffn;
+    }
+
     sparseinfer::SparseFfn<Bits, Policy> ffn_;
     std::size_t k_;
     bool dense_;
@@ -206,24 +241,27 @@ private:
 };
 
 template <int Bits>
-std::unique_ptr<FfnLayer> make_quant_layer(const Model& m, int layer, const EngineOptions& o) {
+std::unique_ptr<FfnLayer> make_quant_layer(const Model& m, int layer, const EngineOptions& o,
+                                           const sparseinfer::TensorFile* f) {
     namespace pol = sparseinfer::policy;
     const std::size_t cap = neurons_for(o.budget > 0 ? o.budget : 0.25, static_cast<std::size_t>(m.config.hidden_dim));
     if (o.policy == "static")
-        return std::make_unique<QuantFfn<Bits, pol::StaticProfile>>(m, layer, o, pol::StaticProfile{cap, 16});
-    if (o.policy == "lru") return std::make_unique<QuantFfn<Bits, pol::Lru>>(m, layer, o, pol::Lru{cap});
+        return std::make_unique<QuantFfn<Bits, pol::StaticProfile>>(m, layer, o, pol::StaticProfile{cap, 16}, f);
+    if (o.policy == "lru") return std::make_unique<QuantFfn<Bits, pol::Lru>>(m, layer, o, pol::Lru{cap}, f);
     if (o.policy == "window")
-        return std::make_unique<QuantFfn<Bits, pol::SlidingWindow>>(m, layer, o, pol::SlidingWindow{4, cap});
-    if (o.policy == "adaptive") return std::make_unique<QuantFfn<Bits, pol::Adaptive>>(m, layer, o, pol::Adaptive{cap});
-    return std::make_unique<QuantFfn<Bits, pol::FrequencyThreshold>>(m, layer, o, pol::FrequencyThreshold{0.2, 16});
+        return std::make_unique<QuantFfn<Bits, pol::SlidingWindow>>(m, layer, o, pol::SlidingWindow{4, cap}, f);
+    if (o.policy == "adaptive")
+        return std::make_unique<QuantFfn<Bits, pol::Adaptive>>(m, layer, o, pol::Adaptive{cap}, f);
+    return std::make_unique<QuantFfn<Bits, pol::FrequencyThreshold>>(m, layer, o, pol::FrequencyThreshold{0.2, 16}, f);
 }
 
-inline std::unique_ptr<FfnLayer> make_layer(const Model& m, int layer, const EngineOptions& o) {
+inline std::unique_ptr<FfnLayer> make_layer(const Model& m, int layer, const EngineOptions& o,
+                                            const sparseinfer::TensorFile* f = nullptr) {
     switch (o.bits) {
-    case 8: return make_quant_layer<8>(m, layer, o);
-    case 4: return make_quant_layer<4>(m, layer, o);
-    case 3: return make_quant_layer<3>(m, layer, o);
-    case 2: return make_quant_layer<2>(m, layer, o);
+    case 8: return make_quant_layer<8>(m, layer, o, f);
+    case 4: return make_quant_layer<4>(m, layer, o, f);
+    case 3: return make_quant_layer<3>(m, layer, o, f);
+    case 2: return make_quant_layer<2>(m, layer, o, f);
     default: return std::make_unique<FloatFfn>(m, layer, o);
     }
 }
@@ -233,7 +271,16 @@ class Engine {
 public:
     Engine(const Model& m, const EngineOptions& o) : m_(m), opts_(o) {
         validate(o);
-        for (int l = 0; l < m.config.n_layers; ++l) layers_.push_back(make_layer(m, l, o));
+        if (!o.ffn_file.empty()) {  // mapped and fully checked; the layers read it in place
+            ffn_map_ = std::make_unique<sparseinfer::MappedFile>(o.ffn_file);
+            ffn_file_ = std::make_unique<sparseinfer::TensorFile>(
+                sparseinfer::TensorFile::from_bytes(ffn_map_->data(), ffn_map_->size()));
+            const std::size_t n = sparseinfer::ffn_layer_count(*ffn_file_);
+            if (n != static_cast<std::size_t>(m.config.n_layers))
+                throw std::invalid_argument("the FFN file holds " + std::to_string(n) + " layers; the model has " +
+                                            std::to_string(m.config.n_layers));
+        }
+        for (int l = 0; l < m.config.n_layers; ++l) layers_.push_back(make_layer(m, l, o, ffn_file_.get()));
         t_ = std::make_unique<Transformer>(m, [this](int layer, const float* x, float* out) {
             const auto t0 = std::chrono::steady_clock::now();
             layers_[static_cast<std::size_t>(layer)]->forward(x, out);
@@ -259,6 +306,13 @@ public:
             out.push_back(token);
         }
         return out;
+    }
+
+    /// Writes every layer's quantized FFN matrices to a model file at `path`.
+    void save_ffn(const std::string& path) const {
+        sparseinfer::TensorFileWriter out;
+        for (std::size_t l = 0; l < layers_.size(); ++l) layers_[l]->save(out, l);
+        out.write(path);
     }
 
     double tokens_per_second() const { return total_seconds_ > 0 ? static_cast<double>(tokens_) / total_seconds_ : 0; }
@@ -290,6 +344,8 @@ public:
 private:
     const Model& m_;
     EngineOptions opts_;
+    std::unique_ptr<sparseinfer::MappedFile> ffn_map_;  // before layers_: they view its bytes
+    std::unique_ptr<sparseinfer::TensorFile> ffn_file_;
     std::vector<std::unique_ptr<FfnLayer>> layers_;
     std::unique_ptr<Transformer> t_;
     double ffn_seconds_ = 0, total_seconds_ = 0;

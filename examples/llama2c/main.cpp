@@ -1,6 +1,7 @@
 // llama2c: greedy decoding of a llama2.c checkpoint whose FFN layers are
 // sparseinfer's quantized, sparse layers. See `llama2c --help`.
 #include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -27,6 +28,8 @@ const char* usage =
     "  --policy P         neuron cache policy: frequency, static, lru, window, adaptive\n"
     "  --budget F         slot store per layer, share of its neurons, [0, 1] (default 0)\n"
     "  --int8             int8 activations for the gate/up dot products\n"
+    "  --save FILE        write the quantized FFN layers to a model file (quantize once)\n"
+    "  --ffn FILE         read the FFN layers from a model file written by --save (mapped)\n"
     "  -z FILE            llama2.c tokenizer, to print the text too\n"
     "  --compare          teacher-force the float model's greedy sequence; print kld and top1\n"
     "  --recall-json FILE write the predictor's recall against rank for every layer\n";
@@ -54,7 +57,7 @@ int parse_int(const std::string& opt, const char* text) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    std::string checkpoint, tokenizer_path, recall_json;
+    std::string checkpoint, tokenizer_path, recall_json, save_path;
     bool synthetic = false, compare_mode = false;
     int steps = 64;
     llama2c::EngineOptions o;
@@ -91,6 +94,10 @@ int main(int argc, char** argv) {
             o.budget = parse_number(a, value());
         } else if (a == "--int8") {
             o.int8 = true;
+        } else if (a == "--save") {
+            save_path = value();
+        } else if (a == "--ffn") {
+            o.ffn_file = value();
         } else if (a == "-z") {
             tokenizer_path = value();
         } else if (a == "--compare") {
@@ -129,7 +136,15 @@ int main(int argc, char** argv) {
         std::unique_ptr<llama2c::Tokenizer> tok;
         if (!tokenizer_path.empty())
             tok = std::make_unique<llama2c::Tokenizer>(tokenizer_path, model.config.vocab_size);
+        const auto setup_start = std::chrono::steady_clock::now();
         llama2c::Engine engine(model, o);
+        const double setup_ms =
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - setup_start).count();
+        std::printf("ffn setup: %.1f ms (%s)\n", setup_ms, o.ffn_file.empty() ? "quantized at start" : "mapped file");
+        if (!save_path.empty()) {
+            engine.save_ffn(save_path);
+            std::printf("ffn layers written to %s\n", save_path.c_str());
+        }
         const std::vector<int> tokens = engine.generate(steps);
         std::printf("tokens:");
         for (int t : tokens) std::printf(" %d", t);

@@ -5,16 +5,10 @@
 // product P Q (P [hidden][r], Q [r][d_model]) and scores every neuron with
 // |act((P (Q x))_i)| for r (hidden + d_model) multiply-adds instead of
 // hidden * d_model. It is calibrated without training:
-//   - the truncated SVD of G (P = U_r S_r, Q = V_r^T), the best rank-r
-//     approximation in the Frobenius norm. Small matrices use Eigen's BDCSVD;
-//     large ones a randomized range finder with subspace iteration (Halko,
-//     Martinsson and Tropp 2011): Y = G W for a Gaussian W of r + oversample
-//     columns, re-orthonormalized with Householder QR around each pass
-//     through G^T and G, then the SVD of the small Y^T G. Its error is close
-//     to the optimum when G's spectrum decays; for 11008 x 4096 it takes a
-//     few seconds instead of the minutes of a full SVD.
+//   - the truncated SVD of G, exact for small matrices and randomized for
+//     large ones (detail/low_rank_fit.hpp);
 //   - optionally refine(): P re-fitted by least squares so that P Q x matches
-//     the exact gate values on recorded inputs (ridge-regularized normal equations).
+//     the exact gate values on recorded inputs (ridge-regularized).
 // quantize() stores Q as 8-bit QuantizedWeights (Q x on int8 activations) and
 // P as int8 rows with one scale per row, in panels of 16 rows for the panel
 // GEMV kernel (detail/int8_panels.hpp; Q x rounded to int8 once): a quarter of
@@ -29,13 +23,11 @@
 // GELU the region has a negative part too: |act| peaks at 0.28 resp. 0.17
 // below zero). The `checks` neurons nearest an edge in units of their own
 // sigma_i get their exact gate value from the caller (the layer's gate rows),
-// the rest keep the prediction. On bench_ffn's planted rank-24 gate with 2%
-// noise the plain top 10% already reaches the recall of the noise-free signal
-// itself (0.90); 64 checks (0.6% of the gate's rows) lift it to 0.908 and 128
-// to 0.916, for 4.4% and 5.1% of the dense 4-bit layer's time instead of 2.4%
-// (docs/ffn.md).
+// the rest keep the prediction (detail/kept_region.hpp, detail/nearest_edge.hpp;
+// recall and cost are measured in docs/ffn.md).
 //
-// The predictor holds scratch and is used by one thread at a time.
+// The predictor holds scratch and is used by one thread at a time; given a
+// pool (set_executor), the 8-bit product over P runs on the pool's threads.
 //
 //   auto pred = sparseinfer::LowRankPredictor::from_gate(gate, 11008, 4096, {/*rank=*/64});
 //   pred.quantize();
@@ -56,9 +48,6 @@
 #pragma once
 
 #include <Eigen/Core>
-#include <Eigen/Householder>
-#include <Eigen/QR>
-#include <Eigen/SVD>
 
 #include <algorithm>
 #include <cmath>
@@ -68,98 +57,25 @@
 #include <functional>
 #include <limits>
 #include <memory>
-#include <random>
 #include <string>
 #include <vector>
 
 #include "activation.hpp"
 #include "detail/aligned_allocator.hpp"
 #include "detail/int8_panels.hpp"
+#include "detail/kept_region.hpp"
+#include "detail/low_rank_fit.hpp"
+#include "detail/nearest_edge.hpp"
+#include "detail/row_chunks.hpp"
 #include "error.hpp"
+#include "executor.hpp"
 #include "kernels/isa.hpp"
 #include "quantized_activations.hpp"
 #include "quantized_weights.hpp"
 #include "selection.hpp"
+#include "thread_pool.hpp"
 
 namespace sparseinfer {
-
-namespace detail {
-
-/// The pre-activations z with |act(z)| >= cut (cut > 0): z >= pos, and for
-/// SiLU / GELU also neg_lo <= z <= neg_hi when cut is below the peak of |act|
-/// on the negative side.
-struct KeptRegion {
-    float pos = 0, neg_lo = 0, neg_hi = 0;
-    bool has_neg = false;
-
-    /// Distance from z to the nearest edge of the region (NaN for a NaN z).
-    /// The minimum compares the distances' bits as integers (they are >= 0),
-    /// so loops over it vectorize.
-    float distance(float z) const noexcept {
-        const float d = std::fabs(z - pos);
-        if (!has_neg) return d;
-        const float lo = std::fabs(z - neg_lo), hi = std::fabs(z - neg_hi);
-        const std::uint32_t bd = float_bits(d), blo = float_bits(lo), bhi = float_bits(hi);
-        const std::uint32_t bneg = blo < bhi ? blo : bhi;
-        return bits_float(bneg < bd ? bneg : bd);  // a NaN (bits above every number) never wins over a number
-    }
-};
-
-/// key[i] = rank_key(-distance(pre[i]) / sigma_i): larger for neurons nearer an
-/// edge in units of their prediction error. The arrays must not overlap (the
-/// restrict qualifiers let the loop vectorize without run-time overlap checks).
-inline void margin_keys(const KeptRegion& region, const float* __restrict pre, const float* __restrict inv_sigma,
-                        std::size_t n, std::uint32_t* __restrict key) noexcept {
-    const KeptRegion r = region;  // a local copy: its fields stay in registers
-    for (std::size_t i = 0; i < n; ++i) key[i] = rank_key(-r.distance(pre[i]) * inv_sigma[i]);
-}
-
-/// Solves |act(z)| = cut by bisection on intervals where |act| is monotone.
-inline KeptRegion kept_region(Activation act, float cut) {
-    KeptRegion r;
-    if (!(cut > 0.0f) || std::isinf(cut)) return r;  // keeps everything or nothing: no edge to be near
-    auto a = [act](double z) { return static_cast<double>(std::fabs(activate(act, static_cast<float>(z)))); };
-    // Root of a(z) = cut on [lo, hi], where a rises (rising) or falls over the interval.
-    auto root = [&](double lo, double hi, bool rising) {
-        for (int it = 0; it < 60; ++it) {
-            const double mid = 0.5 * (lo + hi);
-            ((a(mid) < cut) == rising ? lo : hi) = mid;
-        }
-        return static_cast<float>(0.5 * (lo + hi));
-    };
-    // Every supported activation is increasing for z >= 0 with act(z) >= z / 2.
-    r.pos = root(0.0, 2.0 * static_cast<double>(cut) + 1.0, true);
-    if (act == Activation::relu) return r;
-    // |act| on z < 0 rises from 0 (z = -inf) to a single peak, then falls to 0: find the peak.
-    double lo = -8.0, hi = 0.0;        // the peak: SiLU -1.28, GELU -0.75
-    for (int it = 0; it < 80; ++it) {  // golden-section search; on a tie move toward 0 (|act| is flat far out)
-        const double m1 = hi - 0.618 * (hi - lo), m2 = lo + 0.618 * (hi - lo);
-        if (a(m1) <= a(m2))
-            lo = m1;
-        else
-            hi = m2;
-    }
-    const double peak = 0.5 * (lo + hi);
-    if (a(peak) <= cut) return r;
-    double far = peak - 1.0;
-    while (a(far) > cut && far > -1e6) far *= 2.0;
-    r.has_neg = true;
-    r.neg_lo = root(far, peak, true);
-    r.neg_hi = root(peak, 0.0, false);
-    return r;
-}
-
-/// Rounds v[0..n) to int8 with one scale, max |v| / 127, into q[0..n) and
-/// returns the scale (0 for an all-zero v, whose codes are all 0). v is finite.
-inline float round_to_int8(const float* v, std::size_t n, std::int8_t* q) noexcept {
-    float amax = 0;
-    for (std::size_t j = 0; j < n; ++j) amax = std::max(amax, std::fabs(v[j]));
-    const float inv = amax > 0 ? 127.0f / amax : 0.0f;
-    for (std::size_t j = 0; j < n; ++j) q[j] = static_cast<std::int8_t>(std::lround(v[j] * inv));
-    return amax / 127.0f;
-}
-
-}  // namespace detail
 
 /// How a LowRankPredictor is calibrated.
 struct PredictorOptions {
@@ -173,7 +89,7 @@ struct PredictorOptions {
 /// Predicts the gate pre-activations of every neuron with a rank-r factorization.
 class LowRankPredictor {
 public:
-    using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+    using RowMatrix = detail::RowMatrixF;
 
     /// Calibrates from a gate matrix [hidden][d_model], row-major, by truncated
     /// SVD (exact or randomized, see the header comment). rank is clamped to
@@ -191,31 +107,8 @@ public:
         const Eigen::Index r = static_cast<Eigen::Index>(std::min<std::size_t>(opts.rank, std::min(hidden, d_model)));
         Eigen::Map<const RowMatrix> G(gate, m, n);
         LowRankPredictor p;
-        if (std::min(hidden, d_model) <= opts.exact_svd_limit) {
-            Eigen::BDCSVD<Eigen::MatrixXf> svd(G, Eigen::ComputeThinU | Eigen::ComputeThinV);
-            p.P_ = svd.matrixU().leftCols(r) * svd.singularValues().head(r).asDiagonal();
-            p.Q_ = svd.matrixV().leftCols(r).transpose();
-        } else {
-            const Eigen::Index l =
-                std::min<Eigen::Index>(r + static_cast<Eigen::Index>(opts.oversample), std::min(m, n));
-            std::mt19937_64 rng(opts.seed);
-            std::normal_distribution<float> nd;
-            Eigen::MatrixXf omega(n, l);
-            for (Eigen::Index j = 0; j < l; ++j)
-                for (Eigen::Index i = 0; i < n; ++i) omega(i, j) = nd(rng);
-            Eigen::MatrixXf Y = G * omega;  // m x l
-            for (int it = 0; it < opts.power_iterations; ++it) {
-                orthonormalize(Y);
-                Eigen::MatrixXf Z = G.transpose() * Y;  // n x l
-                orthonormalize(Z);
-                Y.noalias() = G * Z;
-            }
-            orthonormalize(Y);
-            const Eigen::MatrixXf B = Y.transpose() * G;  // l x n
-            Eigen::BDCSVD<Eigen::MatrixXf> svd(B, Eigen::ComputeThinU | Eigen::ComputeThinV);
-            p.P_ = (Y * svd.matrixU().leftCols(r)) * svd.singularValues().head(r).asDiagonal();
-            p.Q_ = svd.matrixV().leftCols(r).transpose();
-        }
+        detail::truncated_svd(G, r, {opts.oversample, opts.power_iterations, opts.exact_svd_limit, opts.seed}, p.P_,
+                              p.Q_);
         p.t_.assign(static_cast<std::size_t>(r), 0.0f);
         p.set_error_scale(G);
         return p;
@@ -228,16 +121,10 @@ public:
         if (inputs == nullptr) throw error("argument 'inputs' is a null pointer");
         if (gate == nullptr) throw error("argument 'gate' is a null pointer");
         if (n == 0) throw error("refine needs at least one recorded input (n is 0)");
-        const Eigen::Index d = Q_.cols(), m = P_.rows(), r = Q_.rows();
+        const Eigen::Index d = Q_.cols(), m = P_.rows();
         Eigen::Map<const RowMatrix> X(inputs, static_cast<Eigen::Index>(n), d);
         Eigen::Map<const RowMatrix> G(gate, m, d);
-        const Eigen::MatrixXd Z = (X * Q_.transpose()).cast<double>();  // n x r
-        const Eigen::MatrixXd T = (X * G.transpose()).cast<double>();   // n x m, the exact pre-activations
-        Eigen::MatrixXd A = Z.transpose() * Z;
-        const double lambda = ridge * std::max(1e-30, A.trace() / static_cast<double>(r));
-        A.diagonal().array() += lambda;
-        const Eigen::MatrixXd Pt = A.ldlt().solve(Z.transpose() * T);  // r x m
-        P_ = Pt.transpose().cast<float>();
+        P_ = detail::ridge_refit(X, Q_, G, ridge);
         qP_.reset();
         qQ_.reset();
         set_error_scale(G);
@@ -273,6 +160,14 @@ public:
         qP_ = std::move(q);
     }
     bool quantized() const noexcept { return qP_ != nullptr; }
+
+    /// Runs the 8-bit factors' product over P (predict, scores, select_top_k_checked
+    /// from either input) on a pool's threads; the split does not depend on the
+    /// thread count, so the outputs are bit-identical for any pool. The float
+    /// factors (before quantize()) run on the caller's thread. The pool must
+    /// outlive its use here (see executor.hpp for plugging in another pool).
+    void set_executor(ThreadPool& pool) noexcept { executor_ = pool.executor(); }
+    void set_executor(Executor executor) noexcept { executor_ = executor; }
 
     std::size_t rank() const noexcept { return static_cast<std::size_t>(Q_.rows()); }
     std::size_t hidden() const noexcept { return static_cast<std::size_t>(P_.rows()); }
@@ -370,38 +265,11 @@ private:
         const float cut = detail::score_of_key(cut_key);  // NaN (fewer than k numbers): kept_region has no edge
         checked_.clear();
         if (checks < h) {
-            // The `checks` neurons of smallest distance / sigma_i (NaN last, ties to
-            // the lower index), as 64-bit entries (rank_key(-margin), ~index): a neuron
-            // is a candidate only when it beats the worst of the best kept so far,
-            // which after the first few hundred almost none does.
+            // The `checks` neurons of smallest distance / sigma_i (detail/nearest_edge.hpp).
             const detail::KeptRegion region = detail::kept_region(act, cut);
             std::uint32_t* key = out;  // out is scratch until the final selection
             detail::margin_keys(region, pre_.data(), inv_sigma_.data(), h, key);
-            auto entry = [key](std::size_t i) {
-                return static_cast<std::uint64_t>(key[i]) << 32 | (0xffffffffu - static_cast<std::uint32_t>(i));
-            };
-            // Candidates gather in a buffer of up to 2 * checks; when it fills, nth_element
-            // keeps the best `checks` and raises the bar to the worst of them. Entries are
-            // unique, so the result is exactly the `checks` best (key, then lower index).
-            best_.clear();
-            best_.reserve(2 * checks);
-            std::uint64_t bar = 0;  // entries at or below it cannot be among the best
-            auto shrink = [&] {
-                std::nth_element(best_.begin(), best_.begin() + static_cast<std::ptrdiff_t>(checks - 1), best_.end(),
-                                 std::greater<>());
-                best_.resize(checks);
-                bar = best_[checks - 1];
-            };
-            for (std::size_t i = 0; i < h; ++i) {
-                if (key[i] < static_cast<std::uint32_t>(bar >> 32)) continue;  // the common case
-                const std::uint64_t e = entry(i);
-                if (e <= bar) continue;
-                best_.push_back(e);
-                if (best_.size() == 2 * checks) shrink();
-            }
-            if (best_.size() > checks) shrink();
-            for (std::uint64_t e : best_) checked_.push_back(0xffffffffu - static_cast<std::uint32_t>(e));
-            std::sort(checked_.begin(), checked_.end());
+            detail::nearest_edge(key, h, checks, best_, checked_);
         } else {
             for (std::size_t i = 0; i < h; ++i) checked_.push_back(static_cast<std::uint32_t>(i));
         }
@@ -452,8 +320,15 @@ private:
             return;
         }
         const float tscale = detail::round_to_int8(t_.data(), r, tq_.data());
-        detail::active_table(8).gemv_s8_panels(qP_->panels.data(), qP_->scales.data(), m, qP_->depth, tq_.data(),
-                                               tscale, pre);
+        // P's panels split into chunks of whole panels (chunk starts are multiples of 64 rows), one task each.
+        const detail::RowChunks chunks(m);
+        const std::size_t D = qP_->depth;
+        auto task = [&](std::size_t c) {
+            const std::size_t b = chunks.begin(c);
+            detail::active_table(8).gemv_s8_panels(qP_->panels.data() + b * D, qP_->scales.data() + b,
+                                                   chunks.end(c) - b, D, tq_.data(), tscale, pre + b);
+        };
+        executor_(chunks.count(), task);
     }
 
     template <class Gate>
@@ -473,11 +348,6 @@ private:
         }
     }
 
-    static void orthonormalize(Eigen::MatrixXf& Y) {
-        Eigen::HouseholderQR<Eigen::MatrixXf> qr(Y);
-        Y = qr.householderQ() * Eigen::MatrixXf::Identity(Y.rows(), Y.cols());
-    }
-
     RowMatrix P_, Q_;
     std::shared_ptr<const Int8Rows> qP_;  // shared: copies of a predictor share immutable factors
     std::shared_ptr<const QuantizedWeights<8>> qQ_;
@@ -487,6 +357,7 @@ private:
     std::vector<std::uint64_t> best_;
     std::vector<std::int8_t> tq_;
     QuantizedActivations xq_;
+    Executor executor_;  // inline unless set_executor was called
 };
 
 }  // namespace sparseinfer

@@ -34,6 +34,9 @@
 
 namespace sparseinfer {
 
+template <int Bits>
+class QuantizedWeightsView;
+
 /// A rows x cols matrix quantized to Bits bits per value in groups along each row.
 /// The read API (row access, dequantization and the dot/gemv/axpy kernels) is
 /// documented in detail/weights_api.hpp and shared with QuantizedWeightsView.
@@ -77,6 +80,11 @@ public:
     /// All rows' bytes, row r at data() + r * row_bytes(); 64-byte aligned.
     const std::uint8_t* data() const noexcept { return bytes_.data(); }
 
+    /// A view of this matrix (no copy), e.g. to build a SparseFfn from; this
+    /// matrix must outlive it. Defined in quantized_weights_view.hpp, which
+    /// this header includes at its end.
+    QuantizedWeightsView<Bits> view() const noexcept;
+
     /// Writes the matrix in sparseinfer's weights file format (see serialize.hpp).
     /// Throws sparseinfer::error if the stream fails.
     void save(std::ostream& os) const { detail::write_weights_file(os, layout_, rows_, bytes_.data()); }
@@ -117,3 +125,7 @@ private:
 };
 
 }  // namespace sparseinfer
+
+// The view type, which needs QuantizedWeights complete: included last so that
+// either header alone gives both classes.
+#include "quantized_weights_view.hpp"

@@ -46,6 +46,9 @@ public:
         return QuantizedWeightsView(info.layout, info.rows, p + detail::weights_header_bytes);
     }
 
+    /// An empty view (no rows), to be assigned.
+    QuantizedWeightsView() = default;
+
     /// A view of an owned matrix (no copy); `w` must outlive the view.
     explicit QuantizedWeightsView(const QuantizedWeights<Bits>& w) noexcept
         : layout_(w.layout()), rows_(w.rows()), data_(w.data()) {}
@@ -68,5 +71,10 @@ private:
     std::size_t rows_ = 0;
     const std::uint8_t* data_ = nullptr;
 };
+
+template <int Bits>
+QuantizedWeightsView<Bits> QuantizedWeights<Bits>::view() const noexcept {
+    return QuantizedWeightsView<Bits>(*this);
+}
 
 }  // namespace sparseinfer

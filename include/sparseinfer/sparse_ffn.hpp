@@ -4,10 +4,12 @@
 // SparseFfn<Bits, Policy> holds a gated FFN, y = down(act(gate x) * (up x)),
 // or a plain MLP, y = down(act(up x)), quantized to Bits bits. Down is stored
 // transposed, so a neuron's output weights are a row: gate, up and down^T all
-// have d_model columns and share one RowLayout. The layer keeps them as three
-// contiguous matrices, so the dense pass streams each at full read bandwidth
-// (interleaving a neuron's three rows in the main storage made the dense pass
-// about 2x slower here: per-matrix sweeps then skip two rows in three).
+// have d_model columns and share one RowLayout. The layer reads three separate
+// matrices through views (QuantizedWeightsView), so the dense pass streams each
+// at full read bandwidth. from_views builds a layer over bytes the caller owns
+// (e.g. a mapped tensor file) without copying them; the float constructor
+// quantizes into matrices the layer owns and views those, so both read the
+// same bytes the same way and give the same outputs.
 // A cache slot holds one neuron's bundle, one contiguous byte range:
 //
 //   slot = [ gate row i | up row i | down^T row i ]   (no gate row for a plain MLP)
@@ -25,8 +27,13 @@
 // A layer object holds preallocated scratch and is used by one thread at a
 // time; the forward functions do not allocate (after the first call with int8
 // activations) and throw sparseinfer::error on bad arguments before touching y.
+// Given a pool (set_executor), each forward call splits its rows into chunks
+// the pool's threads share (see compute()); outputs do not depend on the
+// number of threads, bit for bit.
 //
 //   sparseinfer::SparseFfn<4> ffn(gate, up, down, 4096, 11008, sparseinfer::Activation::silu);
+//   // or over quantized matrices someone else owns (down given transposed, [hidden][d_model]):
+//   auto layer = sparseinfer::SparseFfn<4>::from_views(g.view(), u.view(), dt.view(), sparseinfer::Activation::silu);
 //   ffn.forward_dense(x, y);                          // every neuron
 //   std::uint32_t active[] = {3, 17, 42};
 //   ffn.forward_sparse(x, active, 3, y);              // y = contribution of neurons 3, 17, 42
@@ -51,13 +58,18 @@
 #include "activation.hpp"
 #include "detail/aligned_allocator.hpp"
 #include "detail/quantizer.hpp"
+#include "detail/row_chunks.hpp"
 #include "detail/row_format.hpp"
+#include "detail/unique_ids.hpp"
 #include "error.hpp"
+#include "executor.hpp"
 #include "kernels/dispatch.hpp"
 #include "neuron_cache.hpp"
 #include "policies.hpp"
 #include "quantized_activations.hpp"
+#include "quantized_weights.hpp"
 #include "selection.hpp"
+#include "thread_pool.hpp"
 
 namespace sparseinfer {
 
@@ -80,85 +92,71 @@ public:
     static constexpr int bits = Bits;
     using Cache = NeuronCache<Policy>;
 
+    using Weights = QuantizedWeights<Bits>;
+    using View = QuantizedWeightsView<Bits>;
+
     /// Quantizes a layer given as in checkpoints: gate and up [hidden][d_model],
-    /// down [d_model][hidden], row-major; gate == nullptr for a plain MLP.
+    /// down [d_model][hidden], row-major; gate == nullptr for a plain MLP. The
+    /// layer owns the quantized matrices and runs on views of them, exactly as a
+    /// layer from_views of the same matrices does.
     /// Throws sparseinfer::error on null up/down, zero sizes or non-finite values.
     SparseFfn(const float* gate, const float* up, const float* down, std::size_t d_model, std::size_t hidden,
               Activation act, QuantOptions opts = {}, Policy policy = Policy{})
-        : d_model_(d_model), hidden_(hidden), act_(act), gated_(gate != nullptr), policy_(policy) {
+        : act_(act), policy_(policy) {
         if (up == nullptr) throw error("argument 'up' is a null pointer");
         if (down == nullptr) throw error("argument 'down' is a null pointer");
         if (d_model == 0) throw error("d_model is 0");
         if (hidden == 0) throw error("hidden is 0");
         if (hidden > std::numeric_limits<std::uint32_t>::max())
             throw error("hidden is " + std::to_string(hidden) + "; neuron ids are 32-bit");
-        kernels::init_kernels();  // a bad SPARSEINFER_ISA is reported here, not met by silent scalar kernels
-        const detail::RowLayout plain = detail::make_row_layout(Bits, d_model, opts.group_size);
-        const std::size_t parts = gated_ ? 3 : 2;
-        std::size_t stride = 0, total = 0, values = 0;
-        if (!detail::checked_mul(plain.row_bytes, parts, stride) || !detail::checked_mul(stride, hidden, total) ||
-            !detail::checked_mul(hidden, d_model, values))
-            throw error("d_model * hidden overflows");
-        if (gated_) check_finite(gate, values, d_model, "gate");
+        std::size_t values = 0;
+        if (!detail::checked_mul(hidden, d_model, values)) throw error("d_model * hidden overflows");
+        if (gate != nullptr) check_finite(gate, values, d_model, "gate");
         check_finite(up, values, d_model, "up");
         check_finite(down, values, hidden, "down");
-        layout_ = plain;
-        slot_layout_ = plain;
-        slot_layout_.row_stride = stride;
-        slot_up_offset_ = gated_ ? plain.row_bytes : 0;
-        slot_down_offset_ = slot_up_offset_ + plain.row_bytes;
-        // Three matrices in one buffer, each starting on a 64-byte boundary.
-        const std::size_t matrix = (hidden * plain.row_bytes + 63) / 64 * 64;
-        gate_off_ = 0;
-        up_off_ = gated_ ? matrix : 0;
-        down_off_ = up_off_ + matrix;
-        weights_.assign(down_off_ + matrix, 0);
-        (void)total;
-
-        std::vector<detail::GroupFit> fits(plain.groups);
-        for (std::size_t i = 0; i < hidden; ++i) {
-            if (gated_)
-                detail::quantize_row(plain, opts.method, i, gate + i * d_model, row_ptr(gate_off_, i), fits.data());
-            detail::quantize_row(plain, opts.method, i, up + i * d_model, row_ptr(up_off_, i), fits.data());
-        }
+        owned_ = std::make_unique<Owned>();
+        if (gate != nullptr) owned_->gate.push_back(Weights::from_f32(gate, hidden, d_model, opts));
+        owned_->up.push_back(Weights::from_f32(up, hidden, d_model, opts));
         // down^T, transposed in tiles so both sides are read in cache lines.
+        std::vector<float> down_t(values);
         const std::size_t tile = 64;
-        std::vector<float> rows(tile * d_model);
         for (std::size_t i0 = 0; i0 < hidden; i0 += tile) {
             const std::size_t ni = std::min(tile, hidden - i0);
             for (std::size_t j = 0; j < d_model; ++j)
-                for (std::size_t i = 0; i < ni; ++i) rows[i * d_model + j] = down[j * hidden + i0 + i];
-            for (std::size_t i = 0; i < ni; ++i)
-                detail::quantize_row(plain, opts.method, i0 + i, rows.data() + i * d_model, row_ptr(down_off_, i0 + i),
-                                     fits.data());
+                for (std::size_t i = 0; i < ni; ++i) down_t[(i0 + i) * d_model + j] = down[j * hidden + i0 + i];
         }
-        allocate_scratch();
-        cache_ = std::make_unique<Cache>(hidden_, policy_);
+        owned_->down.push_back(Weights::from_f32(down_t.data(), hidden, d_model, opts));
+        bind_owned();
     }
 
-    /// A deep copy of the weights with a fresh cache (same policy; a slot store
-    /// is attached again with the same budget). Used e.g. to rotate layer copies.
-    SparseFfn(const SparseFfn& o)
-        : layout_(o.layout_),
-          slot_layout_(o.slot_layout_),
-          d_model_(o.d_model_),
-          hidden_(o.hidden_),
-          act_(o.act_),
-          gated_(o.gated_),
-          slot_up_offset_(o.slot_up_offset_),
-          slot_down_offset_(o.slot_down_offset_),
-          gate_off_(o.gate_off_),
-          up_off_(o.up_off_),
-          down_off_(o.down_off_),
-          int8_(o.int8_),
-          weights_(o.weights_),
-          policy_(o.policy_) {
-        allocate_scratch();
-        cache_ = std::make_unique<Cache>(hidden_, policy_);
+    /// A layer over quantized matrices it does not own: gate and up [hidden][d_model],
+    /// down_t = down transposed, [hidden][d_model]. The layer reads the viewed bytes in
+    /// place; they must outlive the layer (and its copies) and stay unchanged.
+    /// The three must share one layout (width, columns, group size) and row count.
+    /// Throws sparseinfer::error naming the mismatch.
+    static SparseFfn from_views(const View& gate, const View& up, const View& down_t, Activation act,
+                                Policy policy = Policy{}) {
+        return SparseFfn(&gate, up, down_t, act, policy);
+    }
+    /// The same for a plain MLP, y = down(act(up x)).
+    static SparseFfn from_views(const View& up, const View& down_t, Activation act, Policy policy = Policy{}) {
+        return SparseFfn(nullptr, up, down_t, act, policy);
+    }
+
+    /// A copy with a fresh cache (same policy; a slot store is attached again
+    /// with the same budget). Owned weights are copied (e.g. to rotate layer
+    /// copies through memory); a layer from views copies the views only.
+    SparseFfn(const SparseFfn& o) : act_(o.act_), int8_(o.int8_), executor_(o.executor_), policy_(o.policy_) {
+        if (o.owned_ != nullptr) {
+            owned_ = std::make_unique<Owned>(*o.owned_);
+            bind_owned();
+        } else {
+            bind(o.gated_ ? &o.gate_ : nullptr, o.up_, o.down_);
+        }
         if (o.cache_ != nullptr && o.cache_->store() != nullptr) attach_store(o.store_budget_);
     }
-    SparseFfn(SparseFfn&&) noexcept =
-        default;  // the store's loader points at weights_'s heap buffer, which moves along
+    // The views and the store's loader point at the owned matrices' heap buffers, which move along.
+    SparseFfn(SparseFfn&&) noexcept = default;
     SparseFfn& operator=(const SparseFfn&) = delete;
     SparseFfn& operator=(SparseFfn&&) noexcept = default;
 
@@ -169,10 +167,11 @@ public:
     /// Layout of every row of the three matrices (row_stride == row_bytes).
     const detail::RowLayout& layout() const noexcept { return layout_; }
     /// The rows of one matrix (down as down^T), row i at + i * layout().row_stride;
-    /// 64-byte aligned. Throws for the gate of a layer without one.
+    /// 64-byte aligned for a float-built layer, as aligned as the caller's bytes
+    /// for one from views. Throws for the gate of a layer without one.
     const std::uint8_t* matrix_data(FfnMatrix which) const {
         if (which == FfnMatrix::gate && !gated_) throw error("this layer has no gate matrix");
-        return weights_.data() + (which == FfnMatrix::gate ? gate_off_ : which == FfnMatrix::up ? up_off_ : down_off_);
+        return (which == FfnMatrix::gate ? gate_ : which == FfnMatrix::up ? up_ : down_).data();
     }
     /// Bytes of one neuron's bundle (its gate, up and down rows): one cache slot.
     std::size_t bundle_bytes() const noexcept { return slot_layout_.row_stride; }
@@ -188,6 +187,23 @@ public:
     void set_int8_activations(bool on) noexcept { int8_ = on; }
     bool int8_activations() const noexcept { return int8_; }
 
+    /// A view of one matrix (down as down^T), e.g. to write the layer to a tensor file.
+    /// Throws for the gate of a layer without one.
+    const View& matrix(FfnMatrix which) const {
+        if (which == FfnMatrix::gate && !gated_) throw error("this layer has no gate matrix");
+        return which == FfnMatrix::gate ? gate_ : which == FfnMatrix::up ? up_ : down_;
+    }
+
+    /// Runs every forward function on the pool's threads (dense, sparse,
+    /// gate-first and exact scores): the rows are split into chunks that do not
+    /// depend on the thread count, so outputs are bit-identical for any pool.
+    /// The pool must outlive the layer's use of it; one forward call at a time.
+    void set_executor(ThreadPool& pool) noexcept { executor_ = pool.executor(); }
+    /// The same for any pool that keeps the Executor contract (executor.hpp);
+    /// Executor{} runs everything on the caller's thread again.
+    void set_executor(Executor executor) noexcept { executor_ = executor; }
+    const Executor& executor() const noexcept { return executor_; }
+
     /// The neuron cache that records every computed neuron.
     Cache& cache() noexcept { return *cache_; }
     const Cache& cache() const noexcept { return *cache_; }
@@ -195,12 +211,12 @@ public:
     /// Gives the cache a slot store of budget_bytes (whole bundles); resident
     /// neurons are then read from it.
     void attach_store(std::size_t budget_bytes) {
-        // The loader gathers a neuron's rows into its slot; it holds pointers into
-        // weights_'s heap buffer, which a move of the layer keeps.
+        // The loader gathers a neuron's rows into its slot; it holds the viewed
+        // pointers, which a move of the layer keeps.
         const std::size_t rb = layout_.row_bytes;
-        const std::uint8_t* gate = gated_ ? weights_.data() + gate_off_ : nullptr;
-        const std::uint8_t* up = weights_.data() + up_off_;
-        const std::uint8_t* down = weights_.data() + down_off_;
+        const std::uint8_t* gate = gated_ ? gate_.data() : nullptr;
+        const std::uint8_t* up = up_.data();
+        const std::uint8_t* down = down_.data();
         const std::size_t up_at = slot_up_offset_, down_at = slot_down_offset_;
         cache_->attach_store(bundle_bytes(), budget_bytes, [=](std::uint32_t neuron, std::uint8_t* dst, std::size_t n) {
             if (n < down_at + rb) return;  // a smaller slot cannot hold a bundle
@@ -261,6 +277,61 @@ public:
     }
 
 private:
+    /// The quantized matrices of a float-built layer (vectors: the class has no default constructor).
+    struct Owned {
+        std::vector<Weights> gate, up, down;
+    };
+
+    SparseFfn(const View* gate, const View& up, const View& down_t, Activation act, Policy policy)
+        : act_(act), policy_(policy) {
+        bind(gate, up, down_t);
+    }
+
+    /// Views the owned matrices.
+    void bind_owned() {
+        const View gate = owned_->gate.empty() ? View() : owned_->gate[0].view();
+        bind(owned_->gate.empty() ? nullptr : &gate, owned_->up[0].view(), owned_->down[0].view());
+    }
+
+    /// Validates the three matrices against each other and sets the layer up to read them.
+    void bind(const View* gate, const View& up, const View& down_t) {
+        auto same_shape = [&](const View& m, const char* name) {
+            const detail::RowLayout& a = m.layout();
+            const detail::RowLayout& b = up.layout();
+            if (m.rows() != up.rows())
+                throw error(std::string("matrix '") + name + "' has " + std::to_string(m.rows()) + " rows; 'up' has " +
+                            std::to_string(up.rows()) + " (both must be hidden)");
+            if (a.cols != b.cols || a.group_size != b.group_size || a.row_bytes != b.row_bytes)
+                throw error(std::string("matrix '") + name + "' has " + std::to_string(a.cols) +
+                            " columns in groups of " + std::to_string(a.group_size) + "; 'up' has " +
+                            std::to_string(b.cols) + " in groups of " + std::to_string(b.group_size) +
+                            " (the layer needs one layout: d_model columns, one group size)");
+            if (a.row_stride != a.row_bytes)
+                throw error(std::string("matrix '") + name + "' has rows " + std::to_string(a.row_stride) +
+                            " bytes apart, not row_bytes (" + std::to_string(a.row_bytes) + ")");
+        };
+        if (up.data() == nullptr || up.rows() == 0) throw error("matrix 'up' is empty");
+        if (gate != nullptr) same_shape(*gate, "gate");
+        same_shape(up, "up");
+        same_shape(down_t, "down_t");
+        if (up.rows() > std::numeric_limits<std::uint32_t>::max())
+            throw error("hidden is " + std::to_string(up.rows()) + "; neuron ids are 32-bit");
+        kernels::init_kernels();  // a bad SPARSEINFER_ISA is reported here, not met by silent scalar kernels
+        gated_ = gate != nullptr;
+        if (gated_) gate_ = *gate;
+        up_ = up;
+        down_ = down_t;
+        d_model_ = up.cols();
+        hidden_ = up.rows();
+        layout_ = up.layout();
+        slot_layout_ = layout_;
+        slot_layout_.row_stride = layout_.row_bytes * rows_per_neuron();
+        slot_up_offset_ = gated_ ? layout_.row_bytes : 0;
+        slot_down_offset_ = slot_up_offset_ + layout_.row_bytes;
+        allocate_scratch();
+        cache_ = std::make_unique<Cache>(hidden_, policy_);
+    }
+
     static void check_finite(const float* m, std::size_t values, std::size_t cols, const char* name) {
         for (std::size_t i = 0; i < values; ++i)
             if (!std::isfinite(m[i]))
@@ -274,8 +345,11 @@ private:
         cold_.assign(hidden_, 0);
         hot_.assign(hidden_, 0);
         hot_neuron_.assign(hidden_, 0);
-        mark_.assign(hidden_, 0);
-        epoch_ = 0;
+        ids_ = detail::UniqueIds(hidden_);
+        // One partial output per chunk but the first, for the largest list (every neuron);
+        // rows 64 bytes apart, so tasks never share a cache line.
+        partial_stride_ = (d_model_ + 15) / 16 * 16;
+        partials_.assign((detail::RowChunks::max_count(hidden_) - 1) * partial_stride_, 0.0f);
     }
 
     std::size_t rows_per_neuron() const noexcept { return gated_ ? 3 : 2; }
@@ -288,27 +362,7 @@ private:
         detail::check_quantized_activations(xq, d_model_, "the layer's d_model is " + std::to_string(d_model_));
         if (y == nullptr) throw error("argument 'y' is a null pointer");
     }
-    void check_list(const std::uint32_t* active, std::size_t n) {
-        if (n == 0) return;
-        if (active == nullptr) throw error("argument 'active' is a null pointer");
-        if (n > hidden_)
-            throw error("the list holds " + std::to_string(n) + " neurons; the layer has " + std::to_string(hidden_) +
-                        ", so one is repeated or out of range");
-        if (++epoch_ == 0) {  // the stamp wrapped: clear the marks once
-            std::fill(mark_.begin(), mark_.end(), 0u);
-            epoch_ = 1;
-        }
-        for (std::size_t i = 0; i < n; ++i) {
-            const std::uint32_t a = active[i];
-            if (a >= hidden_)
-                throw error("active[" + std::to_string(i) + "] = " + std::to_string(a) +
-                            " is out of range (hidden = " + std::to_string(hidden_) + ")");
-            if (mark_[a] == epoch_)
-                throw error("active[" + std::to_string(i) + "] = " + std::to_string(a) +
-                            " is listed twice; each neuron may appear once");
-            mark_[a] = epoch_;
-        }
-    }
+    void check_list(const std::uint32_t* active, std::size_t n) { ids_.check(active, n, "active"); }
 
     /// Sets the input of this call: x, or x quantized into xq_ in int8 mode.
     void prepare_input(const float* x) {
@@ -370,13 +424,10 @@ private:
         const std::uint8_t* down;
     };
     Source main_source() const noexcept {
-        return {&layout_, weights_.data() + gate_off_, weights_.data() + up_off_, weights_.data() + down_off_};
+        return {&layout_, gated_ ? gate_.data() : nullptr, up_.data(), down_.data()};
     }
     Source slot_source(const SlotStore& s) const noexcept {
         return {&slot_layout_, s.data(), s.data() + slot_up_offset_, s.data() + slot_down_offset_};
-    }
-    std::uint8_t* row_ptr(std::size_t matrix_off, std::size_t row) noexcept {
-        return weights_.data() + matrix_off + row * layout_.row_bytes;
     }
 
     void gemv(const detail::RowLayout& l, const std::uint8_t* base, const std::uint32_t* rows, std::size_t n,
@@ -390,32 +441,64 @@ private:
     /// gate_all_ = the first matrix's value for every neuron (gate, or up without a gate).
     void gate_all() {
         const Source s = main_source();
-        gemv(layout_, gated_ ? s.gate : s.up, nullptr, hidden_, gate_all_.data());
+        const std::uint8_t* first = gated_ ? s.gate : s.up;
+        const detail::RowChunks chunks(hidden_);
+        auto task = [&](std::size_t c) {
+            const std::size_t b = chunks.begin(c);
+            gemv(layout_, first + b * layout_.row_stride, nullptr, chunks.end(c) - b, gate_all_.data() + b);
+        };
+        executor_(chunks.count(), task);
     }
 
     /// Computes n neurons at rows `rows` of `src` (nullptr: 0..n-1) and adds
     /// them to y (or sets y when `overwrite`). `neurons` are their ids, for
-    /// reading precomputed gate values (gate_known).
+    /// reading precomputed gate values (gate_known). The rows are split into
+    /// chunks (detail/row_chunks.hpp), one task each: chunk 0 adds its down rows
+    /// to y, every other chunk to its own partial output, added to y in chunk
+    /// order afterwards, so no two tasks write the same memory.
     void compute(const Source& src, const std::uint32_t* rows, const std::uint32_t* neurons, std::size_t n,
                  bool gate_known, float* y, bool overwrite) {
         if (overwrite) std::fill_n(y, d_model_, 0.0f);
         if (n == 0) return;
+        const detail::RowChunks chunks(n);
+        auto task = [&](std::size_t c) {
+            compute_rows(src, rows, neurons, chunks.begin(c), chunks.end(c), gate_known, c == 0 ? y : partial(c));
+        };
+        executor_(chunks.count(), task);
+        for (std::size_t c = 1; c < chunks.count(); ++c) {
+            const float* p = partial(c);
+            for (std::size_t j = 0; j < d_model_; ++j) y[j] += p[j];
+        }
+    }
+
+    /// Chunk c's partial output (c >= 1).
+    float* partial(std::size_t c) noexcept { return partials_.data() + (c - 1) * partial_stride_; }
+
+    /// compute() for the rows b..e-1 of the list (of src when rows == nullptr), adding to out
+    /// (set to zero first unless it is y's chunk 0, which adds).
+    void compute_rows(const Source& src, const std::uint32_t* rows, const std::uint32_t* neurons, std::size_t b,
+                      std::size_t e, bool gate_known, float* out) {
         const detail::RowLayout& l = *src.layout;
+        const std::size_t n = e - b;
+        const std::uint32_t* list = rows != nullptr ? rows + b : nullptr;
+        auto at = [&](const std::uint8_t* base) { return rows != nullptr ? base : base + b * l.row_stride; };
+        float *g = g_.data() + b, *u = u_.data() + b, *h = h_.data() + b;
         if (gated_) {
             if (gate_known)
-                for (std::size_t i = 0; i < n; ++i) g_[i] = gate_all_[neurons ? neurons[i] : i];
+                for (std::size_t i = b; i < e; ++i) g_[i] = gate_all_[neurons ? neurons[i] : i];
             else
-                gemv(l, src.gate, rows, n, g_.data());
-            gemv(l, src.up, rows, n, u_.data());
-            for (std::size_t i = 0; i < n; ++i) h_[i] = activate(act_, g_[i]) * u_[i];
+                gemv(l, at(src.gate), list, n, g);
+            gemv(l, at(src.up), list, n, u);
+            for (std::size_t i = 0; i < n; ++i) h[i] = activate(act_, g[i]) * u[i];
         } else {
             if (gate_known)
-                for (std::size_t i = 0; i < n; ++i) u_[i] = gate_all_[neurons ? neurons[i] : i];
+                for (std::size_t i = b; i < e; ++i) u_[i] = gate_all_[neurons ? neurons[i] : i];
             else
-                gemv(l, src.up, rows, n, u_.data());
-            for (std::size_t i = 0; i < n; ++i) h_[i] = activate(act_, u_[i]);
+                gemv(l, at(src.up), list, n, u);
+            for (std::size_t i = 0; i < n; ++i) h[i] = activate(act_, u[i]);
         }
-        kernels::axpy_rows(l, src.down, rows, n, h_.data(), y);
+        if (b != 0) std::fill_n(out, d_model_, 0.0f);
+        kernels::axpy_rows(l, at(src.down), list, n, h, out);
     }
 
     /// Records the (validated) list in the cache and computes it, resident
@@ -454,9 +537,10 @@ private:
     Activation act_ = Activation::silu;
     bool gated_ = true;
     std::size_t slot_up_offset_ = 0, slot_down_offset_ = 0;  // within a bundle
-    std::size_t gate_off_ = 0, up_off_ = 0, down_off_ = 0;   // matrices within weights_
+    View gate_, up_, down_;                                  // gate_ unused without a gate
+    std::unique_ptr<Owned> owned_;  // a float-built layer's matrices (the views point into them)
     bool int8_ = false;
-    std::vector<std::uint8_t, detail::AlignedAllocator<std::uint8_t>> weights_;
+    Executor executor_;  // inline unless set_executor was called
     Policy policy_;
     std::unique_ptr<Cache> cache_;
     std::size_t store_budget_ = 0;
@@ -467,8 +551,10 @@ private:
     const QuantizedActivations* xq_in_ = nullptr;  // this call's int8 input: xq_ or the caller's
     QuantizedActivations xq_;
     std::vector<float> g_, u_, h_, gate_all_, score_;
-    std::vector<std::uint32_t> selected_, cold_, hot_, hot_neuron_, mark_;
-    std::uint32_t epoch_ = 0;
+    std::vector<std::uint32_t> selected_, cold_, hot_, hot_neuron_;
+    std::vector<float, detail::AlignedAllocator<float>> partials_;  // see compute()
+    std::size_t partial_stride_ = 0;
+    detail::UniqueIds ids_;
 };
 
 }  // namespace sparseinfer

@@ -22,6 +22,8 @@
 //   table.gemv_s8_panels(panels.data(), scales, rows, detail::s8_panel_depth(depth), t, t_scale, y);
 #pragma once
 
+#include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -58,6 +60,16 @@ inline void pack_s8_panels(const std::int8_t* src, std::size_t rows, std::size_t
     std::memset(out, 0, s8_panel_bytes(rows, depth));
     for (std::size_t i = 0; i < rows; ++i)
         for (std::size_t j = 0; j < depth; ++j) out[s8_panel_offset(i, j, D)] = src[i * src_stride + j];
+}
+
+/// Rounds v[0..n) to int8 with one scale, max |v| / 127, into q[0..n) and
+/// returns the scale (0 for an all-zero v, whose codes are all 0). v is finite.
+inline float round_to_int8(const float* v, std::size_t n, std::int8_t* q) noexcept {
+    float amax = 0;
+    for (std::size_t j = 0; j < n; ++j) amax = std::max(amax, std::fabs(v[j]));
+    const float inv = amax > 0 ? 127.0f / amax : 0.0f;
+    for (std::size_t j = 0; j < n; ++j) q[j] = static_cast<std::int8_t>(std::lround(v[j] * inv));
+    return amax / 127.0f;
 }
 
 }  // namespace sparseinfer::detail

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <limits>
 #include <string>
+#include <vector>
 
 #include "../error.hpp"
 #include "row_format.hpp"
@@ -73,51 +74,99 @@ inline GroupFit fit_min_max(const float* x, std::size_t n, int qmax) noexcept {
     return {(hi - lo) / qmax, lo};
 }
 
+/// One pass over a group's normalized values y: codes q = clamp(round((y - off) * sc), 0, qmax)
+/// and the sums a least-squares fit and its error need. Eight independent partial sums (a
+/// fixed order, so results do not depend on the compiler) let the loop run on vectors.
+struct CodePass {
+    double s1 = 0, s2 = 0, sqy = 0;  ///< sum q, sum q^2, sum q y
+    double sse = 0;                  ///< sum (d q + m - y)^2 for the (d, m) given
+};
+
+inline CodePass code_pass(const float* y, std::size_t n, float off, float sc, float d, float m, float qmax) noexcept {
+    constexpr std::size_t lanes = 8;
+    float a1[lanes] = {}, a2[lanes] = {}, a3[lanes] = {}, a4[lanes] = {};
+    auto one = [&](std::size_t k, float v) {
+        float t = (v - off) * sc;
+        t = t > 0.0f ? t : 0.0f;  // also maps NaN to 0
+        t = t < qmax ? t : qmax;
+        const auto q = static_cast<float>(static_cast<int>(t + 0.5f));
+        const float e = d * q + m - v;
+        a1[k] += q;
+        a2[k] += q * q;
+        a3[k] += q * v;
+        a4[k] += e * e;
+    };
+    std::size_t i = 0;
+    for (; i + lanes <= n; i += lanes)
+        for (std::size_t k = 0; k < lanes; ++k) one(k, y[i + k]);
+    for (std::size_t k = 0; i < n; ++i, ++k) one(k, y[i]);
+    CodePass p;
+    for (std::size_t k = 0; k < lanes; ++k) {
+        p.s1 += a1[k];
+        p.s2 += a2[k];
+        p.sqy += a3[k];
+        p.sse += a4[k];
+    }
+    return p;
+}
+
+/// The (d, m) minimising sum (d q + m - y)^2 for the codes of a pass; false when
+/// the codes do not determine a positive scale.
+inline bool least_squares(const CodePass& p, double n, double sy, double& d, double& m) noexcept {
+    const double det = n * p.s2 - p.s1 * p.s1;
+    if (!(det > 0)) return false;
+    const double d2 = (n * p.sqy - p.s1 * sy) / det;
+    if (!(d2 > 0)) return false;
+    d = d2;
+    m = (p.s2 * sy - p.s1 * p.sqy) / det;
+    return true;
+}
+
 /// Least-squares search in the manner of llama.cpp's K-quant quantizers: for
 /// candidate inverse scales around the min/max one, assign nearest codes, then
 /// solve for the (d, m) that minimise the squared error for those codes in
-/// closed form; keep the best, starting from min/max itself.
-inline GroupFit fit_optimized(const float* x, std::size_t n, int qmax) noexcept {
-    GroupFit mm = fit_min_max(x, n, qmax);
-    GroupFit best = mm;
-    double best_sse = group_sse(x, n, mm.d, mm.m, qmax);
-    double range = mm.d * qmax;
-    if (!(range > 0)) return best;
-    // Candidate inverse scales from (qmax - 0.9) to (qmax + 0.2) codes over the range.
-    const double sx = [&] {
-        double t = 0;
-        for (std::size_t i = 0; i < n; ++i) t += x[i];
-        return t;
-    }();
-    const double dn = static_cast<double>(n);
-    for (int s = -9; s <= 2; ++s) {
-        const double iscale = (qmax + 0.1 * s) / range;
-        if (!(iscale > 0)) continue;
-        double d = 0, m = 0;
-        // Assign codes, fit (d, m) for them, then once more from the refit.
-        for (int round = 0; round < 2; ++round) {
-            double sl = 0, sl2 = 0, slx = 0;
-            for (std::size_t i = 0; i < n; ++i) {
-                const double q =
-                    round == 0 ? round_code((x[i] - mm.m) * iscale, qmax) : round_code((x[i] - m) / d, qmax);
-                sl += q;
-                sl2 += q * q;
-                slx += q * x[i];
-            }
-            const double det = dn * sl2 - sl * sl;
-            if (!(det > 0)) break;
-            const double d2 = (dn * slx - sl * sx) / det;
-            if (!(d2 > 0)) break;
-            d = d2;
-            m = (sl2 * sx - sl * slx) / det;
-            const double e = group_sse(x, n, d, m, qmax);
-            if (e < best_sse) {
-                best_sse = e;
-                best = {d, m};
-            }
-        }
+/// closed form, reassign and solve once more; keep the best, starting from
+/// min/max itself. The search runs on y = (x - min) / (max - min), in [0, 1],
+/// so float arithmetic (on vectors) cannot overflow whatever the range of x;
+/// `y` is scratch for n floats.
+inline GroupFit fit_optimized(const float* x, std::size_t n, int qmax, float* y) noexcept {
+    const GroupFit mm = fit_min_max(x, n, qmax);
+    const double range = mm.d * qmax;
+    if (!(range > 0)) return mm;
+    const double inv_range = 1.0 / range;
+    double sy = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        y[i] = static_cast<float>((x[i] - mm.m) * inv_range);
+        sy += y[i];
     }
-    return best;
+    const auto fq = static_cast<float>(qmax);
+    const double dn = static_cast<double>(n);
+    // In y, min/max is d = 1 / qmax, m = 0.
+    double best_d = 1.0 / qmax, best_m = 0;
+    double best_sse = code_pass(y, n, 0.0f, fq, static_cast<float>(best_d), 0.0f, fq).sse;
+    auto consider = [&](double d, double m, double sse) {
+        if (sse < best_sse) {
+            best_sse = sse;
+            best_d = d;
+            best_m = m;
+        }
+    };
+    // Candidate inverse scales from (qmax - 0.9) to (qmax + 0.2) codes over the range.
+    for (int s = -9; s <= 2; ++s) {
+        const auto iscale = static_cast<float>(qmax + 0.1 * s);
+        double d1 = 0, m1 = 0, d2 = 0, m2 = 0;
+        if (!least_squares(code_pass(y, n, 0.0f, iscale, 0.0f, 0.0f, fq), dn, sy, d1, m1)) continue;
+        // Codes nearest under (d1, m1): their error is d1, m1's, and they give the refit.
+        const CodePass p1 = code_pass(y, n, static_cast<float>(m1), static_cast<float>(1.0 / d1),
+                                      static_cast<float>(d1), static_cast<float>(m1), fq);
+        consider(d1, m1, p1.sse);
+        if (!least_squares(p1, dn, sy, d2, m2)) continue;
+        consider(d2, m2,
+                 code_pass(y, n, static_cast<float>(m2), static_cast<float>(1.0 / d2), static_cast<float>(d2),
+                           static_cast<float>(m2), fq)
+                     .sse);
+    }
+    return {best_d * range, mm.m + best_m * range};
 }
 
 /// Finds a float unit u with u * code == target exactly when one is near
@@ -142,6 +191,7 @@ inline void quantize_row(const RowLayout& layout, QuantMethod method, std::size_
                          std::uint8_t* out, GroupFit* fits) {
     const int qmax = max_code(layout.bits);
     const std::size_t gs = layout.group_size;
+    std::vector<float> y(method == QuantMethod::optimized ? gs : 0);  // normalized group (fit_optimized)
     // Pass 1: classic parameters fix the row's code grid; fit each group.
     double max_d = 0, max_abs_m = 0;
     for (std::size_t g = 0; g < layout.groups; ++g) {
@@ -149,7 +199,7 @@ inline void quantize_row(const RowLayout& layout, QuantMethod method, std::size_
         GroupFit mm = fit_min_max(x + g * gs, n, qmax);
         max_d = std::max(max_d, mm.d);
         max_abs_m = std::max(max_abs_m, std::fabs(mm.m));
-        fits[g] = method == QuantMethod::optimized ? fit_optimized(x + g * gs, n, qmax) : mm;
+        fits[g] = method == QuantMethod::optimized ? fit_optimized(x + g * gs, n, qmax, y.data()) : mm;
     }
     // A margin of 1e-6 keeps d * q, with d rounded to float and an 8-bit code, finite.
     if (max_d * qmax > std::numeric_limits<float>::max() / (1 + 1e-6))
@@ -188,21 +238,37 @@ inline void quantize_row(const RowLayout& layout, QuantMethod method, std::size_
         int sc, mn;
         GroupFit mm = fit_min_max(gx, n, qmax);
         encode(mm.d, mm.m, sc, mn);
-        if (method == QuantMethod::optimized) {
-            // Candidates: the min/max encoding, and the codes around the fitted (d, m).
-            double best = decoded_sse(gx, n, sc, mn);
+        if (method == QuantMethod::optimized && mm.d > 0) {
+            // Candidates: the codes around the fitted (d, m), compared on the normalized
+            // values (y, still in scratch from pass 1 only for the last group: refill),
+            // then the best against the min/max encoding exactly, as the kernels decode.
+            const double inv_range = 1.0 / (mm.d * qmax);
+            for (std::size_t i = 0; i < n; ++i) y[i] = static_cast<float>((gx[i] - mm.m) * inv_range);
             int fsc, fmn;
             encode(fits[g].d, fits[g].m, fsc, fmn);
+            int best_a = -1, best_b = 0;
+            double best = 0;
             for (int a = fsc - 1; a <= fsc + 1; ++a)
                 for (int b = fmn - 1; b <= fmn + 1; ++b) {
                     if (a < 0 || a > 255 || b < -127 || b > 127) continue;
-                    double e = decoded_sse(gx, n, a, b);
-                    if (e < best) {
+                    const double dy = static_cast<double>(d_unit * static_cast<float>(a)) * inv_range;
+                    const double my = (static_cast<double>(m_unit * static_cast<float>(b)) - mm.m) * inv_range;
+                    // A zero scale decodes every value to m: its error exactly, in y's units.
+                    const double e =
+                        dy > 0 ? code_pass(y.data(), n, static_cast<float>(my), static_cast<float>(1.0 / dy),
+                                           static_cast<float>(dy), static_cast<float>(my), static_cast<float>(qmax))
+                                     .sse
+                               : decoded_sse(gx, n, a, b) * inv_range * inv_range;
+                    if (best_a < 0 || e < best) {
                         best = e;
-                        sc = a;
-                        mn = b;
+                        best_a = a;
+                        best_b = b;
                     }
                 }
+            if (best_a >= 0 && decoded_sse(gx, n, best_a, best_b) < decoded_sse(gx, n, sc, mn)) {
+                sc = best_a;
+                mn = best_b;
+            }
         }
         scales[g] = static_cast<std::uint8_t>(sc);
         mins[g] = static_cast<std::uint8_t>(static_cast<std::int8_t>(mn));
