@@ -5,9 +5,10 @@
 // Traces: synthetic (activation_trace.hpp: 11008 neurons, 10% active per token, Zipf popularity
 // 0.89 / 0.76 / 0.40, persistence 0 / 0.5 / 0.8, with and without a popularity reshuffle halfway)
 // and real ones, one per layer, from the FFN of stories260K (a neuron is active when |silu(gate)| is
-// in the token's top 10%). Miss rates count the tokens after the first 10% of each trace, which
-// warm every policy and are StaticProfile's profile. SlidingWindow is swept over window lengths and
-// reported at its best.
+// in the token's top 10%) and of its ReLU-fied copy in examples/data (ReGLU: a neuron is active
+// when relu(gate) is not 0, its natural pattern, about 10-20% per token). Miss rates count the tokens after the first
+// 10% of each trace, which warm every policy and are StaticProfile's profile. SlidingWindow is swept over window
+// lengths and reported at its best.
 //
 // Usage: bench_cache [out.json] [--tokens N] [--quick] [--cost-only [--reps R] [--policy NAME]]
 //   --cost-only: only the cost of record_activations, per policy, on every synthetic trace (median
@@ -193,10 +194,13 @@ TraceResult evaluate(const std::string& name, const std::string& kind, const si:
     return r;
 }
 
-/// One trace per layer from stories260K: sampled decoding (seeded, temperature 0.8), restarting at
-/// BOS at the end of the context; a neuron is active when |silu(gate)| is in the token's top share.
-std::vector<si::ActivationTrace> real_traces(const std::string& path, std::size_t tokens, double active_share) {
+/// One trace per layer from a llama2.c model: sampled decoding (seeded, temperature 0.8), restarting
+/// at BOS at the end of the context; a neuron is active when |act(gate)| is in the token's top share,
+/// or, for active_share 0, when act(gate) is not exactly 0 (a ReLU model's natural pattern).
+std::vector<si::ActivationTrace> real_traces(const std::string& path, llama2c::FfnActivation act, std::size_t tokens,
+                                             double active_share) {
     llama2c::Model m = llama2c::load_checkpoint(path);
+    m.activation = act;
     const auto& c = m.config;
     const int hd = c.hidden_dim;
     const std::size_t top = static_cast<std::size_t>(std::lround(active_share * hd));
@@ -209,12 +213,18 @@ std::vector<si::ActivationTrace> real_traces(const std::string& path, std::size_
         llama2c::matvec(m.gate(layer), x, gate.data(), hd, c.dim);
         for (int i = 0; i < hd; ++i) {
             const float g = gate[static_cast<std::size_t>(i)];
-            mag[static_cast<std::size_t>(i)] = {std::fabs(g / (1.0f + std::exp(-g))), static_cast<std::uint32_t>(i)};
+            mag[static_cast<std::size_t>(i)] = {std::fabs(llama2c::gate_activation(act, g)),
+                                                static_cast<std::uint32_t>(i)};
         }
-        std::partial_sort(mag.begin(), mag.begin() + static_cast<std::ptrdiff_t>(top), mag.end(),
-                          [](const auto& a, const auto& b) { return a.first > b.first; });
         active.clear();
-        for (std::size_t i = 0; i < top; ++i) active.push_back(mag[i].second);
+        if (active_share > 0) {
+            std::partial_sort(mag.begin(), mag.begin() + static_cast<std::ptrdiff_t>(top), mag.end(),
+                              [](const auto& a, const auto& b) { return a.first > b.first; });
+            for (std::size_t i = 0; i < top; ++i) active.push_back(mag[i].second);
+        } else {
+            for (const auto& [score, i] : mag)
+                if (score != 0.0f) active.push_back(i);
+        }
         traces[static_cast<std::size_t>(layer)].add_token(active);
         llama2c::float_ffn(m, layer, x, out);
     };
@@ -380,13 +390,24 @@ int main(int argc, char** argv) {
     }
     const std::string model = std::string(SPARSEINFER_DATA_DIR) + "/stories260K.bin";
     if (std::ifstream(model).good()) {
-        const auto traces = real_traces(model, real_tokens, 0.10);
+        const auto traces = real_traces(model, llama2c::FfnActivation::silu, real_tokens, 0.10);
         for (std::size_t l = 0; l < traces.size(); ++l) {
             results.push_back(evaluate("stories260K layer " + std::to_string(l), "real", traces[l], reps));
             print(results.back());
         }
     } else {
         std::printf("\n(stories260K.bin not found at %s: real traces skipped)\n", model.c_str());
+    }
+    // The ReLU-fied model (in the repository): its natural pattern, the neurons that are not exactly 0.
+    const std::string relu_model = std::string(SPARSEINFER_EXAMPLES_DATA_DIR) + "/stories260K_relu.bin";
+    if (std::ifstream(relu_model).good()) {
+        const auto relu_traces = real_traces(relu_model, llama2c::FfnActivation::relu, real_tokens, 0.0);
+        for (std::size_t l = 0; l < relu_traces.size(); ++l) {
+            results.push_back(evaluate("ReLU-fied layer " + std::to_string(l), "real-relu", relu_traces[l], reps));
+            print(results.back());
+        }
+    } else {
+        std::printf("\n(%s not found: ReLU-fied traces skipped)\n", relu_model.c_str());
     }
 
     // Bars: Adaptive against the best of StaticProfile, Lru and SlidingWindow(best k).

@@ -6,9 +6,11 @@
 //   - bits 8/4/3/2: a sparseinfer::SparseFfn<Bits, Policy> (quantized, bundled rows,
 //     a neuron cache per layer), dense or sparse.
 // Selectors (for active < 1): `gate` computes the gate densely and keeps the
-// top share by |silu(gate)| (exact gate-first); `predictor` scores neurons with a
+// top share by |act(gate)| (exact gate-first); `predictor` scores neurons with a
 // low-rank predictor of the gate (truncated SVD, 8-bit factors for quantized
-// layers) and keeps the top share.
+// layers) and keeps the top share; `nonzero` (any --active) is gate-first and
+// keeps exactly the neurons whose activation is not zero: lossless for the
+// ReLU variants (Model::activation), whose other neurons contribute exactly 0.
 //
 // Quantized FFNs come from the checkpoint's floats (quantized at start) or,
 // with ffn_file, from a model file (sparseinfer/model_file.hpp) that save_ffn
@@ -33,6 +35,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <random>
@@ -44,7 +47,18 @@
 
 namespace llama2c {
 
-enum class Selector { gate, predictor };
+enum class Selector { gate, predictor, nonzero };
+
+/// The library's activation for a model's FFN: the ReLU variants rank and
+/// select neurons by relu(gate) (dReLU's relu on up is applied by the engine).
+inline sparseinfer::Activation library_activation(FfnActivation a) {
+    return a == FfnActivation::silu ? sparseinfer::Activation::silu : sparseinfer::Activation::relu;
+}
+
+/// Keeps the scores above 0: a threshold at the smallest positive float.
+inline sparseinfer::Selection nonzero_selection() {
+    return sparseinfer::Selection::at_least(std::numeric_limits<float>::denorm_min());
+}
 
 struct EngineOptions {
     int bits = 32;        ///< 32 (float), 8, 4, 3 or 2
@@ -104,8 +118,9 @@ public:
           d_(m.config.dim),
           h_(m.config.hidden_dim),
           k_(neurons_for(o.active, h_)),
-          dense_(o.active >= 1.0),
+          dense_(o.active >= 1.0 && o.selector != Selector::nonzero),
           selector_(o.selector),
+          act_(m.activation),
           g_(h_),
           u_(h_),
           s_(h_),
@@ -128,25 +143,30 @@ public:
             for (std::size_t c = 0; c < d_; ++c) s += row[c] * x[c];
             return s;
         };
-        if (selector_ == Selector::gate) {
+        const bool gate_first = selector_ != Selector::predictor;
+        if (gate_first) {
             for (std::size_t i = 0; i < h_; ++i) {
                 g_[i] = dot(gate + i * d_);
-                s_[i] = std::fabs(sparseinfer::silu(g_[i]));
+                s_[i] = std::fabs(gate_activation(act_, g_[i]));
             }
             c_.bytes += h_ * d_ * sizeof(float);
         } else {
-            pred_->scores(x, sparseinfer::Activation::silu, s_.data());
+            pred_->scores(x, library_activation(act_), s_.data());
             c_.bytes += pred_->memory_bytes();
         }
-        const std::size_t n = sparseinfer::select_top_k(s_.data(), h_, k_, idx_.data());
+        const std::size_t n = selector_ == Selector::nonzero
+                                  ? sparseinfer::select(nonzero_selection(), s_.data(), h_, idx_.data())
+                                  : sparseinfer::select_top_k(s_.data(), h_, k_, idx_.data());
+        // Ascending neurons, each added as the dense pass adds it: with the zeros
+        // dropped, every output sums the same nonzero terms in the same order.
         std::fill_n(y, d_, 0.0f);
         for (std::size_t j = 0; j < n; ++j) {
             const std::size_t i = idx_[j];
-            const float g = selector_ == Selector::gate ? g_[i] : dot(gate + i * d_);
-            const float hv = sparseinfer::silu(g) * dot(up + i * d_);
+            const float g = gate_first ? g_[i] : dot(gate + i * d_);
+            const float hv = neuron_value(act_, g, dot(up + i * d_));
             for (std::size_t r = 0; r < d_; ++r) y[r] += down[r * h_ + i] * hv;
         }
-        c_.bytes += n * (selector_ == Selector::gate ? 2 : 3) * d_ * sizeof(float);
+        c_.bytes += n * (gate_first ? 2 : 3) * d_ * sizeof(float);
         c_.neurons += n;
     }
     LayerCounters counters() const override { return c_; }
@@ -157,6 +177,7 @@ private:
     std::size_t d_, h_, k_;
     bool dense_;
     Selector selector_;
+    FfnActivation act_;
     std::optional<sparseinfer::LowRankPredictor> pred_;
     std::vector<float> g_, u_, s_;
     std::vector<std::uint32_t> idx_;
@@ -173,9 +194,9 @@ public:
                    ? from_file(m, *file, layer, policy)
                    : sparseinfer::SparseFfn<Bits, Policy>(
                          m.gate(layer), m.up(layer), m.down(layer), static_cast<std::size_t>(m.config.dim),
-                         static_cast<std::size_t>(m.config.hidden_dim), sparseinfer::Activation::silu, {}, policy)),
+                         static_cast<std::size_t>(m.config.hidden_dim), library_activation(m.activation), {}, policy)),
           k_(neurons_for(o.active, ffn_.hidden())),
-          dense_(o.active >= 1.0),
+          dense_(o.active >= 1.0 && o.selector != Selector::nonzero),
           selector_(o.selector),
           s_(ffn_.hidden()),
           idx_(ffn_.hidden()) {
@@ -193,11 +214,13 @@ public:
             ffn_.forward_dense(x, y);
         } else if (selector_ == Selector::gate) {
             ffn_.forward_gate_first(x, sparseinfer::Selection::top_k(k_), y);
+        } else if (selector_ == Selector::nonzero) {
+            ffn_.forward_gate_first(x, nonzero_selection(), y);
         } else {
             // The predictor's Q x runs on x quantized to int8; with int8 activations
             // the layer reuses that quantization instead of making its own.
             sparseinfer::quantize_activations(x, ffn_.d_model(), xq_);
-            pred_->scores(xq_, sparseinfer::Activation::silu, s_.data());
+            pred_->scores(xq_, ffn_.activation(), s_.data());
             pred_bytes_ += pred_->memory_bytes();
             const std::size_t n = sparseinfer::select_top_k(s_.data(), ffn_.hidden(), k_, idx_.data());
             if (ffn_.int8_activations())
@@ -218,7 +241,7 @@ private:
     static sparseinfer::SparseFfn<Bits, Policy> from_file(const Model& m, const sparseinfer::TensorFile& file,
                                                           int layer, Policy policy) {
         auto ffn = sparseinfer::ffn_layer_from<Bits, Policy>(file, static_cast<std::size_t>(layer),
-                                                             sparseinfer::Activation::silu, policy);
+                                                             library_activation(m.activation), policy);
         if (ffn.d_model() != static_cast<std::size_t>(m.config.dim) ||
             ffn.hidden() != static_cast<std::size_t>(m.config.hidden_dim) || !ffn.gated())
             throw std::invalid_argument(
@@ -257,6 +280,10 @@ std::unique_ptr<FfnLayer> make_quant_layer(const Model& m, int layer, const Engi
 
 inline std::unique_ptr<FfnLayer> make_layer(const Model& m, int layer, const EngineOptions& o,
                                             const sparseinfer::TensorFile* f = nullptr) {
+    if (o.bits != 32 && m.activation == FfnActivation::drelu)
+        throw std::invalid_argument(
+            "--activation drelu runs with --bits 32 only: the quantized layer applies its activation to the gate "
+            "alone (relu gives ReGLU)");
     switch (o.bits) {
     case 8: return make_quant_layer<8>(m, layer, o, f);
     case 4: return make_quant_layer<4>(m, layer, o, f);
@@ -352,16 +379,17 @@ private:
     std::uint64_t tokens_ = 0;
 };
 
-/// Mean KL(float || configured) of next-token distributions and the share of
-/// positions with the same top-1 token, teacher-forcing the float model's own
-/// greedy sequence of `steps` positions.
+/// Mean KL(reference || configured) of next-token distributions and the share
+/// of positions with the same top-1 token, teacher-forcing the reference's own
+/// greedy sequence of `steps` positions. The reference is the float model, or
+/// another configuration (e.g. dense at the same bit width).
 struct Fidelity {
     double kld = 0, top1 = 0;
     std::vector<int> reference_tokens;
 };
 
-inline Fidelity compare(const Model& m, const EngineOptions& o, int steps) {
-    Transformer reference(m);
+inline Fidelity compare(const Model& m, const EngineOptions& reference_options, const EngineOptions& o, int steps) {
+    Engine reference(m, reference_options);
     Engine engine(m, o);
     Fidelity f;
     int token = 1;
@@ -393,6 +421,9 @@ inline Fidelity compare(const Model& m, const EngineOptions& o, int steps) {
     f.top1 = static_cast<double>(same) / steps;
     return f;
 }
+
+/// Against the float model (dense float FFN).
+inline Fidelity compare(const Model& m, const EngineOptions& o, int steps) { return compare(m, {}, o, steps); }
 
 /// A small random model of the stories260K shape, for when no checkpoint is at hand.
 inline Model synthetic_model(unsigned seed = 1) {

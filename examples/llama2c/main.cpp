@@ -23,7 +23,10 @@ const char* usage =
     "  --steps N          tokens to generate / positions to compare (default 64)\n"
     "  --bits B           FFN weights: 32 (float), 8, 4, 3 or 2 (default 32)\n"
     "  --active F         share of FFN neurons computed per token, (0, 1] (default 1 = dense)\n"
-    "  --selector S       gate (exact gate-first) or predictor (low-rank) (default gate)\n"
+    "  --selector S       gate (exact gate-first), predictor (low-rank) or nonzero (gate-first,\n"
+    "                     exactly the neurons whose activation is not 0; --active unused) (default gate)\n"
+    "  --activation A     FFN activation the model was trained with: silu (SwiGLU), relu (ReGLU)\n"
+    "                     or drelu (relu on gate and up) (default silu)\n"
     "  --rank R           predictor rank (default dim / 4)\n"
     "  --policy P         neuron cache policy: frequency, static, lru, window, adaptive\n"
     "  --budget F         slot store per layer, share of its neurons, [0, 1] (default 0)\n"
@@ -60,6 +63,7 @@ int main(int argc, char** argv) {
     std::string checkpoint, tokenizer_path, recall_json, save_path;
     bool synthetic = false, compare_mode = false;
     int steps = 64;
+    llama2c::FfnActivation activation = llama2c::FfnActivation::silu;
     llama2c::EngineOptions o;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
@@ -82,8 +86,16 @@ int main(int argc, char** argv) {
                 o.selector = llama2c::Selector::gate;
             else if (s == "predictor")
                 o.selector = llama2c::Selector::predictor;
+            else if (s == "nonzero")
+                o.selector = llama2c::Selector::nonzero;
             else
-                fail("--selector must be gate or predictor (got '" + s + "')");
+                fail("--selector must be gate, predictor or nonzero (got '" + s + "')");
+        } else if (a == "--activation") {
+            try {
+                activation = llama2c::parse_activation(value());
+            } catch (const std::invalid_argument& e) {
+                fail(e.what());
+            }
         } else if (a == "--rank") {
             const int r = parse_int(a, value());
             if (r < 1) fail("--rank must be at least 1");
@@ -120,7 +132,8 @@ int main(int argc, char** argv) {
     }
     try {
         llama2c::validate(o);
-        const llama2c::Model model = synthetic ? llama2c::synthetic_model() : llama2c::load_checkpoint(checkpoint);
+        llama2c::Model model = synthetic ? llama2c::synthetic_model() : llama2c::load_checkpoint(checkpoint);
+        model.activation = activation;
         if (steps < 1 || steps > model.config.seq_len)
             fail("--steps must be in [1, " + std::to_string(model.config.seq_len) + "] for this model");
         if (!recall_json.empty()) {

@@ -35,16 +35,48 @@ struct Config {
     int kv_dim() const { return dim * n_kv_heads / n_heads; }
 };
 
+/// The FFN's nonlinearity. llama2.c files do not record it: SwiGLU models
+/// (stories260K) use silu; a ReLU-fied model must be run as it was trained.
+enum class FfnActivation {
+    silu,   ///< SwiGLU: silu(gate) * up
+    relu,   ///< ReGLU: relu(gate) * up
+    drelu,  ///< dReLU: relu(gate) * relu(up)
+};
+
+inline const char* to_string(FfnActivation a) {
+    return a == FfnActivation::silu ? "silu" : a == FfnActivation::relu ? "relu" : "drelu";
+}
+
+/// "silu", "relu" or "drelu"; throws std::invalid_argument for anything else.
+inline FfnActivation parse_activation(const std::string& name) {
+    for (FfnActivation a : {FfnActivation::silu, FfnActivation::relu, FfnActivation::drelu})
+        if (name == to_string(a)) return a;
+    throw std::invalid_argument("--activation must be silu, relu or drelu (got '" + name + "')");
+}
+
+/// The activation applied to a gate value (relu for both ReLU variants).
+inline float gate_activation(FfnActivation a, float g) {
+    return a == FfnActivation::silu ? g / (1.0f + std::exp(-g)) : (g > 0.0f ? g : 0.0f);
+}
+
+/// A neuron's value from its gate and up values; exactly 0 whenever a relu
+/// variant's gate is not positive (the zeros a sparse pass may skip).
+inline float neuron_value(FfnActivation a, float g, float u) {
+    if (a == FfnActivation::drelu) u = u > 0.0f ? u : 0.0f;
+    return gate_activation(a, g) * u;
+}
+
 /// All weights, float32, row-major [out][in] as in the file.
 struct Model {
     Config config;
-    std::vector<float> token_embedding;  // [vocab][dim]
-    std::vector<float> rms_att;          // [layers][dim]
-    std::vector<float> wq, wk, wv, wo;   // [layers][dim][dim], [layers][kv_dim][dim] x2, [layers][dim][dim]
-    std::vector<float> rms_ffn;          // [layers][dim]
-    std::vector<float> w1, w2, w3;       // gate [layers][hidden][dim], down [layers][dim][hidden], up like gate
-    std::vector<float> rms_final;        // [dim]
-    std::vector<float> classifier;       // [vocab][dim]; a copy of token_embedding when shared
+    FfnActivation activation = FfnActivation::silu;  ///< how the FFN runs; set by the caller
+    std::vector<float> token_embedding;              // [vocab][dim]
+    std::vector<float> rms_att;                      // [layers][dim]
+    std::vector<float> wq, wk, wv, wo;               // [layers][dim][dim], [layers][kv_dim][dim] x2, [layers][dim][dim]
+    std::vector<float> rms_ffn;                      // [layers][dim]
+    std::vector<float> w1, w2, w3;  // gate [layers][hidden][dim], down [layers][dim][hidden], up like gate
+    std::vector<float> rms_final;   // [dim]
+    std::vector<float> classifier;  // [vocab][dim]; a copy of token_embedding when shared
 
     const float* gate(int layer) const { return w1.data() + layer_offset(layer, config.hidden_dim, config.dim); }
     const float* up(int layer) const { return w3.data() + layer_offset(layer, config.hidden_dim, config.dim); }
@@ -131,13 +163,13 @@ inline void rmsnorm(const float* x, const float* weight, float* out, int n) {
     for (int i = 0; i < n; ++i) out[i] = x[i] * scale * weight[i];
 }
 
-/// The float SwiGLU FFN of one layer: out = down (silu(gate x) * (up x)).
+/// The float FFN of one layer: out = down (act(gate x, up x)), e.g. silu(gate x) * (up x).
 inline void float_ffn(const Model& m, int layer, const float* x, float* out) {
     const Config& c = m.config;
     std::vector<float> g(c.hidden_dim), u(c.hidden_dim);
     matvec(m.gate(layer), x, g.data(), c.hidden_dim, c.dim);
     matvec(m.up(layer), x, u.data(), c.hidden_dim, c.dim);
-    for (int i = 0; i < c.hidden_dim; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+    for (int i = 0; i < c.hidden_dim; ++i) g[i] = neuron_value(m.activation, g[i], u[i]);
     matvec(m.down(layer), g.data(), out, c.dim, c.hidden_dim);
 }
 
