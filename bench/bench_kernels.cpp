@@ -356,10 +356,11 @@ int main(int argc, char** argv) {
     const double eigen_gbps = static_cast<double>(rows * cols * 4) / eigen_ms / 1e6;
     const double eigen_wall_gbps = static_cast<double>(rows * cols * 4) / eigen_wall_ms / 1e6;
     const Probe probe{std::max(read_probe.cpu_gbps, eigen_gbps), std::max(read_probe.wall_gbps, eigen_wall_gbps)};
-    std::printf("read probe: cpu %.1f GB/s, wall %.1f GB/s; Eigen float GEMV (%s flags) %.3f ms: cpu %.1f GB/s, "
-                "wall %.1f GB/s\n",
-                read_probe.cpu_gbps, read_probe.wall_gbps, bench::eigen_is_native() ? "native" : "generic", eigen_ms,
-                eigen_gbps, eigen_wall_gbps);
+    std::printf(
+        "read probe: cpu %.1f GB/s, wall %.1f GB/s; Eigen float GEMV (%s flags) %.3f ms: cpu %.1f GB/s, "
+        "wall %.1f GB/s\n",
+        read_probe.cpu_gbps, read_probe.wall_gbps, bench::eigen_is_native() ? "native" : "generic", eigen_ms,
+        eigen_gbps, eigen_wall_gbps);
     std::printf("reference (the better of the two): cpu %.1f GB/s, wall %.1f GB/s; LLC flush before each call: %s\n",
                 probe.cpu_gbps, probe.wall_gbps, use_flush ? "yes" : "no");
 
@@ -429,7 +430,9 @@ int main(int argc, char** argv) {
     json.field("rows", rows);
     json.field("cols", cols);
     json.field("llc_flush", use_flush);
-    json.field("timing", "median; ms/gbps/ratio_to_probe by thread CPU time, wall_* by steady_clock; probe_gbps is the reference: the better of read_probe_gbps and eigen_gemv_gbps");
+    json.field("timing",
+               "median; ms/gbps/ratio_to_probe by thread CPU time, wall_* by steady_clock; probe_gbps is the "
+               "reference: the better of read_probe_gbps and eigen_gemv_gbps");
     json.field("probe_gbps", probe.cpu_gbps);
     json.field("probe_wall_gbps", probe.wall_gbps);
     json.field("read_probe_gbps", read_probe.cpu_gbps);

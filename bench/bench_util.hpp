@@ -139,7 +139,8 @@ inline std::size_t llc_bytes(std::size_t fallback = 32u << 20) {
         std::string text;
         if (!(in >> text) || text.empty()) continue;
         std::size_t v = 0, i = 0;
-        for (; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i) v = v * 10 + static_cast<std::size_t>(text[i] - '0');
+        for (; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i)
+            v = v * 10 + static_cast<std::size_t>(text[i] - '0');
         const char unit = i < text.size() ? text[i] : 'B';
         v <<= unit == 'K' ? 10 : unit == 'M' ? 20 : unit == 'G' ? 30 : 0;
         best = std::max(best, v);
