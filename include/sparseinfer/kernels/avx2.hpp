@@ -539,10 +539,7 @@ inline void quantize_activations(const float* x, std::size_t n, std::int8_t* q, 
             scales[b] = sums[b] = std::numeric_limits<float>::quiet_NaN();
             continue;
         }
-        __m128 t = _mm_max_ps(_mm256_castps256_ps128(ax), _mm256_extractf128_ps(ax, 1));
-        t = _mm_max_ps(t, _mm_movehl_ps(t, t));
-        t = _mm_max_ss(t, _mm_movehdup_ps(t));
-        const float amax = _mm_cvtss_f32(t);
+        const float amax = hmax(ax);
         const float scale = amax / 127.0f;
         float inv = amax > 0 ? 127.0f / amax : 0.0f;
         if (!(inv <= std::numeric_limits<float>::max())) {  // a denormal block: as the scalar reference
@@ -562,9 +559,7 @@ inline void quantize_activations(const float* x, std::size_t n, std::int8_t* q, 
             iq[k] = _mm256_max_epi32(_mm256_min_epi32(_mm256_cvttps_epi32(r), lim), nlim);
             isum = _mm256_add_epi32(isum, iq[k]);
         }
-        const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(iq[0], iq[1]), _mm256_packs_epi32(iq[2], iq[3]));
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + first),
-                            _mm256_permutevar8x32_epi32(p, _mm256_set_epi32(7, 3, 6, 2, 5, 1, 4, 0)));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + first), pack_epi8(iq));
         __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(isum), _mm256_extracti128_si256(isum, 1));
         s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4E));
         s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xB1));
