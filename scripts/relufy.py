@@ -276,6 +276,7 @@ def main():
     ap.add_argument("--length", type=int, default=128, help="tokens per sampled sequence")
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--l1", type=float, default=0.1, help="initial L1 weight on the FFN activations")
+    ap.add_argument("--l1-phase2", type=float, default=0.05, help="phase 2 starts at this share of phase 1's L1 weights")
     ap.add_argument("--target-zeros", type=float, default=0.86, help="share of exact zeros the L1 weight aims at")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--threads", type=int, default=1)
@@ -312,6 +313,7 @@ def main():
           flush=True)
 
     print(f"phase 2: end to end, {args.steps} steps of {args.batch} sequences")
+    l1_weights = [w * args.l1_phase2 for w in l1_weights]
     opt = torch.optim.AdamW(student.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=0.0)
     warmup = max(1, args.steps // 20)
     pool, pool_at = None, 0
@@ -335,6 +337,9 @@ def main():
         loss.backward()
         torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
         opt.step()
+        with torch.no_grad():  # the same controller as phase 1, per layer, on the KL's scale
+            for l, h in enumerate(hidden):
+                l1_weights[l] *= math.exp(0.5 * (args.target_zeros - (h == 0).float().mean().item()))
         if step % 25 == 0 or step == 1:
             zeros = torch.stack([(h == 0).float().mean() for h in hidden]).mean().item()
             print(f"step {step:5d}  lr {lr:.2e}  KL {kl.item():.4f}  L1 {l1.item():.4f}  zeros {zeros:.3f}"
@@ -349,9 +354,12 @@ def main():
     print(f"  teacher-forced on the original's greedy sequence (128 positions): top-1 {top1:.3f}, KL {kl:.4f}")
     print("  exact zeros per layer over 256 greedily decoded positions: "
           + " ".join(f"{s:.3f}" for s in sp) + f"  (mean {np.mean(sp):.3f})")
-    print("  greedy tokens (64):", " ".join(map(str, greedy(student, 65)[1:])))
+    tokens = " ".join(map(str, greedy(student, 65)[1:]))
+    print("  greedy tokens (64):", tokens)
     if args.out:
         write_checkpoint(args.out, cfg, {k: v.detach() for k, v in student.p.items()})
+        with open(os.path.splitext(args.out)[0] + ".tokens.txt", "w") as f:  # the engine's float reference
+            f.write(tokens + "\n")
         with open(args.out, "rb") as f:
             print(f"  wrote {args.out}, sha256 {hashlib.sha256(f.read()).hexdigest()}")
 
