@@ -21,7 +21,7 @@ namespace sparseinfer::kernels {
 
 /// One kernel path.
 struct IsaEntry {
-    Isa isa;
+    Isa isa;           ///< the path
     const char* name;  ///< what SPARSEINFER_ISA and active_isa() call it
     /// True when the CPU (and OS) can run the path.
     bool (*cpu_has)(const detail::CpuFeatures&) noexcept;
