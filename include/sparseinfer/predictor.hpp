@@ -173,6 +173,7 @@ struct PredictorOptions {
 /// Predicts the gate pre-activations of every neuron with a rank-r factorization.
 class LowRankPredictor {
 public:
+    /// A row-major float matrix (the factors' storage).
     using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
     /// Calibrates from a gate matrix [hidden][d_model], row-major, by truncated
@@ -272,11 +273,12 @@ public:
         qQ_ = std::move(qQ);
         qP_ = std::move(q);
     }
+    /// True once the factors have 8-bit copies that predict() uses.
     bool quantized() const noexcept { return qP_ != nullptr; }
 
-    std::size_t rank() const noexcept { return static_cast<std::size_t>(Q_.rows()); }
-    std::size_t hidden() const noexcept { return static_cast<std::size_t>(P_.rows()); }
-    std::size_t d_model() const noexcept { return static_cast<std::size_t>(Q_.cols()); }
+    std::size_t rank() const noexcept { return static_cast<std::size_t>(Q_.rows()); }     ///< r
+    std::size_t hidden() const noexcept { return static_cast<std::size_t>(P_.rows()); }   ///< neurons predicted
+    std::size_t d_model() const noexcept { return static_cast<std::size_t>(Q_.cols()); }  ///< input length
     /// Bytes predict() reads: both factors, float or quantized.
     std::size_t memory_bytes() const noexcept {
         if (quantized()) return qP_->panels.size() + qP_->scales.size() * sizeof(float) + qQ_->memory_bytes();
@@ -284,6 +286,7 @@ public:
     }
     /// The float factors (P [hidden][rank], Q [rank][d_model]).
     const RowMatrix& P() const noexcept { return P_; }
+    /// The second float factor, Q [rank][d_model].
     const RowMatrix& Q() const noexcept { return Q_; }
     /// sigma_i = ||(G - P Q)_i||, the standard deviation of neuron i's prediction
     /// error for inputs with independent unit-variance coordinates (set by

@@ -72,13 +72,15 @@ struct FfnStats {
 /// Which matrix of a layer (for dequantized copies).
 enum class FfnMatrix { gate, up, down };
 
+/// One feed-forward layer with Bits-bit quantized rows that computes only the
+/// neurons it is given (or selects), recording them in a NeuronCache.
 template <int Bits, class Policy = policy::FrequencyThreshold>
 class SparseFfn {
     static_assert(detail::is_supported_bits(Bits), "SparseFfn supports 2, 3, 4 and 8 bits");
 
 public:
-    static constexpr int bits = Bits;
-    using Cache = NeuronCache<Policy>;
+    static constexpr int bits = Bits;   ///< bits per quantized weight
+    using Cache = NeuronCache<Policy>;  ///< the cache type that records computed neurons
 
     /// Quantizes a layer given as in checkpoints: gate and up [hidden][d_model],
     /// down [d_model][hidden], row-major; gate == nullptr for a plain MLP.
@@ -157,15 +159,17 @@ public:
         cache_ = std::make_unique<Cache>(hidden_, policy_);
         if (o.cache_ != nullptr && o.cache_->store() != nullptr) attach_store(o.store_budget_);
     }
+    /// Moves the layer (its cache and store included).
     SparseFfn(SparseFfn&&) noexcept =
         default;  // the store's loader points at weights_'s heap buffer, which moves along
     SparseFfn& operator=(const SparseFfn&) = delete;
+    /// Moves the layer (its cache and store included).
     SparseFfn& operator=(SparseFfn&&) noexcept = default;
 
-    std::size_t d_model() const noexcept { return d_model_; }
-    std::size_t hidden() const noexcept { return hidden_; }
-    bool gated() const noexcept { return gated_; }
-    Activation activation() const noexcept { return act_; }
+    std::size_t d_model() const noexcept { return d_model_; }  ///< input and output length
+    std::size_t hidden() const noexcept { return hidden_; }    ///< number of neurons
+    bool gated() const noexcept { return gated_; }             ///< has a gate matrix (GLU)
+    Activation activation() const noexcept { return act_; }    ///< the activation function
     /// Layout of every row of the three matrices (row_stride == row_bytes).
     const detail::RowLayout& layout() const noexcept { return layout_; }
     /// The rows of one matrix (down as down^T), row i at + i * layout().row_stride;
@@ -186,10 +190,12 @@ public:
     /// Use int8-quantized activations (quantized once per call) for the gate and
     /// up dot products. Off by default: floats are exact to kernel rounding.
     void set_int8_activations(bool on) noexcept { int8_ = on; }
+    /// Whether int8 activations are on (set_int8_activations).
     bool int8_activations() const noexcept { return int8_; }
 
     /// The neuron cache that records every computed neuron.
     Cache& cache() noexcept { return *cache_; }
+    /// The neuron cache (read-only).
     const Cache& cache() const noexcept { return *cache_; }
 
     /// Gives the cache a slot store of budget_bytes (whole bundles); resident
@@ -212,11 +218,14 @@ public:
         store_budget_ = budget_bytes;
     }
 
+    /// Counters of the forward calls since construction or reset_stats().
     const FfnStats& stats() const noexcept { return stats_; }
+    /// Zeroes stats().
     void reset_stats() noexcept { stats_ = {}; }
 
     /// y[0..d_model) = the layer's output over every neuron.
     void forward_dense(const float* x, float* y) { dense(x, y); }
+    /// As above, from activations quantized once by the caller.
     void forward_dense(const QuantizedActivations& xq, float* y) { dense(xq, y); }
 
     /// y[0..d_model) = the contribution of the n listed neurons (other neurons
@@ -225,6 +234,7 @@ public:
     void forward_sparse(const float* x, const std::uint32_t* active, std::size_t n, float* y) {
         sparse(x, active, n, y);
     }
+    /// As above, from activations quantized once by the caller.
     void forward_sparse(const QuantizedActivations& xq, const std::uint32_t* active, std::size_t n, float* y) {
         sparse(xq, active, n, y);
     }
@@ -233,6 +243,7 @@ public:
     /// neurons whose |act(gate)| the selection keeps, then computes up and down
     /// for them only. Returns the number of neurons kept. Needs a gated layer.
     std::size_t forward_gate_first(const float* x, const Selection& sel, float* y) { return gate_first(x, sel, y); }
+    /// As above, from activations quantized once by the caller.
     std::size_t forward_gate_first(const QuantizedActivations& xq, const Selection& sel, float* y) {
         return gate_first(xq, sel, y);
     }
@@ -240,6 +251,7 @@ public:
     /// scores[i] = |act(gate_i . x)| for every neuron, the exact gate-first
     /// score (for a plain MLP, |act(up_i . x)|). Used to calibrate selectors.
     void exact_scores(const float* x, float* scores) { all_scores(x, scores); }
+    /// As above, from activations quantized once by the caller.
     void exact_scores(const QuantizedActivations& xq, float* scores) { all_scores(xq, scores); }
 
     /// The dequantized matrix in checkpoint layout (down as [d_model][hidden]):
