@@ -52,6 +52,7 @@ inline float gelu(float x) noexcept {
     return x / (1.0f + std::exp(-2.0f * u));
 }
 
+/// max(x, 0); NaN gives 0.
 inline float relu(float x) noexcept { return x > 0.0f ? x : 0.0f; }
 
 /// Applies `a` to one value.

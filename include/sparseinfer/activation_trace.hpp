@@ -31,13 +31,18 @@ namespace sparseinfer {
 /// Active neurons per token, stored flat.
 class ActivationTrace {
 public:
+    /// An empty trace over neurons 0..num_neurons-1.
     explicit ActivationTrace(std::size_t num_neurons = 0) : num_neurons_(num_neurons), offsets_{0} {}
 
+    /// Neurons the trace indexes.
     std::size_t num_neurons() const noexcept { return num_neurons_; }
+    /// Tokens recorded.
     std::size_t num_tokens() const noexcept { return offsets_.size() - 1; }
     /// Total active entries over all tokens.
     std::size_t num_activations() const noexcept { return neurons_.size(); }
+    /// Token t's active neurons (token_size(t) of them); t < num_tokens().
     const std::uint32_t* token(std::size_t t) const noexcept { return neurons_.data() + offsets_[t]; }
+    /// Number of active neurons of token t; t < num_tokens().
     std::size_t token_size(std::size_t t) const noexcept { return offsets_[t + 1] - offsets_[t]; }
 
     /// Appends one token; throws sparseinfer::error when an index is out of range.
@@ -50,6 +55,7 @@ public:
         neurons_.insert(neurons_.end(), active, active + n);
         offsets_.push_back(neurons_.size());
     }
+    /// Appends one token (as above).
     void add_token(const std::vector<std::uint32_t>& active) { add_token(active.data(), active.size()); }
 
 private:
@@ -60,13 +66,13 @@ private:
 
 /// Parameters of make_synthetic_trace().
 struct SyntheticTraceOptions {
-    std::size_t num_neurons = 11008;
-    std::size_t tokens = 2000;
-    double active_fraction = 0.10;  ///< share of the neurons active per token, in (0, 1]
-    double zipf_exponent = 0.89;    ///< popularity of the neuron of rank r is (r + 1)^-exponent; >= 0
-    double persistence = 0.0;       ///< share of a token's active neurons kept in the next token, [0, 1]
-    bool drift = false;             ///< redraw the popularity ranking at token tokens / 2
-    std::uint64_t seed = 1;
+    std::size_t num_neurons = 11008;  ///< neurons of the layer
+    std::size_t tokens = 2000;        ///< tokens to draw
+    double active_fraction = 0.10;    ///< share of the neurons active per token, in (0, 1]
+    double zipf_exponent = 0.89;      ///< popularity of the neuron of rank r is (r + 1)^-exponent; >= 0
+    double persistence = 0.0;         ///< share of a token's active neurons kept in the next token, [0, 1]
+    bool drift = false;               ///< redraw the popularity ranking at token tokens / 2
+    std::uint64_t seed = 1;           ///< of the random generator; equal seeds give equal traces
 };
 
 namespace detail {

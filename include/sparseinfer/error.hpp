@@ -16,12 +16,14 @@ namespace sparseinfer {
 /// Base class of every exception the library throws.
 class error : public std::runtime_error {
 public:
+    /// `what` says what was wrong; what() prefixes it with "sparseinfer: ".
     explicit error(const std::string& what) : std::runtime_error("sparseinfer: " + what) {}
 };
 
 /// Thrown when bytes read from a file or buffer are not a valid sparseinfer file.
 class format_error : public error {
 public:
+    /// `what` names the problem and its byte offset.
     explicit format_error(const std::string& what) : error(what) {}
 };
 

@@ -55,11 +55,11 @@ enum class GgmlType : std::uint32_t {
 /// A type's name as ggml spells it and its block geometry: a row of n values
 /// takes n / block_values blocks of block_bytes each.
 struct GgmlTypeInfo {
-    GgmlType type;
-    const char* name;
-    std::size_t block_values;
-    std::size_t block_bytes;
-    bool dequantizable;  ///< sparseinfer decodes it (GgufFile::dequantize)
+    GgmlType type;             ///< the type
+    const char* name;          ///< as ggml spells it, e.g. "q4_K"
+    std::size_t block_values;  ///< values per block
+    std::size_t block_bytes;   ///< bytes per block
+    bool dequantizable;        ///< sparseinfer decodes it (GgufFile::dequantize)
 };
 
 namespace detail {

@@ -46,7 +46,9 @@ inline const char* gguf_value_type_name(GgufValueType t) noexcept { return detai
 /// stored type does not fit the request.
 class GgufValue {
 public:
+    /// The stored type.
     GgufValueType type() const noexcept { return type_; }
+    /// The key (points into the file's bytes).
     std::string_view key() const noexcept { return key_; }
     /// Byte offset of the value in the file.
     std::size_t offset() const noexcept { return at_; }
@@ -81,6 +83,7 @@ public:
         std::memcpy(&d, p_ + at_, 8);
         return d;
     }
+    /// A bool value.
     bool as_bool() const {
         if (type_ != GgufValueType::boolean) mismatch(std::string("a ") + type_name(), "a bool");
         return p_[at_] != 0;
@@ -96,6 +99,7 @@ public:
         require_array();
         return static_cast<GgufValueType>(detail::load_u32(p_ + at_));
     }
+    /// An array's element count.
     std::size_t array_size() const {
         require_array();
         return static_cast<std::size_t>(detail::load_u64(p_ + at_ + 4));
@@ -114,6 +118,7 @@ public:
         return out;
     }
 
+    /// A value of `type` at byte offset `at` of the `size` bytes at `p` (GgufFile::metadata makes them).
     GgufValue(const std::uint8_t* p, std::size_t size, std::string_view key, GgufValueType type, std::size_t at)
         : p_(p), size_(size), key_(key), type_(type), at_(at) {}
 
@@ -157,16 +162,17 @@ private:
 /// One tensor of a GGUF file. GGUF's ne[0] is the row length: a tensor of
 /// shape ne = {cols, ne1, ne2, ne3} is rows = ne1 * ne2 * ne3 rows of cols values.
 struct GgufTensor {
-    std::string_view name;  ///< points into the file's bytes
-    GgmlType type = GgmlType::f32;
-    std::size_t rows = 0;
-    std::size_t cols = 0;
+    std::string_view name;               ///< points into the file's bytes
+    GgmlType type = GgmlType::f32;       ///< encoding of the data
+    std::size_t rows = 0;                ///< ne1 * ne2 * ne3
+    std::size_t cols = 0;                ///< ne[0], the row length
     const std::uint8_t* data = nullptr;  ///< the tensor's bytes in the file
-    std::size_t bytes = 0;
-    std::uint32_t n_dims = 0;
-    std::uint64_t ne[4] = {1, 1, 1, 1};
-    std::size_t offset = 0;  ///< of the data from the start of the file
+    std::size_t bytes = 0;               ///< of the data
+    std::uint32_t n_dims = 0;            ///< dimensions as stored, 1 to 4
+    std::uint64_t ne[4] = {1, 1, 1, 1};  ///< GGUF shape, unused dimensions 1
+    std::size_t offset = 0;              ///< of the data from the start of the file
 
+    /// The type's name as ggml spells it.
     const char* type_name() const noexcept { return ggml_type_info(type).name; }
 };
 
@@ -202,14 +208,18 @@ public:
     /// The same over a mapped file, which must outlive the GgufFile.
     static GgufFile from_file(const MappedFile& file) { return from_bytes(file.data(), file.size()); }
 
+    /// The GGUF version (2 or 3).
     std::uint32_t version() const noexcept { return parsed_.version; }
     /// general.alignment, or 32 when absent.
     std::size_t alignment() const noexcept { return parsed_.alignment; }
 
     /// The tensors in file order.
     const std::vector<GgufTensor>& tensors() const noexcept { return tensors_; }
+    /// Iteration over tensors().
     std::vector<GgufTensor>::const_iterator begin() const noexcept { return tensors_.begin(); }
+    /// End of tensors().
     std::vector<GgufTensor>::const_iterator end() const noexcept { return tensors_.end(); }
+    /// Number of tensors.
     std::size_t size() const noexcept { return tensors_.size(); }
 
     /// The tensor named `name`, or nullptr.
@@ -276,18 +286,22 @@ public:
         const auto v = metadata(key);
         return v ? std::optional<std::string_view>(v->as_string()) : std::nullopt;
     }
+    /// As metadata_string, for unsigned integers.
     std::optional<std::uint64_t> metadata_uint(std::string_view key) const {
         const auto v = metadata(key);
         return v ? std::optional<std::uint64_t>(v->as_uint()) : std::nullopt;
     }
+    /// As metadata_string, for signed integers.
     std::optional<std::int64_t> metadata_int(std::string_view key) const {
         const auto v = metadata(key);
         return v ? std::optional<std::int64_t>(v->as_int()) : std::nullopt;
     }
+    /// As metadata_string, for floats.
     std::optional<double> metadata_float(std::string_view key) const {
         const auto v = metadata(key);
         return v ? std::optional<double>(v->as_float()) : std::nullopt;
     }
+    /// As metadata_string, for bools.
     std::optional<bool> metadata_bool(std::string_view key) const {
         const auto v = metadata(key);
         return v ? std::optional<bool>(v->as_bool()) : std::nullopt;

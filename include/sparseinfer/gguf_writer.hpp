@@ -47,6 +47,7 @@ public:
         put_value(bytes, value, /*with_type=*/true);
         set_raw(key, std::move(bytes));
     }
+    /// A C string is stored as a GGUF string.
     void set(const std::string& key, const char* value) { set(key, std::string_view(value)); }
 
     /// Adds a rows x cols row-major float matrix as a tensor of GGUF shape

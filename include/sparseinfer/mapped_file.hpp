@@ -69,7 +69,9 @@ public:
 #endif
     }
 
+    /// Takes over the mapping; `o` is left empty.
     MappedFile(MappedFile&& o) noexcept { swap(o); }
+    /// Unmaps this file and takes over `o`'s mapping.
     MappedFile& operator=(MappedFile&& o) noexcept {
         MappedFile tmp(std::move(o));
         swap(tmp);

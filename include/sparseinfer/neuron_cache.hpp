@@ -59,8 +59,8 @@ namespace sparseinfer {
 
 /// A snapshot of a cache's counters (see NeuronCache::stats()).
 struct CacheStats {
-    std::size_t num_hot = 0;
-    std::size_t num_cold = 0;
+    std::size_t num_hot = 0;              ///< neurons hot now (resident, for capacity policies)
+    std::size_t num_cold = 0;             ///< num_neurons - num_hot
     std::uint64_t total_activations = 0;  ///< tokens recorded
     double hot_ratio = 0;                 ///< num_hot / num_neurons, 0 when there are no neurons
     std::uint64_t hits = 0;               ///< active neurons that were hot before their token
@@ -69,9 +69,12 @@ struct CacheStats {
     std::uint64_t churn = 0;              ///< neurons admitted plus evicted since the last clear()
 };
 
+/// Counts each neuron's activations and keeps a hot (resident) set chosen by a residency
+/// policy (policies.hpp); optionally holds the hot neurons' bytes in a SlotStore.
 template <class Policy = policy::FrequencyThreshold>
 class NeuronCache {
 public:
+    /// The residency policy.
     using policy_type = Policy;
 
     /// Throws sparseinfer::error when the policy's values are nonsensical or num_neurons does not
@@ -83,7 +86,9 @@ public:
         flags_.assign(num_neurons, 0);
     }
 
+    /// Neurons the cache tracks.
     std::size_t num_neurons() const noexcept { return counts_.size(); }
+    /// The policy's configuration.
     const Policy& policy() const noexcept { return config_; }
     /// The policy's state (for inspection, e.g. Adaptive's learned persistence).
     const typename Policy::state& policy_state() const noexcept { return state_; }
@@ -146,6 +151,7 @@ public:
         Residency ctx(*this);
         state_.on_token(ctx, out, m);
     }
+    /// Records one token (as above).
     void record_activations(const std::vector<std::uint32_t>& active) {
         record_activations(active.data(), active.size());
     }
@@ -155,6 +161,7 @@ public:
         check(neuron, "is_hot");
         return flags_[neuron] & resident_bit;
     }
+    /// Pinned by pin(). Throws sparseinfer::error when out of range.
     bool is_pinned(std::uint32_t neuron) const {
         check(neuron, "is_pinned");
         return flags_[neuron] & pinned_bit;
@@ -202,6 +209,7 @@ public:
         }
     }
 
+    /// A snapshot of the counters.
     CacheStats stats() const {
         CacheStats s;
         s.num_hot = resident_;
@@ -252,6 +260,7 @@ public:
             ++pinned_;
         }
     }
+    /// Pins the listed neurons (as above).
     void pin(const std::vector<std::uint32_t>& neurons) { pin(neurons.data(), neurons.size()); }
 
     /// The permutation that lists neurons by descending activation count (ties: lower index first),
@@ -291,6 +300,7 @@ public:
         for (std::size_t i = 0; i < counts.size(); ++i) counts[i] = count_of(static_cast<std::uint32_t>(i));
         detail::write_profile(out, counts, tokens_);
     }
+    /// Writes the profile to the file at `path`; throws sparseinfer::error when that fails.
     void save_profile(const std::string& path) const {
         std::ofstream out(path, std::ios::binary);
         if (!out) throw error("NeuronCache::save_profile: cannot open '" + path + "' for writing");
@@ -311,6 +321,7 @@ public:
         hits_ = misses_ = churn_ = 0;
         reclassify();
     }
+    /// Loads a profile from the file at `path` (as above).
     void load_profile(const std::string& path) {
         std::ifstream in(path, std::ios::binary);
         if (!in) throw error("NeuronCache::load_profile: cannot open '" + path + "'");
@@ -345,6 +356,7 @@ public:
     }
     /// Detaches the store (its memory is freed).
     void detach_store() noexcept { store_.reset(); }
+    /// The attached store, or nullptr.
     const SlotStore* store() const noexcept { return store_.get(); }
     /// The bytes of a resident neuron; nullptr when it is not resident, out of range, or no store.
     const std::uint8_t* resident_data(std::uint32_t neuron) const noexcept {

@@ -32,6 +32,7 @@ struct QuantizedActivations {
     std::vector<float> scales;                                               ///< per block: x ~= scale * q
     std::vector<float> sums;                                                 ///< per block: scale * sum(q)
 
+    /// Number of 32-value blocks.
     std::size_t blocks() const noexcept { return scales.size(); }
 };
 

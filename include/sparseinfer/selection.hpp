@@ -28,12 +28,15 @@ namespace sparseinfer {
 
 /// Keep the k largest scores, or every score >= threshold.
 struct Selection {
+    /// Which rule applies.
     enum class Kind { top_k, threshold };
-    Kind kind = Kind::top_k;
-    std::size_t k = 0;
-    float threshold = 0.0f;
+    Kind kind = Kind::top_k;  ///< the rule
+    std::size_t k = 0;        ///< scores kept by top_k
+    float threshold = 0.0f;   ///< lowest score kept by threshold
 
+    /// Keep the k largest scores.
     static Selection top_k(std::size_t k) { return {Kind::top_k, k, 0.0f}; }
+    /// Keep every score >= threshold.
     static Selection at_least(float threshold) { return {Kind::threshold, 0, threshold}; }
 };
 
@@ -200,6 +203,7 @@ public:
         for (std::size_t i = 0; i < n; ++i)
             if (!std::isnan(scores[i])) values_.push_back(scores[i]);
     }
+    /// Scores recorded (NaNs are not).
     std::size_t recorded() const noexcept { return values_.size(); }
 
     /// The score t such that a share `fraction` (0..1] of the recorded scores is >= t.

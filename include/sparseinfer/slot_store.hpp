@@ -35,7 +35,7 @@ class SlotStore {
 public:
     /// Fills `bytes` bytes at `dst` with the data of `neuron`. May throw; the store is then unchanged.
     using Loader = std::function<void(std::uint32_t neuron, std::uint8_t* dst, std::size_t bytes)>;
-    static constexpr std::uint32_t npos = 0xFFFFFFFFu;
+    static constexpr std::uint32_t npos = 0xFFFFFFFFu;  ///< no slot, no neuron
 
     /// Throws sparseinfer::error when bytes_per_neuron is 0, the budget holds no slot, the loader is
     /// empty or num_neurons does not fit the 32-bit neuron index.
@@ -55,6 +55,7 @@ public:
         neuron_at_.assign(capacity_, npos);
     }
 
+    /// Neurons the store can hold (indices 0..num_neurons-1).
     std::size_t num_neurons() const noexcept { return slot_of_.size(); }
     /// Number of slots: min(budget_bytes / bytes_per_neuron, num_neurons).
     std::size_t capacity() const noexcept { return capacity_; }
@@ -76,7 +77,9 @@ public:
         const std::uint32_t s = slot_of(neuron);
         return s == npos ? nullptr : data_.data() + static_cast<std::size_t>(s) * stride_;
     }
+    /// True when `neuron` is resident.
     bool contains(std::uint32_t neuron) const noexcept { return slot_of(neuron) != npos; }
+    /// True when every slot is occupied.
     bool full() const noexcept { return size_ == capacity_; }
 
     /// Loads `neuron` into the next free slot and returns its bytes; a resident neuron is returned

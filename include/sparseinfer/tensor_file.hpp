@@ -76,6 +76,7 @@ public:
     void add(const std::string& name, const QuantizedWeights<Bits>& w) {
         add_raw(name, w.layout(), w.rows(), w.data());
     }
+    /// Adds a viewed matrix (as above).
     template <int Bits>
     void add(const std::string& name, const QuantizedWeightsView<Bits>& w) {
         add_raw(name, w.layout(), w.rows(), w.data());
@@ -173,13 +174,13 @@ class TensorFile {
 public:
     /// One matrix of the file.
     struct Entry {
-        std::string_view name;  ///< points into the file's bytes
-        int bits = 0;           ///< 2, 3, 4 or 8
-        std::size_t group_size = 0;
-        std::size_t rows = 0;
-        std::size_t cols = 0;
-        std::size_t offset = 0;  ///< of the tensor's weights file within the file
-        std::size_t bytes = 0;   ///< of the tensor's weights file
+        std::string_view name;       ///< points into the file's bytes
+        int bits = 0;                ///< 2, 3, 4 or 8
+        std::size_t group_size = 0;  ///< values per quantization group
+        std::size_t rows = 0;        ///< rows of the matrix
+        std::size_t cols = 0;        ///< values per row
+        std::size_t offset = 0;      ///< of the tensor's weights file within the file
+        std::size_t bytes = 0;       ///< of the tensor's weights file
     };
 
     /// Validates the tensor file in [data, data + size): header, table, names
@@ -316,7 +317,9 @@ public:
     std::size_t size() const noexcept { return entries_.size(); }
     /// Tensors in file order.
     const Entry& operator[](std::size_t i) const noexcept { return entries_[i]; }
+    /// Iteration over the tensors in file order.
     std::vector<Entry>::const_iterator begin() const noexcept { return entries_.begin(); }
+    /// End of the tensors.
     std::vector<Entry>::const_iterator end() const noexcept { return entries_.end(); }
 
     /// The tensor named `name`, or nullptr (binary search).

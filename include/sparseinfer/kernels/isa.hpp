@@ -31,6 +31,9 @@ namespace sparseinfer::kernels {
 inline bool isa_supported(Isa isa) noexcept {
     static const detail::CpuFeatures f = detail::detect_cpu_features();
     const IsaEntry& e = isa_entry(isa);
+#if defined(SPARSEINFER_SEPARATE_KERNELS)
+    if (isa != Isa::scalar && separate_table(isa, 4) == nullptr) return false;  // not in the kernels unit
+#endif
     return e.isa == isa && e.table != nullptr && e.cpu_has(f);
 }
 

@@ -8,20 +8,40 @@
 //
 //   for (const auto& e : sparseinfer::kernels::isa_registry)
 //       std::printf("%s %s\n", e.name, e.table ? "built" : "not in this build");
+//
+// Compiled mode: a program that defines SPARSEINFER_SEPARATE_KERNELS in every
+// unit and links src/sparseinfer_kernels.cpp (CMake: sparseinfer::kernels)
+// compiles the SIMD kernels once, in that unit; the other units see only
+// separate_table() below, which the registry's SIMD entries call.
 #pragma once
 
 #include "../detail/cpu_features.hpp"
 #include "../detail/kernel_table.hpp"
+#include "scalar.hpp"
+#if !defined(SPARSEINFER_SEPARATE_KERNELS)
 #include "avx2.hpp"
 #include "avx512.hpp"
 #include "neon.hpp"
-#include "scalar.hpp"
+#endif
 
 namespace sparseinfer::kernels {
 
+#if defined(SPARSEINFER_SEPARATE_KERNELS)
+/// The kernels of a SIMD path for a code width, or nullptr when the kernels
+/// unit lacks the path (defined in src/sparseinfer_kernels.cpp).
+const KernelTable* separate_table(Isa isa, int bits) noexcept;
+
+/// A registry table function over separate_table(); isa_supported() has
+/// checked that the kernels unit holds the path.
+template <Isa I>
+const KernelTable& separate_table_of(int bits) noexcept {
+    return *separate_table(I, bits);
+}
+#endif
+
 /// One kernel path.
 struct IsaEntry {
-    Isa isa;
+    Isa isa;           ///< the path
     const char* name;  ///< what SPARSEINFER_ISA and active_isa() call it
     /// True when the CPU (and OS) can run the path.
     bool (*cpu_has)(const detail::CpuFeatures&) noexcept;
@@ -35,31 +55,41 @@ struct IsaEntry {
 inline constexpr IsaEntry isa_registry[] = {
     {Isa::scalar, "scalar", [](const detail::CpuFeatures&) noexcept { return true; }, &scalar::table},
     {Isa::avx2, "avx2", [](const detail::CpuFeatures& f) noexcept { return f.avx2; },
-#if defined(SPARSEINFER_HAS_AVX2_KERNELS)
+#if defined(SPARSEINFER_SEPARATE_KERNELS)
+     &separate_table_of<Isa::avx2>},
+#elif defined(SPARSEINFER_HAS_AVX2_KERNELS)
      &avx2::table},
 #else
      nullptr},
 #endif
     {Isa::avx512, "avx512", [](const detail::CpuFeatures& f) noexcept { return f.avx512; },
-#if defined(SPARSEINFER_HAS_AVX512_KERNELS)
+#if defined(SPARSEINFER_SEPARATE_KERNELS)
+     &separate_table_of<Isa::avx512>},
+#elif defined(SPARSEINFER_HAS_AVX512_KERNELS)
      &avx512::table},
 #else
      nullptr},
 #endif
     {Isa::avx512_vnni, "avx512_vnni", [](const detail::CpuFeatures& f) noexcept { return f.avx512_vnni; },
-#if defined(SPARSEINFER_HAS_AVX512_KERNELS)
+#if defined(SPARSEINFER_SEPARATE_KERNELS)
+     &separate_table_of<Isa::avx512_vnni>},
+#elif defined(SPARSEINFER_HAS_AVX512_KERNELS)
      &avx512_vnni::table},
 #else
      nullptr},
 #endif
     {Isa::neon, "neon", [](const detail::CpuFeatures& f) noexcept { return f.neon; },
-#if defined(SPARSEINFER_HAS_NEON_KERNELS)
+#if defined(SPARSEINFER_SEPARATE_KERNELS)
+     &separate_table_of<Isa::neon>},
+#elif defined(SPARSEINFER_HAS_NEON_KERNELS)
      &neon::table},
 #else
      nullptr},
 #endif
     {Isa::neon_dotprod, "neon_dotprod", [](const detail::CpuFeatures& f) noexcept { return f.neon_dotprod; },
-#if defined(SPARSEINFER_HAS_NEON_DOTPROD_KERNELS)
+#if defined(SPARSEINFER_SEPARATE_KERNELS)
+     &separate_table_of<Isa::neon_dotprod>},
+#elif defined(SPARSEINFER_HAS_NEON_DOTPROD_KERNELS)
      &neon_dotprod::table},
 #else
      nullptr},
