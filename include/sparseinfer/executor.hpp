@@ -32,12 +32,13 @@ namespace sparseinfer {
 /// must outlive every call through the reference. Copying it copies two pointers.
 class TaskRef {
 public:
+    /// Refers to f, which must outlive the reference.
     template <class F, class = std::enable_if_t<!std::is_same_v<std::decay_t<F>, TaskRef>>>
     TaskRef(F& f) noexcept  // NOLINT(google-explicit-constructor): a reference, as with std::function_ref
         : object_(static_cast<void*>(std::addressof(f))),
           call_([](void* o, std::size_t i) { (*static_cast<F*>(o))(i); }) {}
 
-    void operator()(std::size_t i) const { call_(object_, i); }
+    void operator()(std::size_t i) const { call_(object_, i); }  ///< calls the referenced task with i
 
 private:
     void* object_;
@@ -46,7 +47,7 @@ private:
 
 /// A pool and the function that runs n tasks on it (see the header comment).
 struct Executor {
-    void* pool = nullptr;
+    void* pool = nullptr;                                            ///< the pool, passed back to run
     void (*run)(void* pool, std::size_t n, TaskRef task) = nullptr;  ///< nullptr: inline on the caller
 
     /// Calls task(i) for every i in [0, n) and returns when all have returned.

@@ -89,7 +89,7 @@ struct PredictorOptions {
 /// Predicts the gate pre-activations of every neuron with a rank-r factorization.
 class LowRankPredictor {
 public:
-    using RowMatrix = detail::RowMatrixF;
+    using RowMatrix = detail::RowMatrixF;  ///< row-major float matrix of the factors
 
     /// Calibrates from a gate matrix [hidden][d_model], row-major, by truncated
     /// SVD (exact or randomized, see the header comment). rank is clamped to
@@ -159,7 +159,7 @@ public:
         qQ_ = std::move(qQ);
         qP_ = std::move(q);
     }
-    bool quantized() const noexcept { return qP_ != nullptr; }
+    bool quantized() const noexcept { return qP_ != nullptr; }  ///< true after quantize()
 
     /// Runs the 8-bit factors' product over P (predict, scores, select_top_k_checked
     /// from either input) on a pool's threads; the split does not depend on the
@@ -167,11 +167,12 @@ public:
     /// factors (before quantize()) run on the caller's thread. The pool must
     /// outlive its use here (see executor.hpp for plugging in another pool).
     void set_executor(ThreadPool& pool) noexcept { executor_ = pool.executor(); }
+    /// set_executor for any pool plugged in as an Executor (executor.hpp).
     void set_executor(Executor executor) noexcept { executor_ = executor; }
 
-    std::size_t rank() const noexcept { return static_cast<std::size_t>(Q_.rows()); }
-    std::size_t hidden() const noexcept { return static_cast<std::size_t>(P_.rows()); }
-    std::size_t d_model() const noexcept { return static_cast<std::size_t>(Q_.cols()); }
+    std::size_t rank() const noexcept { return static_cast<std::size_t>(Q_.rows()); }     ///< r
+    std::size_t hidden() const noexcept { return static_cast<std::size_t>(P_.rows()); }   ///< neurons predicted
+    std::size_t d_model() const noexcept { return static_cast<std::size_t>(Q_.cols()); }  ///< length of x
     /// Bytes predict() reads: both factors, float or quantized.
     std::size_t memory_bytes() const noexcept {
         if (quantized()) return qP_->panels.size() + qP_->scales.size() * sizeof(float) + qQ_->memory_bytes();
@@ -179,7 +180,7 @@ public:
     }
     /// The float factors (P [hidden][rank], Q [rank][d_model]).
     const RowMatrix& P() const noexcept { return P_; }
-    const RowMatrix& Q() const noexcept { return Q_; }
+    const RowMatrix& Q() const noexcept { return Q_; }  ///< the float factor Q [rank][d_model]
     /// sigma_i = ||(G - P Q)_i||, the standard deviation of neuron i's prediction
     /// error for inputs with independent unit-variance coordinates (set by
     /// from_gate and refine; the 8-bit factors' rounding is not included).

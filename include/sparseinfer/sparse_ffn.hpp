@@ -84,16 +84,18 @@ struct FfnStats {
 /// Which matrix of a layer (for dequantized copies).
 enum class FfnMatrix { gate, up, down };
 
+/// A feed-forward layer on Bits-bit quantized weights that computes all
+/// neurons or only selected ones, records them in a NeuronCache<Policy> and
+/// can run on an engine's threads (see the top of this header).
 template <int Bits, class Policy = policy::FrequencyThreshold>
 class SparseFfn {
     static_assert(detail::is_supported_bits(Bits), "SparseFfn supports 2, 3, 4 and 8 bits");
 
 public:
-    static constexpr int bits = Bits;
-    using Cache = NeuronCache<Policy>;
-
-    using Weights = QuantizedWeights<Bits>;
-    using View = QuantizedWeightsView<Bits>;
+    static constexpr int bits = Bits;         ///< bits per quantized weight
+    using Cache = NeuronCache<Policy>;        ///< the cache that records computed neurons
+    using Weights = QuantizedWeights<Bits>;   ///< an owned quantized matrix
+    using View = QuantizedWeightsView<Bits>;  ///< a quantized matrix read in place
 
     /// Quantizes a layer given as in checkpoints: gate and up [hidden][d_model],
     /// down [d_model][hidden], row-major; gate == nullptr for a plain MLP. The
@@ -156,14 +158,16 @@ public:
         if (o.cache_ != nullptr && o.cache_->store() != nullptr) attach_store(o.store_budget_);
     }
     // The views and the store's loader point at the owned matrices' heap buffers, which move along.
+    /// Moves the layer; views of its owned matrices stay valid.
     SparseFfn(SparseFfn&&) noexcept = default;
     SparseFfn& operator=(const SparseFfn&) = delete;
+    /// Moves the layer; views of its owned matrices stay valid.
     SparseFfn& operator=(SparseFfn&&) noexcept = default;
 
-    std::size_t d_model() const noexcept { return d_model_; }
-    std::size_t hidden() const noexcept { return hidden_; }
-    bool gated() const noexcept { return gated_; }
-    Activation activation() const noexcept { return act_; }
+    std::size_t d_model() const noexcept { return d_model_; }  ///< length of x and y
+    std::size_t hidden() const noexcept { return hidden_; }    ///< number of neurons
+    bool gated() const noexcept { return gated_; }             ///< true when the layer has a gate matrix
+    Activation activation() const noexcept { return act_; }    ///< the neurons' nonlinearity
     /// Layout of every row of the three matrices (row_stride == row_bytes).
     const detail::RowLayout& layout() const noexcept { return layout_; }
     /// The rows of one matrix (down as down^T), row i at + i * layout().row_stride;
@@ -185,7 +189,7 @@ public:
     /// Use int8-quantized activations (quantized once per call) for the gate and
     /// up dot products. Off by default: floats are exact to kernel rounding.
     void set_int8_activations(bool on) noexcept { int8_ = on; }
-    bool int8_activations() const noexcept { return int8_; }
+    bool int8_activations() const noexcept { return int8_; }  ///< see set_int8_activations()
 
     /// A view of one matrix (down as down^T), e.g. to write the layer to a tensor file.
     /// Throws for the gate of a layer without one.
@@ -202,11 +206,11 @@ public:
     /// The same for any pool that keeps the Executor contract (executor.hpp);
     /// Executor{} runs everything on the caller's thread again.
     void set_executor(Executor executor) noexcept { executor_ = executor; }
-    const Executor& executor() const noexcept { return executor_; }
+    const Executor& executor() const noexcept { return executor_; }  ///< the executor in use
 
     /// The neuron cache that records every computed neuron.
     Cache& cache() noexcept { return *cache_; }
-    const Cache& cache() const noexcept { return *cache_; }
+    const Cache& cache() const noexcept { return *cache_; }  ///< the neuron cache (read only)
 
     /// Gives the cache a slot store of budget_bytes (whole bundles); resident
     /// neurons are then read from it.
@@ -228,11 +232,12 @@ public:
         store_budget_ = budget_bytes;
     }
 
-    const FfnStats& stats() const noexcept { return stats_; }
-    void reset_stats() noexcept { stats_ = {}; }
+    const FfnStats& stats() const noexcept { return stats_; }  ///< work counters since construction or reset
+    void reset_stats() noexcept { stats_ = {}; }               ///< sets every counter of stats() to zero
 
     /// y[0..d_model) = the layer's output over every neuron.
     void forward_dense(const float* x, float* y) { dense(x, y); }
+    /// forward_dense on x already quantized to int8 (quantize_activations).
     void forward_dense(const QuantizedActivations& xq, float* y) { dense(xq, y); }
 
     /// y[0..d_model) = the contribution of the n listed neurons (other neurons
@@ -241,6 +246,7 @@ public:
     void forward_sparse(const float* x, const std::uint32_t* active, std::size_t n, float* y) {
         sparse(x, active, n, y);
     }
+    /// forward_sparse on x already quantized to int8.
     void forward_sparse(const QuantizedActivations& xq, const std::uint32_t* active, std::size_t n, float* y) {
         sparse(xq, active, n, y);
     }
@@ -249,6 +255,7 @@ public:
     /// neurons whose |act(gate)| the selection keeps, then computes up and down
     /// for them only. Returns the number of neurons kept. Needs a gated layer.
     std::size_t forward_gate_first(const float* x, const Selection& sel, float* y) { return gate_first(x, sel, y); }
+    /// forward_gate_first on x already quantized to int8.
     std::size_t forward_gate_first(const QuantizedActivations& xq, const Selection& sel, float* y) {
         return gate_first(xq, sel, y);
     }
@@ -256,6 +263,7 @@ public:
     /// scores[i] = |act(gate_i . x)| for every neuron, the exact gate-first
     /// score (for a plain MLP, |act(up_i . x)|). Used to calibrate selectors.
     void exact_scores(const float* x, float* scores) { all_scores(x, scores); }
+    /// exact_scores on x already quantized to int8.
     void exact_scores(const QuantizedActivations& xq, float* scores) { all_scores(xq, scores); }
 
     /// The dequantized matrix in checkpoint layout (down as [d_model][hidden]):

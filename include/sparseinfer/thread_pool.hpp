@@ -28,6 +28,8 @@
 
 namespace sparseinfer {
 
+/// A fixed set of threads that runs n tasks of a function at a time and waits
+/// for them (the caller's thread takes part); plugs into layers as an Executor.
 class ThreadPool {
 public:
     /// A pool that runs tasks on `threads` threads, the caller's included.
