@@ -37,6 +37,7 @@
 #include <fstream>
 #include <limits>
 #include <memory>
+#include <numeric>
 #include <optional>
 #include <random>
 #include <stdexcept>
@@ -129,12 +130,6 @@ public:
             pred_.emplace(sparseinfer::LowRankPredictor::from_gate(m.gate(layer), h_, d_, {o.rank ? o.rank : d_ / 4}));
     }
     void forward(const float* x, float* y) override {
-        if (dense_) {
-            float_ffn(m_, layer_, x, y);
-            c_.bytes += 3 * h_ * d_ * sizeof(float);
-            c_.neurons += h_;
-            return;
-        }
         const float* gate = m_.gate(layer_);
         const float* up = m_.up(layer_);
         const float* down = m_.down(layer_);
@@ -143,7 +138,7 @@ public:
             for (std::size_t c = 0; c < d_; ++c) s += row[c] * x[c];
             return s;
         };
-        const bool gate_first = selector_ != Selector::predictor;
+        const bool gate_first = dense_ || selector_ != Selector::predictor;
         if (gate_first) {
             for (std::size_t i = 0; i < h_; ++i) {
                 g_[i] = dot(gate + i * d_);
@@ -154,11 +149,16 @@ public:
             pred_->scores(x, library_activation(act_), s_.data());
             c_.bytes += pred_->memory_bytes();
         }
-        const std::size_t n = selector_ == Selector::nonzero
-                                  ? sparseinfer::select(nonzero_selection(), s_.data(), h_, idx_.data())
-                                  : sparseinfer::select_top_k(s_.data(), h_, k_, idx_.data());
-        // Ascending neurons, each added as the dense pass adds it: with the zeros
-        // dropped, every output sums the same nonzero terms in the same order.
+        std::size_t n = h_;
+        if (dense_)
+            std::iota(idx_.begin(), idx_.end(), 0u);
+        else
+            n = selector_ == Selector::nonzero ? sparseinfer::select(nonzero_selection(), s_.data(), h_, idx_.data())
+                                               : sparseinfer::select_top_k(s_.data(), h_, k_, idx_.data());
+        // Ascending neurons, dense or selected, through the same loop: with the
+        // zeros dropped, every output sums the same nonzero terms in the same
+        // order and with the same operations (a compiler that fuses multiply-adds
+        // fuses them alike), so skipping exact zeros changes no bit.
         std::fill_n(y, d_, 0.0f);
         for (std::size_t j = 0; j < n; ++j) {
             const std::size_t i = idx_[j];
