@@ -43,6 +43,8 @@ constexpr std::size_t chunk_blocks = 8;
 constexpr std::size_t nibble_blocks = 2;
 /// 2-bit blocks per 32-byte vector of codes (their 8-byte low planes).
 constexpr std::size_t crumb_blocks = 4;
+/// Float x runs on the integer dot products, split into three int8 limbs.
+constexpr bool splits_float_x = true;
 
 SPARSEINFER_KERNEL_INLINE float hsum(__m256 v) noexcept {
     __m128 t = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -638,7 +640,7 @@ inline constexpr KernelTable table_for_bits = {Isa::avx2,
                                                axpy_rows<Bits>,
                                                quantize_activations,
                                                gemv_s8_panels,
-                                               true};
+                                               splits_float_x};
 
 /// The AVX2 kernels for a code width (2, 3, 4 or 8).
 inline const KernelTable& table(int bits) noexcept {

@@ -4,11 +4,13 @@
 // header builds with baseline armv8-a flags. Only compiled on aarch64.
 // Semantics: kernels/scalar.hpp.
 //
-// Float path: a block of 32 codes is widened to 8 vectors of 4 floats, w = d*q + m,
-// multiplied into 4 accumulators. Int8 path: per block the exact int32 sum of
-// codes x activations (sdot for codes < 128, i.e. 2-4 bits on neon_dotprod;
-// widening multiply-accumulate otherwise), then per group d * sum_b(s_b * isum_b)
-// + m * sum_b(xsum_b), the structure of the reference.
+// The loops over rows, panels and chunks are kernels/detail/row_walk.inc, as on
+// x86; this path supplies the arithmetic. Float x: a block of 32 codes is
+// widened to 8 vectors of 4 floats, w = d*q + m, multiplied into 4 accumulators.
+// Int8 x: per block the exact int32 sum of codes x activations (sdot for codes
+// < 128, i.e. 2-4 bits on neon_dotprod; widening multiply-accumulate
+// otherwise), scaled per block by group scale code x activation scale, four
+// blocks per vector.
 //
 //   if (sparseinfer::detail::detect_cpu_features().neon_dotprod)
 //       y = sparseinfer::kernels::neon_dotprod::table(4).dot_row(layout, row, x);
