@@ -12,7 +12,11 @@
 // Compiled mode: a program that defines SPARSEINFER_SEPARATE_KERNELS in every
 // unit and links src/sparseinfer_kernels.cpp (CMake: sparseinfer::kernels)
 // compiles the SIMD kernels once, in that unit; the other units see only
-// separate_table() below, which the registry's SIMD entries call.
+// separate_table() below, which the registry's SIMD entries call. That unit
+// compiles this file as the header-only mode does and answers separate_table()
+// from the registry itself, so this list stays the only one. The compiled
+// mode's registry lives in the inline namespace `compiled_mode`, so it and the
+// unit's are distinct entities, not two definitions of one.
 #pragma once
 
 #include "../detail/cpu_features.hpp"
@@ -37,6 +41,10 @@ template <Isa I>
 const KernelTable& separate_table_of(int bits) noexcept {
     return *separate_table(I, bits);
 }
+#endif
+
+#if defined(SPARSEINFER_SEPARATE_KERNELS)
+inline namespace compiled_mode {
 #endif
 
 /// One kernel path.
@@ -103,11 +111,21 @@ constexpr const IsaEntry& isa_entry(Isa isa) noexcept {
     return isa_registry[0];
 }
 
+#if defined(SPARSEINFER_SEPARATE_KERNELS)
+}  // namespace compiled_mode
+#endif
+
 }  // namespace sparseinfer::kernels
 
 namespace sparseinfer {
+#if defined(SPARSEINFER_SEPARATE_KERNELS)
+inline namespace compiled_mode {
+#endif
 
 /// The name SPARSEINFER_ISA and active_isa() use for a path.
 constexpr const char* isa_name(Isa isa) noexcept { return kernels::isa_entry(isa).name; }
 
+#if defined(SPARSEINFER_SEPARATE_KERNELS)
+}  // namespace compiled_mode
+#endif
 }  // namespace sparseinfer
