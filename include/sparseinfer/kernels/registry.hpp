@@ -11,8 +11,9 @@
 //
 // Compiled mode: a program that defines SPARSEINFER_SEPARATE_KERNELS in every
 // unit and links src/sparseinfer_kernels.cpp (CMake: sparseinfer::kernels)
-// compiles the SIMD kernels once, in that unit; the other units see only
-// separate_table() below, which the registry's SIMD entries call. That unit
+// compiles the kernels once, in that unit; the other units see only
+// separate_table() below, which the registry's entries call, and no kernel
+// code (not even the scalar reference's). That unit
 // compiles this file as the header-only mode does and answers separate_table()
 // from the registry itself, so this list stays the only one. The compiled
 // mode's registry lives in the inline namespace `compiled_mode`, so it and the
@@ -21,18 +22,18 @@
 
 #include "../detail/cpu_features.hpp"
 #include "../detail/kernel_table.hpp"
-#include "scalar.hpp"
 #if !defined(SPARSEINFER_SEPARATE_KERNELS)
 #include "avx2.hpp"
 #include "avx512.hpp"
 #include "neon.hpp"
+#include "scalar.hpp"
 #endif
 
 namespace sparseinfer::kernels {
 
 #if defined(SPARSEINFER_SEPARATE_KERNELS)
-/// The kernels of a SIMD path for a code width, or nullptr when the kernels
-/// unit lacks the path (defined in src/sparseinfer_kernels.cpp).
+/// The kernels of a path for a code width, or nullptr when the kernels unit
+/// lacks the path (it always has scalar) (defined in src/sparseinfer_kernels.cpp).
 const KernelTable* separate_table(Isa isa, int bits) noexcept;
 
 /// A registry table function over separate_table(); isa_supported() has
@@ -61,7 +62,12 @@ struct IsaEntry {
 /// Every path, weakest first within each architecture: the last one the CPU
 /// has is the default.
 inline constexpr IsaEntry isa_registry[] = {
-    {Isa::scalar, "scalar", [](const detail::CpuFeatures&) noexcept { return true; }, &scalar::table},
+    {Isa::scalar, "scalar", [](const detail::CpuFeatures&) noexcept { return true; },
+#if defined(SPARSEINFER_SEPARATE_KERNELS)
+     &separate_table_of<Isa::scalar>},
+#else
+     &scalar::table},
+#endif
     {Isa::avx2, "avx2", [](const detail::CpuFeatures& f) noexcept { return f.avx2; },
 #if defined(SPARSEINFER_SEPARATE_KERNELS)
      &separate_table_of<Isa::avx2>},
