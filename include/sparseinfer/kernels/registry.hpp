@@ -12,21 +12,23 @@
 // Compiled mode: a program that defines SPARSEINFER_SEPARATE_KERNELS in every
 // unit and links src/sparseinfer_kernels.cpp (CMake: sparseinfer::kernels)
 // compiles the kernels once, in that unit; the other units see only
-// separate_table() below, which the registry's entries call, and no kernel
-// code (not even the scalar reference's). That unit
-// compiles this file as the header-only mode does and answers separate_table()
-// from the registry itself, so this list stays the only one. The compiled
+// separate_table() below, which the registry's entries call, and compile no
+// kernel code. That unit compiles this file as the header-only mode does and
+// answers separate_table() from the registry itself, so this list stays the
+// only one. The compiled
 // mode's registry lives in the inline namespace `compiled_mode`, so it and the
 // unit's are distinct entities, not two definitions of one.
 #pragma once
 
 #include "../detail/cpu_features.hpp"
 #include "../detail/kernel_table.hpp"
+// The scalar reference is declared in both modes (tests compare with it); the
+// compiled mode's registry does not call it.
+#include "scalar.hpp"
 #if !defined(SPARSEINFER_SEPARATE_KERNELS)
 #include "avx2.hpp"
 #include "avx512.hpp"
 #include "neon.hpp"
-#include "scalar.hpp"
 #endif
 
 namespace sparseinfer::kernels {
