@@ -21,12 +21,12 @@ run() {  # target, seed dir
     cp "$2"/* "$corpus"/
     if "build-fuzz/$1" "$corpus" -max_total_time="$seconds" -malloc_limit_mb=64 -max_len=8192 \
         -artifact_prefix=build-fuzz/findings/"$1"- -print_final_stats=1 >"$log" 2>&1; then
-        echo "--- $1 (${seconds} s)"
-        grep -E '^(Done|stat::number_of_executed_units|stat::average_exec_per_sec)' "$log"
+        # One write per report, so the two fuzzers' reports do not interleave.
+        printf -- '--- %s (%s s)\n%s\n' "$1" "$seconds" \
+            "$(grep -E '^(Done|stat::number_of_executed_units|stat::average_exec_per_sec)' "$log")"
     else
-        echo "--- $1 (${seconds} s)"
-        tail -n 80 "$log"
-        echo "FAILED: $1 found a problem; the input is in build-fuzz/findings/"
+        printf -- '--- %s (%s s)\n%s\nFAILED: %s found a problem; the input is in build-fuzz/findings/\n' \
+            "$1" "$seconds" "$(tail -n 80 "$log")" "$1"
         return 1
     fi
 }
