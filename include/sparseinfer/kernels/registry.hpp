@@ -15,9 +15,9 @@
 // separate_table() below, which the registry's entries call, and compile no
 // kernel code. That unit compiles this file as the header-only mode does and
 // answers separate_table() from the registry itself, so this list stays the
-// only one. The compiled
-// mode's registry lives in the inline namespace `compiled_mode`, so it and the
-// unit's are distinct entities, not two definitions of one.
+// only one. The compiled mode's registry lives in the inline namespace
+// `compiled_mode`, so it and the unit's are distinct entities, not two
+// definitions of one.
 #pragma once
 
 #include "../detail/cpu_features.hpp"
@@ -35,7 +35,7 @@ namespace sparseinfer::kernels {
 
 #if defined(SPARSEINFER_SEPARATE_KERNELS)
 /// The kernels of a path for a code width, or nullptr when the kernels unit
-/// lacks the path (it always has scalar) (defined in src/sparseinfer_kernels.cpp).
+/// lacks the path; it always has scalar. Defined in src/sparseinfer_kernels.cpp.
 const KernelTable* separate_table(Isa isa, int bits) noexcept;
 
 /// A registry table function over separate_table(); isa_supported() has
