@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fuzzes each file parser for a bounded time (FUZZ_SECONDS, default 60 s each)
 # with libFuzzer + ASan + UBSan; any crash, sanitizer report, exception other
-# than format_error or single allocation over 64 MB fails the step.
+# than format_error or single allocation over 64 MB fails the step. Two
+# fuzzers run at a time (one per core), each for its full time.
 # packages: clang libclang-rt-14-dev
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -18,17 +19,25 @@ run() {  # target, seed dir
     local corpus="build-fuzz/corpus/$1" log="build-fuzz/$1.log"
     mkdir -p "$corpus" build-fuzz/findings
     cp "$2"/* "$corpus"/
-    echo "--- $1 (${seconds} s)"
     if "build-fuzz/$1" "$corpus" -max_total_time="$seconds" -malloc_limit_mb=64 -max_len=8192 \
         -artifact_prefix=build-fuzz/findings/"$1"- -print_final_stats=1 >"$log" 2>&1; then
-        grep -E '^(Done|stat::number_of_executed_units|stat::average_exec_per_sec)' "$log"
+        # One write per report, so the two fuzzers' reports do not interleave.
+        printf -- '--- %s (%s s)\n%s\n' "$1" "$seconds" \
+            "$(grep -E '^(Done|stat::number_of_executed_units|stat::average_exec_per_sec)' "$log")"
     else
-        tail -n 80 "$log"
-        echo "FAILED: $1 found a problem; the input is in build-fuzz/findings/"
+        printf -- '--- %s (%s s)\n%s\nFAILED: %s found a problem; the input is in build-fuzz/findings/\n' \
+            "$1" "$seconds" "$(tail -n 80 "$log")" "$1"
         return 1
     fi
 }
-run fuzz_weights_load "$seeds/weights"
-run fuzz_weights_view "$seeds/weights"
-run fuzz_tensor_file "$seeds/tensors"
-run fuzz_gguf "$seeds/gguf"
+# Two at a time; each pair is waited for, and any failure fails the step.
+status=0
+run fuzz_weights_load "$seeds/weights" & p1=$!
+run fuzz_weights_view "$seeds/weights" & p2=$!
+wait "$p1" || status=1
+wait "$p2" || status=1
+run fuzz_tensor_file "$seeds/tensors" & p1=$!
+run fuzz_gguf "$seeds/gguf" & p2=$!
+wait "$p1" || status=1
+wait "$p2" || status=1
+exit "$status"

@@ -32,7 +32,7 @@ inline bool isa_supported(Isa isa) noexcept {
     static const detail::CpuFeatures f = detail::detect_cpu_features();
     const IsaEntry& e = isa_entry(isa);
 #if defined(SPARSEINFER_SEPARATE_KERNELS)
-    if (isa != Isa::scalar && separate_table(isa, 4) == nullptr) return false;  // not in the kernels unit
+    if (separate_table(isa, 4) == nullptr) return false;  // not in the kernels unit
 #endif
     return e.isa == isa && e.table != nullptr && e.cpu_has(f);
 }
@@ -56,7 +56,7 @@ inline Isa best_isa() noexcept {
 /// The kernels of `isa` for a code width (2, 3, 4 or 8). The caller makes sure
 /// isa_supported(isa); an unsupported one gives the scalar table.
 inline const KernelTable& table_for(Isa isa, int bits) noexcept {
-    return isa_supported(isa) ? isa_entry(isa).table(bits) : scalar::table(bits);
+    return isa_supported(isa) ? isa_entry(isa).table(bits) : isa_entry(Isa::scalar).table(bits);
 }
 
 /// Parses a path name; throws sparseinfer::error naming the valid ones.

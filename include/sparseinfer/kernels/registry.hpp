@@ -11,12 +11,19 @@
 //
 // Compiled mode: a program that defines SPARSEINFER_SEPARATE_KERNELS in every
 // unit and links src/sparseinfer_kernels.cpp (CMake: sparseinfer::kernels)
-// compiles the SIMD kernels once, in that unit; the other units see only
-// separate_table() below, which the registry's SIMD entries call.
+// compiles the kernels once, in that unit; the other units see only
+// separate_table() below, which the registry's entries call, and compile no
+// kernel code. That unit compiles this file as the header-only mode does and
+// answers separate_table() from the registry itself, so this list stays the
+// only one. The compiled mode's registry lives in the inline namespace
+// `compiled_mode`, so it and the unit's are distinct entities, not two
+// definitions of one.
 #pragma once
 
 #include "../detail/cpu_features.hpp"
 #include "../detail/kernel_table.hpp"
+// The scalar reference is declared in both modes (tests compare with it); the
+// compiled mode's registry does not call it.
 #include "scalar.hpp"
 #if !defined(SPARSEINFER_SEPARATE_KERNELS)
 #include "avx2.hpp"
@@ -27,8 +34,8 @@
 namespace sparseinfer::kernels {
 
 #if defined(SPARSEINFER_SEPARATE_KERNELS)
-/// The kernels of a SIMD path for a code width, or nullptr when the kernels
-/// unit lacks the path (defined in src/sparseinfer_kernels.cpp).
+/// The kernels of a path for a code width, or nullptr when the kernels unit
+/// lacks the path; it always has scalar. Defined in src/sparseinfer_kernels.cpp.
 const KernelTable* separate_table(Isa isa, int bits) noexcept;
 
 /// A registry table function over separate_table(); isa_supported() has
@@ -37,6 +44,10 @@ template <Isa I>
 const KernelTable& separate_table_of(int bits) noexcept {
     return *separate_table(I, bits);
 }
+#endif
+
+#if defined(SPARSEINFER_SEPARATE_KERNELS)
+inline namespace compiled_mode {
 #endif
 
 /// One kernel path.
@@ -53,7 +64,12 @@ struct IsaEntry {
 /// Every path, weakest first within each architecture: the last one the CPU
 /// has is the default.
 inline constexpr IsaEntry isa_registry[] = {
-    {Isa::scalar, "scalar", [](const detail::CpuFeatures&) noexcept { return true; }, &scalar::table},
+    {Isa::scalar, "scalar", [](const detail::CpuFeatures&) noexcept { return true; },
+#if defined(SPARSEINFER_SEPARATE_KERNELS)
+     &separate_table_of<Isa::scalar>},
+#else
+     &scalar::table},
+#endif
     {Isa::avx2, "avx2", [](const detail::CpuFeatures& f) noexcept { return f.avx2; },
 #if defined(SPARSEINFER_SEPARATE_KERNELS)
      &separate_table_of<Isa::avx2>},
@@ -103,11 +119,21 @@ constexpr const IsaEntry& isa_entry(Isa isa) noexcept {
     return isa_registry[0];
 }
 
+#if defined(SPARSEINFER_SEPARATE_KERNELS)
+}  // namespace compiled_mode
+#endif
+
 }  // namespace sparseinfer::kernels
 
 namespace sparseinfer {
+#if defined(SPARSEINFER_SEPARATE_KERNELS)
+inline namespace compiled_mode {
+#endif
 
 /// The name SPARSEINFER_ISA and active_isa() use for a path.
 constexpr const char* isa_name(Isa isa) noexcept { return kernels::isa_entry(isa).name; }
 
+#if defined(SPARSEINFER_SEPARATE_KERNELS)
+}  // namespace compiled_mode
+#endif
 }  // namespace sparseinfer
