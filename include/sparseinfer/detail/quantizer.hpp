@@ -307,9 +307,9 @@ inline void normalize_group(const float* x, std::size_t n, double lo, double inv
 /// min/max itself. The candidates are independent, so each of the three steps
 /// is one batched sweep over the group. The search runs on
 /// y = (x - min) / (max - min), in [0, 1], so float arithmetic (on vectors)
-/// cannot overflow whatever the range of x; `y` receives those n values.
-inline GroupFit fit_optimized(const float* x, std::size_t n, int qmax, float* y) noexcept {
-    const GroupFit mm = fit_min_max(x, n, qmax);
+/// cannot overflow whatever the range of x; `mm` is the group's fit_min_max and
+/// `y` receives those n values.
+inline GroupFit fit_optimized(const float* x, std::size_t n, int qmax, const GroupFit& mm, float* y) noexcept {
     const double range = mm.d * qmax;
     if (!(range > 0)) return mm;
     normalize_group(x, n, mm.m, 1.0 / range, y);
@@ -391,7 +391,7 @@ inline void quantize_row(const RowLayout& layout, QuantMethod method, std::size_
         GroupFit mm = fit_min_max(x + g * gs, n, qmax);
         max_d = std::max(max_d, mm.d);
         max_abs_m = std::max(max_abs_m, std::fabs(mm.m));
-        fits[g] = method == QuantMethod::optimized ? fit_optimized(x + g * gs, n, qmax, y.data() + g * gs) : mm;
+        fits[g] = method == QuantMethod::optimized ? fit_optimized(x + g * gs, n, qmax, mm, y.data() + g * gs) : mm;
     }
     // A margin of 1e-6 keeps d * q, with d rounded to float and an 8-bit code, finite.
     if (max_d * qmax > std::numeric_limits<float>::max() / (1 + 1e-6))
