@@ -485,3 +485,54 @@ TEST_CASE("Real FFN weights of stories260K: optimized beats min_max at every wid
           rmse(std::integral_constant<int, 2>{}, QuantMethod::min_max));
     CHECK(rmse(std::integral_constant<int, 4>{}, QuantMethod::optimized) < 0.08);
 }
+
+TEST_CASE("optimized's candidate sweep gives the same sums on every path") {
+    namespace d = sparseinfer::detail;
+    std::mt19937 rng(5);
+    std::uniform_real_distribution<float> u(-0.05f, 1.05f);
+    for (std::size_t n : {1u, 7u, 31u, 32u, 64u, 97u}) {
+        std::vector<float> y(n);
+        for (auto& v : y) v = u(rng);
+        d::PassBatch ref;
+        for (std::size_t k = 0; k + 3 < d::PassBatch::width; ++k)  // the last lanes stay unused
+            ref.set(k, u(rng) * 0.1, 14.0 + 0.2 * static_cast<double>(k), 0.07, u(rng) * 0.1);
+        auto expect_equal = [&](const d::PassBatch& got, const char* path) {
+            INFO("path " << path << ", n = " << n);
+            for (std::size_t k = 0; k < d::PassBatch::width; ++k) {
+                CHECK(got.s1[k] == ref.s1[k]);
+                CHECK(got.s2[k] == ref.s2[k]);
+                CHECK(got.sqy[k] == ref.sqy[k]);
+                CHECK(got.sse[k] == ref.sse[k]);
+            }
+        };
+        d::PassBatch portable = ref;
+        d::run_batch_portable<true, true>(ref, y.data(), n, 15.0f);
+        // The sums are those of a plain loop over the values, lane by lane.
+        for (std::size_t k = 0; k < 4; ++k) {
+            float s1 = 0, sse = 0;
+            for (float v : y) {
+                float t = std::min(std::max((v - portable.off[k]) * portable.sc[k], 0.0f), 15.0f);
+                const auto q = static_cast<float>(static_cast<int>(t + 0.5f));
+                s1 += q;
+                const float e = portable.d[k] * q + portable.m[k] - v;
+                sse += e * e;
+            }
+            CHECK(ref.s1[k] == s1);
+            CHECK(ref.sse[k] == sse);
+        }
+        CHECK(ref.s1[d::PassBatch::width - 1] == 0);  // sc = 0: every code 0
+#if defined(SPARSEINFER_QUANT_AVX2)
+        const auto cpu = d::detect_cpu_features();
+        if (cpu.avx2) {
+            d::PassBatch b = portable;
+            d::quant_avx2::run_batch<true, true>(b, y.data(), n, 15.0f);
+            expect_equal(b, "avx2");
+        }
+        if (cpu.avx512) {
+            d::PassBatch b = portable;
+            d::quant_avx512::run_batch<true, true>(b, y.data(), n, 15.0f);
+            expect_equal(b, "avx512");
+        }
+#endif
+    }
+}

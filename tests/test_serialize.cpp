@@ -1,6 +1,7 @@
 // Tests of <sparseinfer/serialize.hpp>: the weights file format, save and load.
 #include <sparseinfer/serialize.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -24,6 +25,47 @@ using file_test::reseal_weights_file;
 using file_test::save_to_string;
 
 namespace {
+
+// The stripe checksum as docs/format.md defines it, written apart from the
+// library's: keys from SplitMix64, 64-byte stripes, 1 KiB blocks.
+std::uint64_t reference_stripe_checksum(const std::vector<std::uint8_t>& bytes) {
+    std::uint64_t key[32], x = 0x5350494E46455232ull;
+    for (auto& k : key) {
+        x += 0x9E3779B97F4A7C15ull;
+        std::uint64_t z = x;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        k = z ^ (z >> 31);
+    }
+    std::uint64_t acc[8];
+    for (int i = 0; i < 8; ++i) acc[i] = key[i];
+    std::vector<std::uint8_t> padded = bytes;
+    padded.resize((bytes.size() + 63) / 64 * 64, 0);
+    const std::size_t stripes = padded.size() / 64, full_blocks = bytes.size() / 1024;
+    for (std::size_t t = 0; t < stripes; ++t) {
+        for (int i = 0; i < 8; ++i) {
+            std::uint64_t d = 0;
+            for (int b = 0; b < 8; ++b) d |= static_cast<std::uint64_t>(padded[64 * t + 8 * i + b]) << (8 * b);
+            const std::uint64_t k = d ^ key[t % 16 + i];
+            acc[i] += (k & 0xFFFFFFFF) * (k >> 32);
+            acc[i ^ 1] += d;
+        }
+        if (t % 16 == 15 && t / 16 < full_blocks)
+            for (int i = 0; i < 8; ++i) acc[i] = (acc[i] ^ (acc[i] >> 47) ^ key[24 + i]) * 0x9E3779B1ull;
+    }
+    const std::uint64_t p1 = 0x9E3779B185EBCA87ull, p2 = 0xC2B2AE3D27D4EB4Full, p3 = 0x165667B19E3779F9ull;
+    std::uint64_t h = bytes.size() * p1;
+    for (int i = 0; i < 8; ++i) {
+        const std::uint64_t v = h ^ ((acc[i] ^ key[24 + i]) * p2);
+        h = ((v << 27) | (v >> 37)) * p1;
+    }
+    h ^= h >> 33;
+    h *= p2;
+    h ^= h >> 29;
+    h *= p3;
+    h ^= h >> 32;
+    return h;
+}
 
 // Loads from a stream; returns the format_error message, "" if it loaded.
 template <int Bits>
@@ -77,7 +119,7 @@ TEST_CASE("the header follows the documented layout") {
     const std::string f = save_to_string(w);
     const unsigned char magic[8] = {0x89, 'S', 'I', 'Q', 'W', 0x0D, 0x0A, 0x1A};
     CHECK(std::memcmp(f.data(), magic, 8) == 0);
-    CHECK(le32(f, 8) == 1);    // version
+    CHECK(le32(f, 8) == 2);    // version
     CHECK(le32(f, 12) == 3);   // bits
     CHECK(le32(f, 16) == 64);  // group size
     CHECK(le32(f, 20) == 1);   // parameter layout
@@ -86,11 +128,78 @@ TEST_CASE("the header follows the documented layout") {
     // Row bytes from the row format: 8 + 2 groups * 2 + 4 blocks * 12 bytes.
     CHECK(le64(f, 40) == 8 + 2 * 2 + 4 * 12);
     CHECK(le64(f, 48) == 5 * (8 + 2 * 2 + 4 * 12));
-    // The checksum covers [0, 56) and the payload: any edit outside it is caught.
+    // The checksum covers the payload, then [0, 56): any edit outside it is caught.
+    std::vector<std::uint8_t> covered(f.begin() + 64, f.end());
+    covered.insert(covered.end(), f.begin(), f.begin() + 56);
+    CHECK(le64(f, 56) == reference_stripe_checksum(covered));
+}
+
+TEST_CASE("the stripe checksum: every path and every split of the bytes give the documented digest") {
+    using C = si::detail::StripeChecksum64;
+    std::mt19937 rng(11);
+    // Lengths around the stripe (64) and block (1024) boundaries, and several blocks.
+    for (std::size_t n : {0u, 1u, 7u, 63u, 64u, 65u, 1000u, 1023u, 1024u, 1025u, 2048u, 3071u, 5000u, 16384u}) {
+        std::vector<std::uint8_t> b(n);
+        for (auto& v : b) v = static_cast<std::uint8_t>(rng());
+        const std::uint64_t expected = reference_stripe_checksum(b);
+        CHECK(C::of(b.data(), n) == expected);
+        for (C::Path path : C::paths()) {
+            C c;
+            std::size_t at = 0;
+            while (at < n) {  // random pieces, some whole blocks
+                const std::size_t piece =
+                    std::min<std::size_t>(n - at, rng() % 2 ? 1024 * (1 + rng() % 3) : rng() % 700);
+                c.update_on(path, b.data() + at, piece);
+                at += piece;
+            }
+            INFO("n = " << n << ", path " << static_cast<int>(path));
+            CHECK(c.digest() == expected);
+        }
+    }
+}
+
+TEST_CASE("the stripe checksum changes when any one bit changes") {
+    std::vector<std::uint8_t> b(2100);
+    for (std::size_t i = 0; i < b.size(); ++i) b[i] = static_cast<std::uint8_t>(i * 37 + 5);
+    const std::uint64_t good = si::detail::StripeChecksum64::of(b.data(), b.size());
+    for (std::size_t i = 0; i < b.size(); i += 7)
+        for (int bit = 0; bit < 8; bit += 3) {
+            b[i] = static_cast<std::uint8_t>(b[i] ^ (1 << bit));
+            CHECK(si::detail::StripeChecksum64::of(b.data(), b.size()) != good);
+            b[i] = static_cast<std::uint8_t>(b[i] ^ (1 << bit));
+        }
+    // Trailing zeros are not lost in the padding of the last stripe: the length counts.
+    std::vector<std::uint8_t> longer = b;
+    longer.push_back(0);
+    CHECK(si::detail::StripeChecksum64::of(longer.data(), longer.size()) != good);
+}
+
+TEST_CASE("version-1 files (Checksum64 over the header, then the payload) are still read") {
+    const auto w = make_weights<4>(7, 100, 32, 5);
+    std::string f = save_to_string(w);
+    f[8] = 1;
     si::detail::Checksum64 c;
     c.update(f.data(), 56);
     c.update(f.data() + 64, f.size() - 64);
-    CHECK(le64(f, 56) == c.digest());
+    put64(f, 56, c.digest());
+    SECTION("loads from a stream and as a view, with the same rows") {
+        std::istringstream is(f, std::ios::binary);
+        const auto back = si::QuantizedWeights<4>::load(is);
+        REQUIRE(back.memory_bytes() == w.memory_bytes());
+        CHECK(std::memcmp(back.data(), w.data(), w.memory_bytes()) == 0);
+        const auto v = si::QuantizedWeightsView<4>::from_bytes(f.data(), f.size());
+        CHECK(std::memcmp(v.data(), w.data(), w.memory_bytes()) == 0);
+    }
+    SECTION("a damaged version-1 file fails its checksum") {
+        f[150] = static_cast<char>(f[150] ^ 1);
+        const std::string m = load_error<4>(f);
+        CHECK(m.find("checksum mismatch") != std::string::npos);
+        CHECK(m.find("[0, 56) and [64") != std::string::npos);
+    }
+    SECTION("a version-1 header over a version-2 checksum is rejected") {
+        put64(f, 56, le64(save_to_string(w), 56));
+        CHECK(load_error<4>(f).find("checksum mismatch") != std::string::npos);
+    }
 }
 
 TEST_CASE("save and load through a path") {
@@ -142,8 +251,8 @@ TEST_CASE("error messages name the problem and the byte offset") {
     }
     SECTION("future version") {
         std::string f = good;
-        f[8] = 2;
-        CHECK(load_error<4>(f).find("version is 2") != std::string::npos);
+        f[8] = 3;
+        CHECK(load_error<4>(f).find("version is 3") != std::string::npos);
         CHECK(load_error<4>(f).find("byte offset 8") != std::string::npos);
     }
     SECTION("group size not a multiple of 32") {

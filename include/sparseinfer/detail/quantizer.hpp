@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "../error.hpp"
+#include "quant_sweep.hpp"
 #include "row_format.hpp"
 
 namespace sparseinfer {
@@ -56,12 +57,23 @@ inline int nearest_code(double x, double d, double m, int qmax) noexcept {
 /// Squared error of the group under (d, m) with nearest codes.
 inline double group_sse(const float* x, std::size_t n, double d, double m, int qmax) noexcept {
     const double id = d > 0 ? 1.0 / d : 0.0;
-    double sse = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-        double e = d * round_code((x[i] - m) * id, qmax) + m - x[i];
-        sse += e * e;
-    }
-    return sse;
+    const auto dq = static_cast<double>(qmax);
+    // Four partial sums in a fixed order and round_code without branches, so
+    // the loop runs on vectors with the same codes and the same result everywhere.
+    constexpr std::size_t lanes = 4;
+    double part[lanes] = {};
+    auto one = [&](std::size_t k, double v) {
+        double t = (v - m) * id;
+        t = t > 0 ? t : 0.0;
+        t = t < dq ? t : dq;
+        const double e = d * static_cast<double>(static_cast<int>(t + 0.5)) + m - v;
+        part[k] += e * e;
+    };
+    std::size_t i = 0;
+    for (; i + lanes <= n; i += lanes)
+        for (std::size_t k = 0; k < lanes; ++k) one(k, x[i + k]);
+    for (std::size_t k = 0; i < n; ++i, ++k) one(k, x[i]);
+    return (part[0] + part[1]) + (part[2] + part[3]);
 }
 
 /// The classic min/max parameters of a group.
@@ -74,76 +86,70 @@ inline GroupFit fit_min_max(const float* x, std::size_t n, int qmax) noexcept {
     return {(hi - lo) / qmax, lo};
 }
 
-/// One pass over a group's normalized values y: codes q = clamp(round((y - off) * sc), 0, qmax)
-/// and the sums a least-squares fit and its error need. Eight independent partial sums (a
-/// fixed order, so results do not depend on the compiler) let the loop run on vectors.
-struct CodePass {
-    double s1 = 0, s2 = 0, sqy = 0;  ///< sum q, sum q^2, sum q y
-    double sse = 0;                  ///< sum (d q + m - y)^2 for the (d, m) given
-};
-
-inline CodePass code_pass(const float* y, std::size_t n, float off, float sc, float d, float m, float qmax) noexcept {
-    constexpr std::size_t lanes = 8;
-    float a1[lanes] = {}, a2[lanes] = {}, a3[lanes] = {}, a4[lanes] = {};
-    auto one = [&](std::size_t k, float v) {
-        float t = (v - off) * sc;
-        t = t > 0.0f ? t : 0.0f;  // also maps NaN to 0
-        t = t < qmax ? t : qmax;
-        const auto q = static_cast<float>(static_cast<int>(t + 0.5f));
-        const float e = d * q + m - v;
-        a1[k] += q;
-        a2[k] += q * q;
-        a3[k] += q * v;
-        a4[k] += e * e;
-    };
-    std::size_t i = 0;
-    for (; i + lanes <= n; i += lanes)
-        for (std::size_t k = 0; k < lanes; ++k) one(k, y[i + k]);
-    for (std::size_t k = 0; i < n; ++i, ++k) one(k, y[i]);
-    CodePass p;
-    for (std::size_t k = 0; k < lanes; ++k) {
-        p.s1 += a1[k];
-        p.s2 += a2[k];
-        p.sqy += a3[k];
-        p.sse += a4[k];
-    }
-    return p;
-}
-
 /// The (d, m) minimising sum (d q + m - y)^2 for the codes of a pass; false when
 /// the codes do not determine a positive scale.
 inline bool least_squares(const CodePass& p, double n, double sy, double& d, double& m) noexcept {
     const double det = n * p.s2 - p.s1 * p.s1;
     if (!(det > 0)) return false;
-    const double d2 = (n * p.sqy - p.s1 * sy) / det;
+    const double inv_det = 1.0 / det;
+    const double d2 = (n * p.sqy - p.s1 * sy) * inv_det;
     if (!(d2 > 0)) return false;
     d = d2;
-    m = (p.s2 * sy - p.s1 * p.sqy) / det;
+    m = (p.s2 * sy - p.s1 * p.sqy) * inv_det;
     return true;
+}
+
+/// y = (x - lo) * inv_range in float, the values fit_optimized searches on.
+inline void normalize_group(const float* x, std::size_t n, double lo, double inv_range, float* y) noexcept {
+    for (std::size_t i = 0; i < n; ++i) y[i] = static_cast<float>((x[i] - lo) * inv_range);
 }
 
 /// Least-squares search in the manner of llama.cpp's K-quant quantizers: for
 /// candidate inverse scales around the min/max one, assign nearest codes, then
 /// solve for the (d, m) that minimise the squared error for those codes in
 /// closed form, reassign and solve once more; keep the best, starting from
-/// min/max itself. The search runs on y = (x - min) / (max - min), in [0, 1],
-/// so float arithmetic (on vectors) cannot overflow whatever the range of x;
-/// `y` is scratch for n floats.
-inline GroupFit fit_optimized(const float* x, std::size_t n, int qmax, float* y) noexcept {
-    const GroupFit mm = fit_min_max(x, n, qmax);
+/// min/max itself. The candidates are independent, so each of the three steps
+/// is one batched sweep over the group. The search runs on
+/// y = (x - min) / (max - min), in [0, 1], so float arithmetic (on vectors)
+/// cannot overflow whatever the range of x; `mm` is the group's fit_min_max and
+/// `y` receives those n values.
+inline GroupFit fit_optimized(const float* x, std::size_t n, int qmax, const GroupFit& mm, float* y) noexcept {
     const double range = mm.d * qmax;
     if (!(range > 0)) return mm;
-    const double inv_range = 1.0 / range;
-    double sy = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-        y[i] = static_cast<float>((x[i] - mm.m) * inv_range);
-        sy += y[i];
-    }
+    normalize_group(x, n, mm.m, 1.0 / range, y);
+    double part[4] = {};
+    std::size_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (std::size_t k = 0; k < 4; ++k) part[k] += y[i + k];
+    for (; i < n; ++i) part[0] += y[i];
+    const double sy = (part[0] + part[1]) + (part[2] + part[3]);
     const auto fq = static_cast<float>(qmax);
     const double dn = static_cast<double>(n);
-    // In y, min/max is d = 1 / qmax, m = 0.
-    double best_d = 1.0 / qmax, best_m = 0;
-    double best_sse = code_pass(y, n, 0.0f, fq, static_cast<float>(best_d), 0.0f, fq).sse;
+    // Candidate inverse scales from (qmax - 0.9) to (qmax + 0.2) codes over the range.
+    constexpr std::size_t candidates = 12;
+    static_assert(candidates + 1 <= PassBatch::width, "the candidates and min/max share a sweep");
+    // Sweep 1: each candidate's codes.
+    PassBatch first;
+    for (std::size_t c = 0; c < candidates; ++c) first.set(c, 0.0, qmax + 0.1 * (static_cast<double>(c) - 9), 0, 0);
+    run_batch<true, false>(first, y, n, fq);
+    // Sweep 2: codes nearest under each fit (d1, m1): their error, and the refit.
+    double d1[candidates], m1[candidates], d2[candidates], m2[candidates];
+    bool ok1[candidates], ok2[candidates];
+    PassBatch second, third;
+    for (std::size_t c = 0; c < candidates; ++c) {
+        ok1[c] = least_squares(first.lane(c), dn, sy, d1[c], m1[c]);
+        if (ok1[c]) second.set(c, m1[c], 1.0 / d1[c], d1[c], m1[c]);
+    }
+    run_batch<true, true>(second, y, n, fq);
+    // Sweep 3: the error of each refit (d2, m2) with its nearest codes and, in
+    // lane 12, min/max's (in y, min/max is d = 1 / qmax, m = 0).
+    for (std::size_t c = 0; c < candidates; ++c) {
+        ok2[c] = ok1[c] && least_squares(second.lane(c), dn, sy, d2[c], m2[c]);
+        if (ok2[c]) third.set(c, m2[c], 1.0 / d2[c], d2[c], m2[c]);
+    }
+    third.set(candidates, 0.0, fq, 1.0 / qmax, 0.0);
+    run_batch<false, true>(third, y, n, fq);
+    double best_d = 1.0 / qmax, best_m = 0, best_sse = third.sse[candidates];
     auto consider = [&](double d, double m, double sse) {
         if (sse < best_sse) {
             best_sse = sse;
@@ -151,20 +157,9 @@ inline GroupFit fit_optimized(const float* x, std::size_t n, int qmax, float* y)
             best_m = m;
         }
     };
-    // Candidate inverse scales from (qmax - 0.9) to (qmax + 0.2) codes over the range.
-    for (int s = -9; s <= 2; ++s) {
-        const auto iscale = static_cast<float>(qmax + 0.1 * s);
-        double d1 = 0, m1 = 0, d2 = 0, m2 = 0;
-        if (!least_squares(code_pass(y, n, 0.0f, iscale, 0.0f, 0.0f, fq), dn, sy, d1, m1)) continue;
-        // Codes nearest under (d1, m1): their error is d1, m1's, and they give the refit.
-        const CodePass p1 = code_pass(y, n, static_cast<float>(m1), static_cast<float>(1.0 / d1),
-                                      static_cast<float>(d1), static_cast<float>(m1), fq);
-        consider(d1, m1, p1.sse);
-        if (!least_squares(p1, dn, sy, d2, m2)) continue;
-        consider(d2, m2,
-                 code_pass(y, n, static_cast<float>(m2), static_cast<float>(1.0 / d2), static_cast<float>(d2),
-                           static_cast<float>(m2), fq)
-                     .sse);
+    for (std::size_t c = 0; c < candidates; ++c) {
+        if (ok1[c]) consider(d1[c], m1[c], second.sse[c]);
+        if (ok2[c]) consider(d2[c], m2[c], third.sse[c]);
     }
     return {best_d * range, mm.m + best_m * range};
 }
@@ -191,7 +186,8 @@ inline void quantize_row(const RowLayout& layout, QuantMethod method, std::size_
                          std::uint8_t* out, GroupFit* fits) {
     const int qmax = max_code(layout.bits);
     const std::size_t gs = layout.group_size;
-    std::vector<float> y(method == QuantMethod::optimized ? gs : 0);  // normalized group (fit_optimized)
+    // Normalized groups, written by fit_optimized and read again by the search below.
+    std::vector<float> y(method == QuantMethod::optimized ? layout.groups * gs : 0);
     // Pass 1: classic parameters fix the row's code grid; fit each group.
     double max_d = 0, max_abs_m = 0;
     for (std::size_t g = 0; g < layout.groups; ++g) {
@@ -199,7 +195,7 @@ inline void quantize_row(const RowLayout& layout, QuantMethod method, std::size_
         GroupFit mm = fit_min_max(x + g * gs, n, qmax);
         max_d = std::max(max_d, mm.d);
         max_abs_m = std::max(max_abs_m, std::fabs(mm.m));
-        fits[g] = method == QuantMethod::optimized ? fit_optimized(x + g * gs, n, qmax, y.data()) : mm;
+        fits[g] = method == QuantMethod::optimized ? fit_optimized(x + g * gs, n, qmax, mm, y.data() + g * gs) : mm;
     }
     // A margin of 1e-6 keeps d * q, with d rounded to float and an 8-bit code, finite.
     if (max_d * qmax > std::numeric_limits<float>::max() / (1 + 1e-6))
@@ -240,31 +236,35 @@ inline void quantize_row(const RowLayout& layout, QuantMethod method, std::size_
         encode(mm.d, mm.m, sc, mn);
         if (method == QuantMethod::optimized && mm.d > 0) {
             // Candidates: the codes around the fitted (d, m), compared on the normalized
-            // values (y, still in scratch from pass 1 only for the last group: refill),
-            // then the best against the min/max encoding exactly, as the kernels decode.
+            // values (fit_optimized's y of this group), then the best against the
+            // min/max encoding exactly, as the kernels decode.
             const double inv_range = 1.0 / (mm.d * qmax);
-            for (std::size_t i = 0; i < n; ++i) y[i] = static_cast<float>((gx[i] - mm.m) * inv_range);
+            const float* gy = y.data() + g * gs;
             int fsc, fmn;
             encode(fits[g].d, fits[g].m, fsc, fmn);
+            // The 3 x 3 codes around the fit, in one sweep.
+            PassBatch grid;
+            for (int k = 0; k < 9; ++k) {
+                const int a = fsc - 1 + k / 3, b = fmn - 1 + k % 3;
+                const double dy = static_cast<double>(d_unit * static_cast<float>(a)) * inv_range;
+                const double my = (static_cast<double>(m_unit * static_cast<float>(b)) - mm.m) * inv_range;
+                if (dy > 0) grid.set(static_cast<std::size_t>(k), my, 1.0 / dy, dy, my);
+            }
+            run_batch<false, true>(grid, gy, n, static_cast<float>(qmax));
             int best_a = -1, best_b = 0;
             double best = 0;
-            for (int a = fsc - 1; a <= fsc + 1; ++a)
-                for (int b = fmn - 1; b <= fmn + 1; ++b) {
-                    if (a < 0 || a > 255 || b < -127 || b > 127) continue;
-                    const double dy = static_cast<double>(d_unit * static_cast<float>(a)) * inv_range;
-                    const double my = (static_cast<double>(m_unit * static_cast<float>(b)) - mm.m) * inv_range;
-                    // A zero scale decodes every value to m: its error exactly, in y's units.
-                    const double e =
-                        dy > 0 ? code_pass(y.data(), n, static_cast<float>(my), static_cast<float>(1.0 / dy),
-                                           static_cast<float>(dy), static_cast<float>(my), static_cast<float>(qmax))
-                                     .sse
-                               : decoded_sse(gx, n, a, b) * inv_range * inv_range;
-                    if (best_a < 0 || e < best) {
-                        best = e;
-                        best_a = a;
-                        best_b = b;
-                    }
+            for (int k = 0; k < 9; ++k) {
+                const int a = fsc - 1 + k / 3, b = fmn - 1 + k % 3;
+                if (a < 0 || a > 255 || b < -127 || b > 127) continue;
+                const double dy = static_cast<double>(d_unit * static_cast<float>(a)) * inv_range;
+                // A zero scale decodes every value to m: its error exactly, in y's units.
+                const double e = dy > 0 ? grid.sse[k] : decoded_sse(gx, n, a, b) * inv_range * inv_range;
+                if (best_a < 0 || e < best) {
+                    best = e;
+                    best_a = a;
+                    best_b = b;
                 }
+            }
             if (best_a >= 0 && decoded_sse(gx, n, best_a, best_b) < decoded_sse(gx, n, sc, mn)) {
                 sc = best_a;
                 mn = best_b;

@@ -6,7 +6,7 @@
 //
 //   offset  size  field
 //        0     8  magic 89 'S' 'I' 'Q' 'W' 0D 0A 1A
-//        8     4  u32 format version (1)
+//        8     4  u32 format version (2; version 1 is still read)
 //       12     4  u32 bits per code (2, 3, 4 or 8)
 //       16     4  u32 group size (a positive multiple of 32)
 //       20     4  u32 parameter layout id (1: per-row float units, u8 scale codes, i8 min codes)
@@ -14,15 +14,24 @@
 //       32     8  u64 cols (>= 1)
 //       40     8  u64 row bytes (must equal the size the row format gives)
 //       48     8  u64 payload bytes (must equal rows * row bytes)
-//       56     8  u64 checksum: Checksum64 of bytes [0, 56) then [64, 64 + payload)
+//       56     8  u64 checksum: version 2, StripeChecksum64 of the payload
+//                 [64, 64 + payload) then bytes [0, 56); version 1, Checksum64
+//                 of bytes [0, 56) then the payload
 //       64     .  payload: rows * row bytes; the file ends there
+//
+// The two versions differ only in the checksum: version 2's runs at vector
+// width (detail/stripe_checksum.hpp) and starts at the 64-byte aligned payload,
+// so verifying a mapped file costs little more than reading it.
 //
 // Every byte is covered: the header fields are checked one by one, the
 // checksum covers the rest, and the full check also rejects what the writer
 // never produces (non-finite units, min code -128, non-zero padding codes).
+// The full check is one pass: each chunk of rows is checksummed, then its rows
+// are checked while their bytes are still in cache.
 // The format code is std-only and knows nothing of the classes.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -37,6 +46,7 @@
 #include "aligned_allocator.hpp"
 #include "checksum.hpp"
 #include "row_format.hpp"
+#include "stripe_checksum.hpp"
 
 namespace sparseinfer {
 
@@ -55,7 +65,10 @@ enum class Verify {
 namespace sparseinfer::detail {
 
 inline constexpr std::uint8_t weights_magic[8] = {0x89, 'S', 'I', 'Q', 'W', 0x0D, 0x0A, 0x1A};
-inline constexpr std::uint32_t weights_format_version = 1;
+/// The version the writer produces (2: StripeChecksum64); readers accept 1 and 2.
+inline constexpr std::uint32_t weights_format_version = 2;
+/// The oldest version still read (1: Checksum64, header first).
+inline constexpr std::uint32_t weights_format_version_min = 1;
 /// Parameter layout 1: the row format of detail/row_format.hpp.
 inline constexpr std::uint32_t param_layout_row_units = 1;
 inline constexpr std::size_t weights_header_bytes = 64;
@@ -107,6 +120,7 @@ struct WeightsFileInfo {
     std::size_t payload_bytes = 0;
     std::size_t file_bytes = 0;  ///< header + payload
     std::uint64_t checksum = 0;  ///< as stored
+    std::uint32_t version = 0;   ///< format version, which names the checksum
 };
 
 /// Validates a 64-byte header. `base` is the header's offset in the enclosing
@@ -117,9 +131,9 @@ inline WeightsFileInfo parse_weights_header(const std::uint8_t* h, const std::st
     for (std::size_t i = 0; i < sizeof weights_magic; ++i)
         if (h[i] != weights_magic[i]) format_fail(what, base + i, "bad magic; not a sparseinfer weights file");
     const std::uint32_t version = load_u32(h + f::version);
-    if (version != weights_format_version)
+    if (version < weights_format_version_min || version > weights_format_version)
         format_fail(what, base + f::version,
-                    "format version is " + std::to_string(version) + "; this library reads version 1");
+                    "format version is " + std::to_string(version) + "; this library reads versions 1 and 2");
     const std::uint32_t bits = load_u32(h + f::bits);
     if (bits > 8 || !is_supported_bits(static_cast<int>(bits)))
         format_fail(what, base + f::bits, "bits is " + std::to_string(bits) + "; supported widths are 2, 3, 4 and 8");
@@ -164,47 +178,48 @@ inline WeightsFileInfo parse_weights_header(const std::uint8_t* h, const std::st
             "payload bytes is " + std::to_string(payload) + "; rows * row bytes is " + std::to_string(expected));
     info.payload_bytes = expected;
     info.checksum = load_u64(h + f::checksum);
+    info.version = version;
     return info;
 }
 
-/// Checksum64 of a file: header bytes [0, 56), then the payload.
+/// The checksum a file needs, for the version its header declares (bytes 8-11):
+/// version 1, Checksum64 of header bytes [0, 56) then the payload; otherwise
+/// StripeChecksum64 of the payload then header bytes [0, 56).
 inline std::uint64_t weights_checksum(const std::uint8_t* header, const std::uint8_t* payload, std::size_t n) noexcept {
-    Checksum64 c;
-    c.update(header, weights_field::checksum);
+    if (load_u32(header + weights_field::version) == 1) {
+        Checksum64 c;
+        c.update(header, weights_field::checksum);
+        c.update(payload, n);
+        return c.digest();
+    }
+    StripeChecksum64 c;
     c.update(payload, n);
+    c.update(header, weights_field::checksum);
     return c.digest();
-}
-
-inline void check_weights_checksum(const std::uint8_t* header, const std::uint8_t* payload, const WeightsFileInfo& info,
-                                   const std::string& what, std::uint64_t base) {
-    const std::uint64_t got = weights_checksum(header, payload, info.payload_bytes);
-    if (got != info.checksum)
-        format_fail(what, base + weights_field::checksum,
-                    "checksum mismatch: stored " + hex64(info.checksum) + ", computed " + hex64(got) +
-                        " over bytes [0, 56) and [64, " + std::to_string(info.file_bytes) + ")");
 }
 
 /// Rejects what the writer never produces: non-finite units, min code -128 and
 /// non-zero codes past the last column. None of these could make a kernel read
 /// out of bounds (codes are bounded by their width); they mark a damaged or
 /// hand-made file.
-inline void check_weights_rows(const RowLayout& l, std::size_t rows, const std::uint8_t* payload,
-                               const std::string& what, std::uint64_t payload_offset) {
+inline void check_weights_rows(const RowLayout& l, std::size_t row_begin, std::size_t row_end,
+                               const std::uint8_t* payload, const std::string& what, std::uint64_t payload_offset) {
     const std::size_t bb = block_bytes(l.bits);
     const std::size_t valid_blocks = (l.cols + block_values - 1) / block_values;
     const std::size_t tail = l.cols % block_values;  // values in a partial last block, 0 if none
-    for (std::size_t r = 0; r < rows; ++r) {
+    for (std::size_t r = row_begin; r < row_end; ++r) {
         const std::uint8_t* row = payload + r * l.row_bytes;
         const std::uint64_t at = payload_offset + static_cast<std::uint64_t>(r) * l.row_bytes;
         if (!std::isfinite(load_f32(row)))
             format_fail(what, at, "row " + std::to_string(r) + ": scale unit is not finite");
         if (!std::isfinite(load_f32(row + 4)))
             format_fail(what, at + 4, "row " + std::to_string(r) + ": min unit is not finite");
-        for (std::size_t g = 0; g < l.groups; ++g)
-            if (row[l.mins_offset() + g] == 0x80)
-                format_fail(what, at + l.mins_offset() + g,
-                            "row " + std::to_string(r) + ", group " + std::to_string(g) +
-                                ": min code is -128; codes are in [-127, 127]");
+        if (const void* bad = std::memchr(row + l.mins_offset(), 0x80, l.groups)) {
+            const auto g = static_cast<std::size_t>(static_cast<const std::uint8_t*>(bad) - (row + l.mins_offset()));
+            format_fail(what, at + l.mins_offset() + g,
+                        "row " + std::to_string(r) + ", group " + std::to_string(g) +
+                            ": min code is -128; codes are in [-127, 127]");
+        }
         const std::uint8_t* codes = row + l.codes_offset();
         if (tail != 0) {
             std::uint8_t q[block_values];
@@ -219,6 +234,56 @@ inline void check_weights_rows(const RowLayout& l, std::size_t rows, const std::
                 format_fail(what, at + l.codes_offset() + i,
                             "row " + std::to_string(r) + ": padding block past the last column is not zero");
     }
+}
+
+/// The full check of a payload in one pass: every chunk of rows is fed to the
+/// checksum of the file's version, then the rows it completed are checked while
+/// their bytes are in cache. A damaged file reports a checksum mismatch first,
+/// as when the two checks ran one after the other.
+inline void verify_weights_payload(const std::uint8_t* header, const std::uint8_t* payload, const WeightsFileInfo& info,
+                                   const std::string& what, std::uint64_t base) {
+    // A multiple of the stripe checksum's block, so chunks are read in place;
+    // small enough that a chunk's rows are still in L1/L2 when they are checked.
+    constexpr std::size_t chunk = 32 * StripeChecksum64::block;
+    auto run = [&](auto& sum) {
+        std::size_t row = 0, at = 0;
+        try {
+            while (at < info.payload_bytes) {
+                const std::size_t n = std::min(chunk, info.payload_bytes - at);
+                sum.update(payload + at, n);
+                at += n;
+                const std::size_t complete = at / info.layout.row_bytes;
+                check_weights_rows(info.layout, row, complete, payload, what, base + weights_header_bytes);
+                row = complete;
+            }
+        } catch (const format_error&) {
+            // Finish the checksum: a mismatch names the damage better than the row.
+            sum.update(payload + at, info.payload_bytes - at);
+            return false;
+        }
+        return true;
+    };
+    bool rows_ok = false;
+    std::uint64_t got = 0;
+    if (info.version == 1) {
+        Checksum64 sum;
+        sum.update(header, weights_field::checksum);
+        rows_ok = run(sum);
+        got = sum.digest();
+    } else {
+        StripeChecksum64 sum;
+        rows_ok = run(sum);
+        sum.update(header, weights_field::checksum);
+        got = sum.digest();
+    }
+    const std::string covered = info.version == 1 ? "bytes [0, 56) and [64, " + std::to_string(info.file_bytes) + ")"
+                                                  : "bytes [64, " + std::to_string(info.file_bytes) + ") and [0, 56)";
+    if (got != info.checksum)
+        format_fail(
+            what, base + weights_field::checksum,
+            "checksum mismatch: stored " + hex64(info.checksum) + ", computed " + hex64(got) + " over " + covered);
+    if (!rows_ok)  // the checksum holds, so the row's fault is in the file as written: report it
+        check_weights_rows(info.layout, 0, info.rows, payload, what, base + weights_header_bytes);
 }
 
 /// The 64-byte header of rows x layout stored contiguously at `payload`.
@@ -269,8 +334,7 @@ inline WeightsFileInfo parse_weights_file(const std::uint8_t* p, std::size_t siz
         format_fail(what, base + info.file_bytes,
                     std::to_string(size - info.file_bytes) + " unexpected bytes after the end of the file");
     if (verify == Verify::full) {
-        check_weights_checksum(p, p + weights_header_bytes, info, what, base);
-        check_weights_rows(info.layout, info.rows, p + weights_header_bytes, what, base + weights_header_bytes);
+        verify_weights_payload(p, p + weights_header_bytes, info, what, base);
     }
     return info;
 }
@@ -311,8 +375,7 @@ inline WeightsFileInfo read_weights_file(std::istream& is, int expected_bits, Al
                         "truncated: the header declares " + std::to_string(info.file_bytes) +
                             " bytes, the stream ends after " + std::to_string(weights_header_bytes + have));
     }
-    check_weights_checksum(h, payload.data(), info, what, 0);
-    check_weights_rows(info.layout, info.rows, payload.data(), what, weights_header_bytes);
+    verify_weights_payload(h, payload.data(), info, what, 0);
     return info;
 }
 
