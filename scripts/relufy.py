@@ -309,7 +309,7 @@ def main():
     ap.add_argument("--layer-lr", type=float, default=3e-3)
     ap.add_argument("--layer-sequences", type=int, default=128, help="phase 1: sequences of the bank it fits on")
     ap.add_argument("--layer-zeros", type=float, default=0.85, help="phase 1: share of exact zeros it aims at")
-    ap.add_argument("--sequences", type=int, default=768, help="sequences in the bank sampled from the original")
+    ap.add_argument("--sequences", type=int, default=1536, help="sequences in the bank sampled from the original")
     ap.add_argument("--greedy-share", type=float, default=0.4, help="share of the bank continued greedily")
     ap.add_argument("--cool-share", type=float, default=0.2, help="share of the bank sampled at temperature 0.5")
     ap.add_argument("--steps", type=int, default=1500, help="end-to-end steps")
