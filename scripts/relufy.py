@@ -181,18 +181,6 @@ class Model(torch.nn.Module):
 
 
 @torch.no_grad()
-def sample(model, batch, length, gen, temperature=1.0):
-    """`batch` sequences of `length` tokens from BOS, sampled by `model` with a KV cache."""
-    seq = torch.full((batch, 1), BOS, dtype=torch.long)
-    cache = []
-    for t in range(length - 1):
-        logits = model(seq[:, -1:], start=t, cache=cache)[:, -1]
-        probs = torch.softmax(logits / temperature, -1)
-        seq = torch.cat((seq, torch.multinomial(probs, 1, generator=gen)), 1)
-    return seq
-
-
-@torch.no_grad()
 def greedy(model, length):
     seq = torch.tensor([[BOS]])
     cache = []
