@@ -4,15 +4,21 @@
 Starts from a llama2.c checkpoint (stories260K, SwiGLU), replaces the FFN
 activation by ReGLU (relu on the gate) or dReLU (relu on gate and up), and
 continues training on sequences the original samples itself (no data set is
-needed), in two phases:
-  1. layer by layer, from the first: the layer's new FFN is fitted to the
-     original FFN's output on the inputs the partly converted model feeds it
-     (relative squared error), with an L1 penalty on the FFN activations that
-     pushes the share of exact zeros up, as ProSparse does;
-  2. end to end: the KL divergence from the original's next-token distribution
-     to the student's, on fresh samples, keeping the L1 penalty.
-Phase 1 is cheap (a regression per layer, no attention); phase 2 repairs what
-the layer-local fits cannot see.
+needed):
+  0. a bank of sequences is sampled once from the original with a KV cache
+     (most at temperature 1, some at 0.5, and some sampled for a few tokens
+     and continued greedily, so the greedy paths the model is decoded along are
+     covered), together with the original's log-probabilities at every position;
+  1. optionally, layer by layer from the first: the layer's new FFN is fitted so
+     that the layer ends where the original's does, on the residual stream the
+     partly converted model produces (relative squared error), with an L1
+     penalty on the FFN activations that pushes the share of exact zeros up;
+  2. end to end on the bank: the KL divergence from the original's next-token
+     distribution to the student's (optionally plus cross-entropy on the
+     original's first choice), with an L1 penalty on the FFN activations whose
+     weight a controller moves so that the share of exact zeros follows a
+     target that rises slowly from the student's starting share.
+The bank makes a step cost one forward and backward pass; sampling is paid once.
 
 Needs PyTorch and numpy (Debian: python3-torch, python3-numpy); CPU only.
 
@@ -134,9 +140,10 @@ class Model(torch.nn.Module):
             return F.relu(g) * u
         return F.relu(g) * F.relu(u)
 
-    def forward(self, tokens, start=0, cache=None, collect=None):
+    def forward(self, tokens, start=0, cache=None, collect=None, trace=None):
         """tokens [B, T] at positions start..start+T-1. `cache` (list of [k, v] per layer)
-        is extended in place when given. `collect` gathers each layer's FFN hidden vector."""
+        is extended in place when given. `collect` gathers each layer's FFN hidden vector,
+        `trace` each layer's residual stream before and after its FFN."""
         cfg, p = self.cfg, self.p
         B, T = tokens.shape
         pos = torch.arange(start, start + T)
@@ -165,21 +172,12 @@ class Model(torch.nn.Module):
             h = self.ffn_hidden(self.rmsnorm(x, p["ffn_norm"][l]), l)
             if collect is not None:
                 collect.append(h)
+            mid = x
             x = x + h @ p["w2"][l].T
+            if trace is not None:
+                trace.append((mid, x))
         x = self.rmsnorm(x, p["final_norm"])
         return x @ (p["emb"] if cfg.shared_classifier else p["cls"]).T
-
-
-@torch.no_grad()
-def sample(model, batch, length, gen, temperature=1.0):
-    """`batch` sequences of `length` tokens from BOS, sampled by `model` with a KV cache."""
-    seq = torch.full((batch, 1), BOS, dtype=torch.long)
-    cache = []
-    for t in range(length - 1):
-        logits = model(seq[:, -1:], start=t, cache=cache)[:, -1]
-        probs = torch.softmax(logits / temperature, -1)
-        seq = torch.cat((seq, torch.multinomial(probs, 1, generator=gen)), 1)
-    return seq
 
 
 @torch.no_grad()
@@ -193,31 +191,29 @@ def greedy(model, length):
 
 
 @torch.no_grad()
-def ffn_inputs(model, tokens, layer):
-    """The normed FFN input of `layer` for every position of `tokens` (rows of [N, dim])."""
-    captured = []
-    original = model.ffn_hidden
-
-    def hook(xb, l):
-        if l == layer:
-            captured.append(xb.reshape(-1, xb.shape[-1]).clone())
-        return original(xb, l)
-
-    model.ffn_hidden = hook
-    try:
-        for chunk in tokens.split(32):
-            model(chunk)
-    finally:
-        model.ffn_hidden = original
-    return torch.cat(captured)
+def residuals(model, tokens, layer):
+    """`layer`'s residual stream before and after its FFN at every position of `tokens`
+    (two [N, dim] arrays)."""
+    mids, outs = [], []
+    for chunk in tokens.split(32):
+        trace = []
+        model(chunk, trace=trace)
+        mids.append(trace[layer][0].reshape(-1, model.cfg.dim))
+        outs.append(trace[layer][1].reshape(-1, model.cfg.dim))
+    return torch.cat(mids), torch.cat(outs)
 
 
-def fit_layer(teacher, student, layer, x, steps, lr, l1, target_zeros, batch, gen, log_every):
-    """Phase 1 for one layer: fits the student's FFN to the teacher's on inputs x. The L1
-    weight starts at l1 and follows a controller towards the target share of exact zeros
-    (up while the batch has fewer, down while it has more); returns its final value."""
+def fit_layer(teacher, student, layer, tokens, steps, lr, l1, target_zeros, batch, gen, log_every):
+    """Phase 1 for one layer: fits the student's FFN so that, on the student's own residual
+    stream (which earlier converted layers have moved), the layer ends where the teacher's
+    does; so each layer also repairs the drift of those before it. The L1 weight starts at
+    l1 and follows a controller towards the target share of exact zeros (up while the batch
+    has fewer, down while it has more); returns its final value."""
+    mid, _ = residuals(student, tokens, layer)
+    _, want = residuals(teacher, tokens, layer)
     with torch.no_grad():
-        target = teacher.ffn_hidden(x, layer) @ teacher.p["w2"][layer].T
+        x = student.rmsnorm(mid, student.p["ffn_norm"][layer])
+        target = want - mid
         scale = target.pow(2).mean()
     params = [student.p[k] for k in ("w1", "w3", "w2")]
     opt = torch.optim.Adam(params, lr=lr)
@@ -264,20 +260,57 @@ def evaluate(teacher, student, positions=128, decoded=256):
     return top1, kl, per_layer
 
 
+@torch.no_grad()
+def sample_bank(model, count, length, gen, greedy_share, cool_share, chunk=128):
+    """`count` sequences of `length` tokens from BOS, sampled by `model` with a KV cache.
+    A `cool_share` of them is sampled at temperature 0.5; a `greedy_share` is sampled at
+    temperature 1 up to a random position in [4, 32] and continued greedily from there, so
+    the bank covers the greedy paths the model is decoded along; the rest at temperature 1."""
+    out = []
+    for at in range(0, count, chunk):
+        b = min(chunk, count - at)
+        u = torch.rand(b, generator=gen)
+        temp = torch.where(u < cool_share, 0.5, 1.0)[:, None]
+        greedy_from = torch.where(u >= 1 - greedy_share, torch.randint(4, 33, (b,), generator=gen), length)
+        seq = torch.full((b, 1), BOS, dtype=torch.long)
+        cache = []
+        for t in range(length - 1):
+            logits = model(seq[:, -1:], start=t, cache=cache)[:, -1]
+            drawn = torch.multinomial(torch.softmax(logits / temp, -1), 1, generator=gen)[:, 0]
+            nxt = torch.where(greedy_from <= t + 1, logits.argmax(-1), drawn)
+            seq = torch.cat((seq, nxt[:, None]), 1)
+        out.append(seq)
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def teacher_log_probs(model, tokens, chunk=16):
+    """log-softmax of `model`'s logits at every position of `tokens`, stored as float16."""
+    return torch.cat([F.log_softmax(model(c), -1).half() for c in tokens.split(chunk)])
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("checkpoint", help="the original llama2.c checkpoint (stories260K.bin)")
     ap.add_argument("--variant", choices=["reglu", "drelu"], default="reglu")
-    ap.add_argument("--layer-steps", type=int, default=600, help="phase 1 steps per layer")
+    ap.add_argument("--layer-steps", type=int, default=0, help="phase 1 steps per layer (0: no phase 1)")
     ap.add_argument("--layer-lr", type=float, default=3e-3)
-    ap.add_argument("--sequences", type=int, default=256, help="phase 1: sampled sequences")
-    ap.add_argument("--steps", type=int, default=40, help="phase 2 (end-to-end) steps")
+    ap.add_argument("--layer-sequences", type=int, default=128, help="phase 1: sequences of the bank it fits on")
+    ap.add_argument("--layer-zeros", type=float, default=0.85, help="phase 1: share of exact zeros it aims at")
+    ap.add_argument("--sequences", type=int, default=1536, help="sequences in the bank sampled from the original")
+    ap.add_argument("--greedy-share", type=float, default=0.4, help="share of the bank continued greedily")
+    ap.add_argument("--cool-share", type=float, default=0.2, help="share of the bank sampled at temperature 0.5")
+    ap.add_argument("--steps", type=int, default=1500, help="end-to-end steps")
     ap.add_argument("--batch", type=int, default=8, help="sequences per step")
     ap.add_argument("--length", type=int, default=128, help="tokens per sampled sequence")
-    ap.add_argument("--lr", type=float, default=5e-4)
-    ap.add_argument("--l1", type=float, default=0.1, help="initial L1 weight on the FFN activations")
-    ap.add_argument("--l1-phase2", type=float, default=0.05, help="phase 2 starts at this share of phase 1's L1 weights")
-    ap.add_argument("--target-zeros", type=float, default=0.86, help="share of exact zeros the L1 weight aims at")
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--l1", type=float, default=0.01, help="initial L1 weight on each layer's FFN activations")
+    ap.add_argument("--gain", type=float, default=1.0, help="controller: log L1 weight moves by gain x missing share")
+    ap.add_argument("--target-zeros", type=float, default=0.85, help="share of exact zeros the L1 weight aims at")
+    ap.add_argument("--ramp", type=float, default=0.5, help="share of the steps over which the target rises")
+    ap.add_argument("--shared-l1", action="store_true", help="one L1 weight for all layers, held to the mean zeros")
+    ap.add_argument("--top1-weight", type=float, default=0.0, help="weight of cross-entropy on the original's top-1")
+    ap.add_argument("--eval-every", type=int, default=250)
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", help="where to write the ReLU-fied checkpoint")
@@ -300,57 +333,80 @@ def main():
     top1, kl, sp = evaluate(teacher, student)
     print(f"before training ({args.variant}): top-1 {top1:.3f}, KL {kl:.4f}, sparsity {np.mean(sp):.3f}")
 
-    start = time.time()
-    print(f"phase 1: layer by layer, {args.sequences} sampled sequences of {args.length} tokens")
-    pool = sample(teacher, args.sequences, args.length, gen)
-    l1_weights = []
-    for layer in range(cfg.layers):
-        x = ffn_inputs(student, pool, layer)
-        l1_weights.append(fit_layer(teacher, student, layer, x, args.layer_steps, args.layer_lr, args.l1,
-                                    args.target_zeros, 1024, gen, max(1, args.layer_steps // 4)))
-    top1, kl, sp = evaluate(teacher, student)
-    print(f"after phase 1 ({time.time() - start:.0f} s): top-1 {top1:.3f}, KL {kl:.4f}, sparsity {np.mean(sp):.3f}",
-          flush=True)
+    start, cpu_start = time.time(), time.process_time()
 
-    print(f"phase 2: end to end, {args.steps} steps of {args.batch} sequences")
-    l1_weights = [w * args.l1_phase2 for w in l1_weights]
+    def clock():  # wall time, and this process's CPU time (the machine may be shared)
+        return f"({time.time() - start:.0f} s, CPU {time.process_time() - cpu_start:.0f} s)"
+
+    bank = sample_bank(teacher, args.sequences, args.length, gen, args.greedy_share, args.cool_share)
+    held_out = sample_bank(teacher, 16, args.length, gen, 0.0, 0.0)  # temperature 1, never trained on
+    bank_lp, held_lp = teacher_log_probs(teacher, bank), teacher_log_probs(teacher, held_out)
+    print(f"bank: {args.sequences} sequences of {args.length} tokens with the original's log-probabilities"
+          f" {clock()}", flush=True)
+
+    def report(tag):
+        top1, kl, sp = evaluate(teacher, student)
+        with torch.no_grad():
+            ls = student(held_out)
+        h_top1 = (held_lp.float().argmax(-1) == ls.argmax(-1)).float().mean().item()
+        h_kl = kl_rows(held_lp.float(), ls).mean().item()
+        print(f"  {tag}: greedy path top-1 {top1:.3f} KL {kl:.4f} | held-out top-1 {h_top1:.3f} KL {h_kl:.4f}"
+              f" | zeros {np.mean(sp):.3f}  {clock()}", flush=True)
+        return top1, kl, sp
+
+    if args.layer_steps > 0:
+        print(f"phase 1: layer by layer, {args.layer_steps} steps each")
+        for layer in range(cfg.layers):
+            fit_layer(teacher, student, layer, bank[:args.layer_sequences], args.layer_steps, args.layer_lr, args.l1, args.layer_zeros, 1024,
+                      gen, max(1, args.layer_steps // 4))
+        report("after phase 1")
+
+    print(f"end to end: {args.steps} steps of {args.batch} sequences; the zeros target rises to"
+          f" {args.target_zeros} over the first {args.ramp:.0%} of them")
+    with torch.no_grad():
+        hidden = []
+        student(bank[:args.batch * 4], collect=hidden)
+        first = float(np.mean([(h == 0).float().mean().item() for h in hidden]))
+    l1_weights = [args.l1] * cfg.layers
     opt = torch.optim.AdamW(student.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=0.0)
-    warmup = max(1, args.steps // 20)
-    pool, pool_at = None, 0
+    warmup = max(1, args.steps // 30)
+    ramp_steps = max(1, int(args.ramp * args.steps))
     for step in range(1, args.steps + 1):
-        lr = args.lr * min(1.0, step / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, step / args.steps)))
-        lr = max(lr, args.lr * 0.05)
+        lr = args.lr * min(1.0, step / warmup) * max(0.05, 0.5 * (1 + math.cos(math.pi * step / args.steps)))
         for group in opt.param_groups:
             group["lr"] = lr
-        if pool is None or pool_at + args.batch > pool.shape[0]:
-            pool, pool_at = sample(teacher, args.batch * 8, args.length, gen), 0
-        batch = pool[pool_at:pool_at + args.batch]
-        pool_at += args.batch
-        with torch.no_grad():
-            target = teacher(batch)
+        target_zeros = first + (args.target_zeros - first) * min(1.0, step / ramp_steps)
+        idx = torch.randint(0, bank.shape[0], (args.batch,), generator=gen)
         hidden = []
-        logits = student(batch, collect=hidden)
-        kl = kl_rows(target, logits).mean()
+        logits = student(bank[idx], collect=hidden)
+        want = bank_lp[idx].float()
+        kl = kl_rows(want, logits).mean()
         l1 = torch.stack([w * h.abs().mean() for w, h in zip(l1_weights, hidden)]).sum()
         loss = kl + l1
+        if args.top1_weight > 0:  # the original's first choice, as a hard label: top-1 agreement is a bar
+            loss = loss + args.top1_weight * F.cross_entropy(logits.flatten(0, 1), want.argmax(-1).flatten())
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
         opt.step()
-        with torch.no_grad():  # the same controller as phase 1, per layer, on the KL's scale
-            for l, h in enumerate(hidden):
-                l1_weights[l] *= math.exp(0.5 * (args.target_zeros - (h == 0).float().mean().item()))
+        with torch.no_grad():  # per layer: L1 weight up while the batch has too few zeros, down while too many
+            zeros = [(h == 0).float().mean().item() for h in hidden]
+            if args.shared_l1:  # one weight, held to the mean: layers where zeros come cheap take more of them
+                zeros_seen = [float(np.mean(zeros))] * len(zeros)
+            else:
+                zeros_seen = zeros
+            l1_weights = [min(10.0, max(1e-5, w * math.exp(args.gain * (target_zeros - z))))
+                          for w, z in zip(l1_weights, zeros_seen)]
         if step % 25 == 0 or step == 1:
-            zeros = torch.stack([(h == 0).float().mean() for h in hidden]).mean().item()
-            print(f"step {step:5d}  lr {lr:.2e}  KL {kl.item():.4f}  L1 {l1.item():.4f}  zeros {zeros:.3f}"
-                  f"  ({time.time() - start:.0f} s)", flush=True)
-        if step % 100 == 0 and step < args.steps:
-            top1, kl_e, sp = evaluate(teacher, student)
-            print(f"  eval: top-1 {top1:.3f}  KL {kl_e:.4f}  sparsity {np.mean(sp):.3f}", flush=True)
+            print(f"step {step:5d}  lr {lr:.2e}  KL {kl.item():.4f}  L1 {l1.item():.4f}  zeros {np.mean(zeros):.3f} ["
+                  + " ".join(f"{z:.2f}" for z in zeros) + "]"
+                  f" (target {target_zeros:.3f})  {clock()}", flush=True)
+        if step % args.eval_every == 0 and step < args.steps:
+            report(f"step {step}")
 
     student.eval()
-    top1, kl, sp = evaluate(teacher, student)
-    print(f"\nfinal ({args.variant}, {time.time() - start:.0f} s):")
+    top1, kl, sp = report("final")
+    print(f"\nfinal ({args.variant}, {clock()}):")
     print(f"  teacher-forced on the original's greedy sequence (128 positions): top-1 {top1:.3f}, KL {kl:.4f}")
     print("  exact zeros per layer over 256 greedily decoded positions: "
           + " ".join(f"{s:.3f}" for s in sp) + f"  (mean {np.mean(sp):.3f})")
