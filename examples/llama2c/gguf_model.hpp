@@ -33,7 +33,13 @@
 // neuron), and adds its activation predictor per block, an MLP
 // fc2(relu(fc1 x)): blk.N.fc1.weight (ne = {d_model, rank}) and
 // blk.N.fc2.weight (ne = {rank, hidden}). The reader takes ffn_down_t when
-// present (transposed back at load) and returns fc1/fc2 when present.
+// present (transposed back at load) and returns fc1/fc2 when present; the
+// engine's selectors do not use them yet (how PowerInfer thresholds the MLP's
+// output is not stated in those files).
+//
+// The tokenizer: -z's llama2.c tokenizer.bin is stored as tokenizer.ggml.*
+// (model "llama", spaces as U+2581, llama.cpp's token types) when given at
+// export; without it the file holds no tokenizer and -z supplies one at run time.
 //
 //   llama2c::export_gguf(model, "stories.q8_0.gguf", {sparseinfer::GgmlType::q8_0});
 //   llama2c::GgufModel g = llama2c::load_gguf("stories.q8_0.gguf");
