@@ -184,6 +184,54 @@ TEST_CASE("every decoded type is bit-exact to the reference decode") {
     }
 }
 
+TEST_CASE("dequantize_transposed: element (r, c) lands at c * rows + r, bit-exact, every decoded type") {
+    const auto f = open(reference());
+    for (const char* name : {"f16", "q4_0", "q4_1", "q8_0", "q4_k", "q6_k", "source"}) {
+        INFO(name);
+        const auto* t = f.find(name);
+        const auto* e = f.find(std::string("expected.") + name);
+        if (std::string(name) == "source") e = t;
+        REQUIRE(t != nullptr);
+        REQUIRE(e != nullptr);
+        // The expected decode, read straight from the file's F32 bytes, in the tensor's own shape.
+        std::vector<float> expected(t->rows * t->cols);
+        REQUIRE(e->rows * e->cols == expected.size());
+        std::memcpy(expected.data(), e->data, expected.size() * 4);
+        const auto got = f.dequantize_transposed(*t);
+        REQUIRE(got.size() == expected.size());
+        std::size_t wrong = 0;
+        for (std::size_t r = 0; r < t->rows; ++r)
+            for (std::size_t c = 0; c < t->cols; ++c)
+                if (float_bits(got[c * t->rows + r]) != float_bits(expected[r * t->cols + c])) ++wrong;
+        CHECK(wrong == 0);
+    }
+}
+
+TEST_CASE("dequantize_transposed: a tile boundary, a single row, and an unsupported type refused by name") {
+    // 37 rows cross the decoder's tiles of 16 rows; 1 row is a plain copy.
+    for (std::size_t rows : {std::size_t{1}, std::size_t{37}}) {
+        const std::size_t cols = 64;
+        std::vector<float> w(rows * cols);
+        for (std::size_t i = 0; i < w.size(); ++i) w[i] = static_cast<float>(i % 97) - 48.0f;
+        si::GgufWriter out;
+        out.add("m", w.data(), rows, cols, si::GgmlType::f32);
+        std::ostringstream os;
+        out.write(os);
+        const std::string bytes = os.str();
+        const auto f = open(bytes);
+        const auto got = f.dequantize_transposed(*f.find("m"));
+        std::size_t wrong = 0;
+        for (std::size_t r = 0; r < rows; ++r)
+            for (std::size_t c = 0; c < cols; ++c) wrong += got[c * rows + r] != w[r * cols + c];
+        CHECK(wrong == 0);
+    }
+    const auto f = open(reference());
+    std::vector<float> out(256, 1.0f);
+    CHECK_THROWS_WITH(f.dequantize_transposed(*f.find("unsupported.q5_k"), out.data()),
+                      Catch::Contains("unsupported.q5_k") && Catch::Contains("Q5_K"));
+    CHECK(out[0] == 1.0f);
+}
+
 TEST_CASE("a type sparseinfer does not decode is refused by name, never decoded") {
     const auto f = open(reference());
     const auto* t = f.find("unsupported.q5_k");

@@ -42,6 +42,7 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "model.hpp"
@@ -382,14 +383,18 @@ private:
 /// Mean KL(reference || configured) of next-token distributions and the share
 /// of positions with the same top-1 token, teacher-forcing the reference's own
 /// greedy sequence of `steps` positions. The reference is the float model, or
-/// another configuration (e.g. dense at the same bit width).
+/// another configuration (e.g. dense at the same bit width), of this model or
+/// of another with the same vocabulary (e.g. the checkpoint a GGUF file came from).
 struct Fidelity {
     double kld = 0, top1 = 0;
     std::vector<int> reference_tokens;
 };
 
-inline Fidelity compare(const Model& m, const EngineOptions& reference_options, const EngineOptions& o, int steps) {
-    Engine reference(m, reference_options);
+inline Fidelity compare(const Model& reference_model, const EngineOptions& reference_options, const Model& m,
+                        const EngineOptions& o, int steps) {
+    if (reference_model.config.vocab_size != m.config.vocab_size)
+        throw std::invalid_argument("the models to compare have different vocabularies");
+    Engine reference(reference_model, reference_options);
     Engine engine(m, o);
     Fidelity f;
     int token = 1;
@@ -420,6 +425,11 @@ inline Fidelity compare(const Model& m, const EngineOptions& reference_options, 
     f.kld = kl_sum / steps;
     f.top1 = static_cast<double>(same) / steps;
     return f;
+}
+
+/// Two configurations of the same model.
+inline Fidelity compare(const Model& m, const EngineOptions& reference_options, const EngineOptions& o, int steps) {
+    return compare(m, reference_options, m, o, steps);
 }
 
 /// Against the float model (dense float FFN).
@@ -459,27 +469,42 @@ inline Model synthetic_model(unsigned seed = 1) {
     return m;
 }
 
-/// A llama2.c tokenizer file: per token a score, a length and the bytes.
+/// A llama2.c tokenizer's pieces and scores (tokenizer.ggml.tokens / .scores).
+struct Vocabulary {
+    std::vector<std::string> pieces;
+    std::vector<float> scores;
+};
+
+/// Reads a llama2.c tokenizer file (a max length, then per token a score, a length and the bytes).
+inline Vocabulary read_vocabulary(const std::string& path, int vocab_size) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw std::runtime_error("cannot open tokenizer '" + path + "'");
+    std::int32_t max_len = 0;
+    if (!in.read(reinterpret_cast<char*>(&max_len), 4))
+        throw std::runtime_error("'" + path + "' is not a tokenizer file");
+    Vocabulary v;
+    for (int i = 0; i < vocab_size; ++i) {
+        float score = 0;
+        std::int32_t len = 0;
+        if (!in.read(reinterpret_cast<char*>(&score), 4) || !in.read(reinterpret_cast<char*>(&len), 4) || len < 0 ||
+            len > 1 << 16)
+            throw std::runtime_error("'" + path + "': token " + std::to_string(i) + " is malformed or missing");
+        std::string s(static_cast<std::size_t>(len), '\0');
+        if (!in.read(s.data(), len))
+            throw std::runtime_error("'" + path + "': token " + std::to_string(i) + " is truncated");
+        v.pieces.push_back(std::move(s));
+        v.scores.push_back(score);
+    }
+    return v;
+}
+
+/// Decodes token ids to text with a llama2.c vocabulary.
 class Tokenizer {
 public:
-    Tokenizer(const std::string& path, int vocab_size) {
-        std::ifstream in(path, std::ios::binary);
-        if (!in) throw std::runtime_error("cannot open tokenizer '" + path + "'");
-        std::int32_t max_len = 0;
-        if (!in.read(reinterpret_cast<char*>(&max_len), 4))
-            throw std::runtime_error("'" + path + "' is not a tokenizer file");
-        for (int i = 0; i < vocab_size; ++i) {
-            float score;
-            std::int32_t len;
-            if (!in.read(reinterpret_cast<char*>(&score), 4) || !in.read(reinterpret_cast<char*>(&len), 4) || len < 0 ||
-                len > 1 << 16)
-                throw std::runtime_error("'" + path + "': token " + std::to_string(i) + " is malformed or missing");
-            std::string s(static_cast<std::size_t>(len), '\0');
-            if (!in.read(s.data(), len))
-                throw std::runtime_error("'" + path + "': token " + std::to_string(i) + " is truncated");
-            pieces_.push_back(s);
-        }
-    }
+    /// From a llama2.c tokenizer file.
+    Tokenizer(const std::string& path, int vocab_size) : pieces_(read_vocabulary(path, vocab_size).pieces) {}
+    /// From pieces already read (e.g. a GGUF file's tokenizer.ggml.tokens).
+    explicit Tokenizer(std::vector<std::string> pieces) : pieces_(std::move(pieces)) {}
     /// The text of a token following `prev` (a leading space after BOS is dropped; <0xXX> is a byte).
     std::string decode(int prev, int token) const {
         std::string s = pieces_.at(static_cast<std::size_t>(token));

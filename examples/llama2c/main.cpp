@@ -12,12 +12,13 @@
 #include <vector>
 
 #include "engine.hpp"
+#include "gguf_model.hpp"
 #include "recall.hpp"
 
 namespace {
 
 const char* usage =
-    "usage: llama2c <checkpoint.bin> [options]\n"
+    "usage: llama2c <checkpoint.bin | model.gguf> [options]\n"
     "       llama2c --synthetic [options]        (a small random model)\n"
     "options:\n"
     "  --steps N          tokens to generate / positions to compare (default 64)\n"
@@ -33,8 +34,16 @@ const char* usage =
     "  --int8             int8 activations for the gate/up dot products\n"
     "  --save FILE        write the quantized FFN layers to a model file (quantize once)\n"
     "  --ffn FILE         read the FFN layers from a model file written by --save (mapped)\n"
-    "  -z FILE            llama2.c tokenizer, to print the text too\n"
+    "  -z FILE            llama2.c tokenizer, to print the text too (a GGUF file's own\n"
+    "                     tokenizer.ggml.tokens are used when -z is not given)\n"
     "  --compare          teacher-force the float model's greedy sequence; print kld and top1\n"
+    "  --reference FILE   with --compare: the float model of FILE (checkpoint or GGUF) is the reference\n"
+    "  --export-gguf FILE write the model as a LLaMA-architecture GGUF file and exit\n"
+    "  --gguf-type T      its matrices: f32, f16, q8_0 or q4_0 (default f32; norms stay F32; a matrix\n"
+    "                     whose rows are not whole 32-value blocks is stored F16)\n"
+    "  --gguf-ffn-only    only the FFN matrices take --gguf-type; attention and embeddings stay F32\n"
+    "  --gguf-layout L    llama (ffn_down, llama.cpp) or powerinfer (ffn_down_t, a row per neuron)\n"
+    "                     (default llama); -z FILE stores that tokenizer in the file\n"
     "  --recall-json FILE write the predictor's recall against rank for every layer\n";
 
 [[noreturn]] void fail(const std::string& msg) {
@@ -60,8 +69,10 @@ int parse_int(const std::string& opt, const char* text) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    std::string checkpoint, tokenizer_path, recall_json, save_path;
-    bool synthetic = false, compare_mode = false;
+    std::string checkpoint, tokenizer_path, recall_json, save_path, export_path, reference_path;
+    sparseinfer::GgmlType gguf_type = sparseinfer::GgmlType::f32;
+    llama2c::GgufLayout gguf_layout = llama2c::GgufLayout::llama;
+    bool synthetic = false, compare_mode = false, gguf_ffn_only = false;
     int steps = 64;
     llama2c::FfnActivation activation = llama2c::FfnActivation::silu;
     llama2c::EngineOptions o;
@@ -114,6 +125,26 @@ int main(int argc, char** argv) {
             tokenizer_path = value();
         } else if (a == "--compare") {
             compare_mode = true;
+        } else if (a == "--reference") {
+            reference_path = value();
+        } else if (a == "--export-gguf") {
+            export_path = value();
+        } else if (a == "--gguf-type") {
+            try {
+                gguf_type = llama2c::parse_gguf_type(value());
+            } catch (const std::invalid_argument& e) {
+                fail(e.what());
+            }
+        } else if (a == "--gguf-ffn-only") {
+            gguf_ffn_only = true;
+        } else if (a == "--gguf-layout") {
+            const std::string l = value();
+            if (l == "llama")
+                gguf_layout = llama2c::GgufLayout::llama;
+            else if (l == "powerinfer")
+                gguf_layout = llama2c::GgufLayout::powerinfer;
+            else
+                fail("--gguf-layout must be llama or powerinfer (got '" + l + "')");
         } else if (a == "--recall-json") {
             recall_json = value();
         } else if (a == "--synthetic") {
@@ -132,8 +163,40 @@ int main(int argc, char** argv) {
     }
     try {
         llama2c::validate(o);
-        llama2c::Model model = synthetic ? llama2c::synthetic_model() : llama2c::load_checkpoint(checkpoint);
+        llama2c::Model model;
+        std::vector<std::string> gguf_pieces;  // the GGUF file's own tokenizer, when it has one
+        if (synthetic) {
+            model = llama2c::synthetic_model();
+        } else if (llama2c::is_gguf_file(checkpoint)) {
+            llama2c::GgufModel g = llama2c::load_gguf(checkpoint);
+            model = std::move(g.model);
+            gguf_pieces = std::move(g.vocabulary.pieces);
+        } else {
+            model = llama2c::load_checkpoint(checkpoint);
+        }
         model.activation = activation;
+        if (!export_path.empty()) {
+            llama2c::Vocabulary vocabulary;
+            llama2c::GgufExportOptions eo;
+            eo.type = gguf_type;
+            eo.layout = gguf_layout;
+            eo.ffn_only = gguf_ffn_only;
+            if (!tokenizer_path.empty()) {
+                vocabulary = llama2c::read_vocabulary(tokenizer_path, model.config.vocab_size);
+                eo.vocabulary = &vocabulary;
+            }
+            const auto written = llama2c::export_gguf(model, export_path, eo);
+            std::size_t fallback = 0;
+            for (const auto& [name, type] : written)
+                if (type != gguf_type && type == sparseinfer::GgmlType::f16) {
+                    if (fallback++ == 0) std::printf("stored F16 (rows not whole blocks):");
+                    std::printf(" %s", name.c_str());
+                }
+            if (fallback) std::printf("\n");
+            std::printf("%zu tensors written to %s (%s%s)\n", written.size(), export_path.c_str(),
+                        sparseinfer::ggml_type_info(gguf_type).name, eo.vocabulary ? ", with the tokenizer" : "");
+            return 0;
+        }
         if (steps < 1 || steps > model.config.seq_len)
             fail("--steps must be in [1, " + std::to_string(model.config.seq_len) + "] for this model");
         if (!recall_json.empty()) {
@@ -142,13 +205,17 @@ int main(int argc, char** argv) {
             return 0;
         }
         if (compare_mode) {
-            const llama2c::Fidelity f = llama2c::compare(model, o, steps);
+            llama2c::Model reference = reference_path.empty() ? model : llama2c::load_model(reference_path);
+            reference.activation = activation;
+            const llama2c::Fidelity f = llama2c::compare(reference, {}, model, o, steps);
             std::printf("kld: %.6f top1: %.4f\n", f.kld, f.top1);
             return 0;
         }
         std::unique_ptr<llama2c::Tokenizer> tok;
         if (!tokenizer_path.empty())
             tok = std::make_unique<llama2c::Tokenizer>(tokenizer_path, model.config.vocab_size);
+        else if (!gguf_pieces.empty())
+            tok = std::make_unique<llama2c::Tokenizer>(std::move(gguf_pieces));
         const auto setup_start = std::chrono::steady_clock::now();
         llama2c::Engine engine(model, o);
         const double setup_ms =

@@ -30,6 +30,8 @@ struct Config {
     int vocab_size = 0;
     int seq_len = 0;
     bool shared_classifier = true;  ///< classifier = token embedding
+    float rope_theta = 10000.0f;    ///< RoPE frequency base (llama2.c fixes it; GGUF records it)
+    float norm_eps = 1e-5f;         ///< RMSNorm epsilon (llama2.c fixes it; GGUF records it)
 
     int head_size() const { return dim / n_heads; }
     int kv_dim() const { return dim * n_kv_heads / n_heads; }
@@ -156,10 +158,10 @@ inline void matvec(const float* w, const float* x, float* out, int rows, int col
     }
 }
 
-inline void rmsnorm(const float* x, const float* weight, float* out, int n) {
+inline void rmsnorm(const float* x, const float* weight, float* out, int n, float eps = 1e-5f) {
     float ss = 0;
     for (int i = 0; i < n; ++i) ss += x[i] * x[i];
-    const float scale = 1.0f / std::sqrt(ss / static_cast<float>(n) + 1e-5f);
+    const float scale = 1.0f / std::sqrt(ss / static_cast<float>(n) + eps);
     for (int i = 0; i < n; ++i) out[i] = x[i] * scale * weight[i];
 }
 
@@ -202,7 +204,7 @@ public:
         const int kv_mul = c.n_heads / c.n_kv_heads;
         std::copy_n(m_.token_embedding.data() + static_cast<std::size_t>(token) * dim, dim, x_.data());
         for (int l = 0; l < c.n_layers; ++l) {
-            rmsnorm(x_.data(), m_.rms_att.data() + l * dim, xb_.data(), dim);
+            rmsnorm(x_.data(), m_.rms_att.data() + l * dim, xb_.data(), dim, c.norm_eps);
             const std::size_t loff = static_cast<std::size_t>(l) * c.seq_len * kv_dim;
             float* k = key_cache_.data() + loff + static_cast<std::size_t>(pos) * kv_dim;
             float* v = value_cache_.data() + loff + static_cast<std::size_t>(pos) * kv_dim;
@@ -210,7 +212,7 @@ public:
             matvec(m_.wk.data() + static_cast<std::size_t>(l) * kv_dim * dim, xb_.data(), k, kv_dim, dim);
             matvec(m_.wv.data() + static_cast<std::size_t>(l) * kv_dim * dim, xb_.data(), v, kv_dim, dim);
             for (int i = 0; i < dim; i += 2) {  // RoPE on each consecutive pair
-                const float freq = 1.0f / std::pow(10000.0f, static_cast<float>(i % hs) / static_cast<float>(hs));
+                const float freq = 1.0f / std::pow(c.rope_theta, static_cast<float>(i % hs) / static_cast<float>(hs));
                 const float angle = static_cast<float>(pos) * freq, fc = std::cos(angle), fs = std::sin(angle);
                 for (int which = 0; which < (i < kv_dim ? 2 : 1); ++which) {
                     float* vec = which == 0 ? q_.data() : k;
@@ -242,11 +244,11 @@ public:
             }
             matvec(m_.wo.data() + static_cast<std::size_t>(l) * dim * dim, xb_.data(), xb2_.data(), dim, dim);
             for (int i = 0; i < dim; ++i) x_[i] += xb2_[i];
-            rmsnorm(x_.data(), m_.rms_ffn.data() + l * dim, xb_.data(), dim);
+            rmsnorm(x_.data(), m_.rms_ffn.data() + l * dim, xb_.data(), dim, c.norm_eps);
             ffn_(l, xb_.data(), xb2_.data());
             for (int i = 0; i < dim; ++i) x_[i] += xb2_[i];
         }
-        rmsnorm(x_.data(), m_.rms_final.data(), x_.data(), dim);
+        rmsnorm(x_.data(), m_.rms_final.data(), x_.data(), dim, c.norm_eps);
         matvec(m_.classifier.data(), x_.data(), logits_.data(), c.vocab_size, dim);
         return logits_;
     }

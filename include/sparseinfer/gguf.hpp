@@ -234,7 +234,44 @@ public:
     /// Throws sparseinfer::error naming the type when it is not one of F32,
     /// F16, Q4_0, Q4_1, Q8_0, Q4_K, Q6_K.
     void dequantize(const GgufTensor& t, float* out) const {
-        namespace g = detail::ggml;
+        check_decodable(t);
+        if (t.bytes != 0 && out == nullptr) throw error("argument 'out' is a null pointer");
+        decode_rows(t, 0, t.rows, out);
+    }
+    /// The decoded tensor as a new vector.
+    std::vector<float> dequantize(const GgufTensor& t) const {
+        std::vector<float> out(t.rows * t.cols);
+        dequantize(t, out.data());
+        return out;
+    }
+    /// Decodes a tensor transposed: out[c * rows + r] = value (r, c), i.e. a
+    /// row-major cols x rows matrix. GGUF stores ffn_down with a row per output
+    /// ([d_model][hidden]); a sparse layer wants a row per neuron, and this
+    /// gives it in one pass, e.g. for SparseFfn's down^T or a PowerInfer
+    /// ffn_down_t back to a row per output. Same errors as dequantize.
+    void dequantize_transposed(const GgufTensor& t, float* out) const {
+        check_decodable(t);
+        if (t.bytes != 0 && out == nullptr) throw error("argument 'out' is a null pointer");
+        // A tile of rows at a time, so each output row is written in runs of `tile` values.
+        constexpr std::size_t tile = 16;
+        std::vector<float> buf(tile * t.cols);  // bounded: t.cols <= the tensor's values
+        for (std::size_t r0 = 0; r0 < t.rows; r0 += tile) {
+            const std::size_t nr = std::min(tile, t.rows - r0);
+            decode_rows(t, r0, nr, buf.data());
+            for (std::size_t c = 0; c < t.cols; ++c)
+                for (std::size_t r = 0; r < nr; ++r) out[c * t.rows + r0 + r] = buf[r * t.cols + c];
+        }
+    }
+    /// The tensor decoded transposed, as a new vector (cols x rows).
+    std::vector<float> dequantize_transposed(const GgufTensor& t) const {
+        std::vector<float> out(t.rows * t.cols);
+        dequantize_transposed(t, out.data());
+        return out;
+    }
+
+private:
+    /// Refuses a type sparseinfer cannot decode, or a tensor that is not this file's.
+    void check_decodable(const GgufTensor& t) const {
         const GgmlTypeInfo& info = ggml_type_info(t.type);
         if (!info.dequantizable)
             throw error("GGUF tensor '" + std::string(t.name) + "' has ggml type " + info.name + " (id " +
@@ -243,26 +280,27 @@ public:
         if (t.data < p_ || t.bytes > size_ || t.data - p_ > static_cast<std::ptrdiff_t>(size_ - t.bytes) ||
             t.cols % info.block_values != 0 || t.rows * (t.cols / info.block_values * info.block_bytes) != t.bytes)
             throw error("GGUF tensor '" + std::string(t.name) + "' is not a tensor of this file");
-        if (t.bytes != 0 && out == nullptr) throw error("argument 'out' is a null pointer");
-        const std::size_t n = t.rows * t.cols;  // fits: n <= bytes * 32 / 17 and bytes <= the file's size
+    }
+    /// Decodes rows [r0, r0 + nr) of a checked tensor into out[0, nr * cols).
+    static void decode_rows(const GgufTensor& t, std::size_t r0, std::size_t nr, float* out) noexcept {
+        namespace g = detail::ggml;
+        const GgmlTypeInfo& info = ggml_type_info(t.type);
+        const std::size_t row_bytes = t.cols / info.block_values * info.block_bytes;
+        const std::uint8_t* src = t.data + r0 * row_bytes;
+        const std::size_t n = nr * t.cols;  // fits: n <= bytes * 32 / 17 and bytes <= the file's size
         switch (t.type) {
-        case GgmlType::f32: g::dequantize_f32(t.data, n, out); break;
-        case GgmlType::f16: g::dequantize_f16(t.data, n, out); break;
-        case GgmlType::q4_0: g::dequantize_q4_0(t.data, n, out); break;
-        case GgmlType::q4_1: g::dequantize_q4_1(t.data, n, out); break;
-        case GgmlType::q8_0: g::dequantize_q8_0(t.data, n, out); break;
-        case GgmlType::q4_k: g::dequantize_q4_k(t.data, n, out); break;
-        case GgmlType::q6_k: g::dequantize_q6_k(t.data, n, out); break;
-        default: break;  // not dequantizable: refused above
+        case GgmlType::f32: g::dequantize_f32(src, n, out); break;
+        case GgmlType::f16: g::dequantize_f16(src, n, out); break;
+        case GgmlType::q4_0: g::dequantize_q4_0(src, n, out); break;
+        case GgmlType::q4_1: g::dequantize_q4_1(src, n, out); break;
+        case GgmlType::q8_0: g::dequantize_q8_0(src, n, out); break;
+        case GgmlType::q4_k: g::dequantize_q4_k(src, n, out); break;
+        case GgmlType::q6_k: g::dequantize_q6_k(src, n, out); break;
+        default: break;  // not dequantizable: refused by check_decodable
         }
     }
-    /// The decoded tensor as a new vector.
-    std::vector<float> dequantize(const GgufTensor& t) const {
-        std::vector<float> out(t.rows * t.cols);
-        dequantize(t, out.data());
-        return out;
-    }
 
+public:
     /// The metadata keys in file order.
     std::vector<std::string_view> metadata_keys() const {
         std::vector<std::string_view> keys;

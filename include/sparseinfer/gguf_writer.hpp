@@ -203,7 +203,8 @@ private:
             } else {
                 std::uint8_t raw[sizeof(T)];
                 std::memcpy(raw, &v, sizeof(T));  // little-endian hosts (as every target of this library)
-                b.insert(b.end(), raw, raw + sizeof(T));
+                // Byte by byte: GCC 12 reports a range insert here as an overflow (-Wstringop-overflow, wrongly).
+                for (std::uint8_t byte : raw) b.push_back(byte);
             }
         }
     }
