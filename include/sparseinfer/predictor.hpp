@@ -332,21 +332,13 @@ private:
         executor_(chunks.count(), task);
     }
 
-    template <class Gate>
-    void set_error_scale(const Gate& G) {
-        const Eigen::Index m = P_.rows(), block = 256;
-        sigma_.resize(static_cast<std::size_t>(m));
-        inv_sigma_.resize(static_cast<std::size_t>(m));
-        for (Eigen::Index i0 = 0; i0 < m; i0 += block) {
-            const Eigen::Index b = std::min(block, m - i0);
-            const Eigen::MatrixXf R = G.middleRows(i0, b) - P_.middleRows(i0, b) * Q_;
-            for (Eigen::Index i = 0; i < b; ++i) {
-                const float s = R.row(i).norm();
-                sigma_[static_cast<std::size_t>(i0 + i)] = s;
-                inv_sigma_[static_cast<std::size_t>(i0 + i)] =
-                    s > 0 ? 1.0f / s : std::numeric_limits<float>::infinity();
-            }
-        }
+    void set_error_scale(const detail::RowMatrixFMap& G) {
+        const std::size_t m = static_cast<std::size_t>(P_.rows());
+        sigma_.resize(m);
+        inv_sigma_.resize(m);
+        detail::residual_row_norms(G, P_, Q_, sigma_.data());
+        for (std::size_t i = 0; i < m; ++i)
+            inv_sigma_[i] = sigma_[i] > 0 ? 1.0f / sigma_[i] : std::numeric_limits<float>::infinity();
     }
 
     RowMatrix P_, Q_;
