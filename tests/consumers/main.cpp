@@ -1,8 +1,10 @@
 // A program that uses sparseinfer the way a consumer project does: through the
-// umbrella header and the sparseinfer::sparseinfer target only. It quantizes a
-// small matrix, runs a sparse FFN step and checks both against float
-// computations; it exits nonzero on any mismatch. Built by the consumer projects
+// umbrella header, the predictor's header (with Eigen) and one sparseinfer
+// target. It quantizes a small matrix, runs a sparse FFN step and fits a
+// low-rank predictor, and checks each against float computations; it exits
+// nonzero on any mismatch. Built by the consumer projects
 // in fetchcontent/ and find_package/ (see .ci/steps/50-consumers.sh).
+#include <sparseinfer/predictor.hpp>
 #include <sparseinfer/sparseinfer.hpp>
 
 #include <cmath>
@@ -161,6 +163,29 @@ void check_sparse_ffn_step() {
         d_model, hidden, rel_all, rel_quarter, quarter.size(), failures == before ? "ok" : "FAILED");
 }
 
+// A gate of exact rank 2: a rank-2 predictor (its fit is compiled in the
+// kernels unit in the compiled mode) must reproduce its pre-activations.
+void check_predictor() {
+    const int before = failures;
+    const std::size_t hidden = 40, d_model = 64;
+    const std::vector<float> a = normal_values(hidden * 2, 21), b = normal_values(2 * d_model, 22),
+                             x = normal_values(d_model, 23);
+    std::vector<float> gate(hidden * d_model);
+    for (std::size_t i = 0; i < hidden; ++i)
+        for (std::size_t j = 0; j < d_model; ++j)
+            gate[i * d_model + j] = a[i * 2] * b[j] + a[i * 2 + 1] * b[d_model + j];
+    auto pred = sparseinfer::LowRankPredictor::from_gate(gate.data(), hidden, d_model, {/*rank=*/2});
+    std::vector<float> scores(hidden);
+    pred.scores(x.data(), sparseinfer::Activation::relu, scores.data());
+    std::vector<double> want, mag;
+    matvec(gate, hidden, d_model, x.data(), want, mag);
+    for (std::size_t i = 0; i < hidden; ++i) {
+        const double w = want[i] > 0 ? want[i] : 0.0, tol = 1e-4 * (mag[i] + 1.0);
+        check(std::fabs(scores[i] - w) <= tol, "rank-2 predictor score", scores[i], w, tol);
+    }
+    std::printf("low-rank predictor %zu x %zu, rank 2: %s\n", hidden, d_model, failures == before ? "ok" : "FAILED");
+}
+
 }  // namespace
 
 int main() {
@@ -169,6 +194,7 @@ int main() {
     try {
         check_quantized_gemv();
         check_sparse_ffn_step();
+        check_predictor();
         // Bad input is reported as sparseinfer::error, not a crash.
         bool threw = false;
         try {
