@@ -10,6 +10,7 @@
 //
 // Prints a table and writes JSON. Times are medians; the view/owned ratios
 // come from interleaved runs in one process (order rotated every repetition).
+#include <sparseinfer/detail/checksum.hpp>
 #include <sparseinfer/mapped_file.hpp>
 #include <sparseinfer/quantized_activations.hpp>
 #include <sparseinfer/quantized_weights.hpp>

@@ -2,6 +2,7 @@
 // checksum is re-sealed in a second pass, and when the structure is accepted
 // each tensor's checksum too, so mutations reach every later check. Every
 // accepted tensor runs every kernel. Only sparseinfer::format_error may escape.
+#include <sparseinfer/detail/checksum.hpp>
 #include <sparseinfer/tensor_file.hpp>
 
 #include <cstdint>

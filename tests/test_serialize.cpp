@@ -1,4 +1,5 @@
 // Tests of <sparseinfer/serialize.hpp>: the weights file format, save and load.
+#include <sparseinfer/detail/stripe_checksum.hpp>
 #include <sparseinfer/serialize.hpp>
 
 #include <algorithm>
