@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <random>
@@ -703,4 +704,26 @@ TEST_CASE("A pair's squared errors are a plain loop's, on every path") {
         }
 #endif
     }
+}
+
+TEST_CASE("The quantizer's primitives follow SPARSEINFER_ISA's cap like the kernels") {
+    namespace d = sparseinfer::detail;
+    d::CpuFeatures wide;
+    wide.avx2 = wide.avx512 = true;
+    CHECK(d::batch_path_for(wide, nullptr) == 2);
+    CHECK(d::batch_path_for(wide, "avx512_vnni") == 2);
+    CHECK(d::batch_path_for(wide, "avx2") == 1);
+    CHECK(d::batch_path_for(wide, "scalar") == 0);
+    d::CpuFeatures avx2_only;
+    avx2_only.avx2 = true;
+    CHECK(d::batch_path_for(avx2_only, nullptr) == 1);
+    CHECK(d::batch_path_for(avx2_only, "avx512") == 1);
+    CHECK(d::batch_path_for(avx2_only, "scalar") == 0);
+    CHECK(d::batch_path_for(d::CpuFeatures{}, "avx2") == 0);
+#if defined(SPARSEINFER_QUANT_AVX2)
+    // This process's choice: the environment's, as the kernels read it.
+    CHECK(d::batch_path() == d::batch_path_for(d::detect_cpu_features(), std::getenv("SPARSEINFER_ISA")));
+#else
+    CHECK(d::batch_path() == 0);
+#endif
 }

@@ -338,20 +338,23 @@ SPARSEINFER_TARGET_REGION_END
 #endif
 SPARSEINFER_NO_FMA_END
 
-/// The widest sweep the CPU has (0 portable, 1 AVX2, 2 AVX-512), capped as
-/// the kernels are by SPARSEINFER_ISA ("avx2": no wider; "scalar": portable).
-/// Every choice gives the same sums bit for bit.
+/// The sweep path for a CPU and a SPARSEINFER_ISA value (nullptr: unset): the
+/// widest the CPU has (0 portable, 1 AVX2, 2 AVX-512), capped as the kernels
+/// are ("avx2": no wider; "scalar": portable). Every choice gives the same
+/// sums bit for bit.
+inline int batch_path_for(const CpuFeatures& cpu, const char* isa) noexcept {
+    int cap = 2;
+    if (isa != nullptr && std::strcmp(isa, "avx2") == 0) cap = 1;
+    if (isa != nullptr && std::strcmp(isa, "scalar") == 0) cap = 0;
+    const int best = cpu.avx512 ? 2 : cpu.avx2 ? 1 : 0;
+    return best < cap ? best : cap;
+}
+
+/// batch_path_for this CPU and the environment, chosen once; every primitive
+/// here (sweeps, lane fits, pair errors) follows it.
 inline int batch_path() noexcept {
 #if defined(SPARSEINFER_QUANT_AVX2)
-    static const int path = [] {
-        const CpuFeatures cpu = detect_cpu_features();
-        const char* isa = std::getenv("SPARSEINFER_ISA");
-        int cap = 2;
-        if (isa != nullptr && std::strcmp(isa, "avx2") == 0) cap = 1;
-        if (isa != nullptr && std::strcmp(isa, "scalar") == 0) cap = 0;
-        const int best = cpu.avx512 ? 2 : cpu.avx2 ? 1 : 0;
-        return best < cap ? best : cap;
-    }();
+    static const int path = batch_path_for(detect_cpu_features(), std::getenv("SPARSEINFER_ISA"));
     return path;
 #else
     return 0;
