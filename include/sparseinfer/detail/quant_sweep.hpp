@@ -1,7 +1,10 @@
 // sparseinfer/detail/quant_sweep.hpp - the candidate sweep of the optimized
 // quantizer (detail/quantizer.hpp): up to 16 candidate code assignments of
 // one group evaluated in one pass over its values, lanes being candidates, on
-// AVX-512, AVX2 or portable code that give the same sums bit for bit.
+// AVX-512, AVX2 or portable code that give the same sums bit for bit; with the
+// sweep's companions on the same paths and under the same rule: the
+// least-squares fit of every lane (LaneFits) and a group's error under two
+// decoded parameter pairs (SsePair).
 #pragma once
 
 #include <cstddef>
