@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <random>
@@ -546,4 +547,183 @@ TEST_CASE("optimized's candidate sweep gives the same sums on every path") {
         }
 #endif
     }
+}
+
+// One pair's squared error by a plain loop in double (quantizer.hpp's former
+// group_sse): value i into partial i % 4, then (p0 + p1) + (p2 + p3).
+SPARSEINFER_NO_FMA_BEGIN
+static double plain_pair_sse(const std::vector<float>& x, double dd, double mm, int qmax) {
+    SPARSEINFER_NO_FMA_BODY
+    const double id = dd > 0 ? 1.0 / dd : 0.0;
+    double part[4] = {};
+    for (std::size_t i = 0; i < x.size(); ++i) {
+        double t = (x[i] - mm) * id;
+        t = t > 0 ? t : 0.0;
+        t = t < qmax ? t : static_cast<double>(qmax);
+        const double e = dd * static_cast<double>(static_cast<int>(t + 0.5)) + mm - x[i];
+        part[i % 4] += e * e;
+    }
+    return (part[0] + part[1]) + (part[2] + part[3]);
+}
+SPARSEINFER_NO_FMA_END
+
+TEST_CASE("The unclamped sweep gives the clamped sums where its contract holds, on every path") {
+    namespace d = sparseinfer::detail;
+    std::mt19937 rng(7);
+    std::uniform_real_distribution<float> u(0.0f, 1.0f);
+    for (std::size_t n : {1u, 31u, 32u, 97u}) {
+        std::vector<float> y(n);
+        for (auto& v : y) v = u(rng);
+        y[0] = 1.0f;  // the top of the range: y * sc may pass qmax, never qmax + 0.5
+        d::PassBatch in;
+        for (std::size_t k = 0; k < 12; ++k) in.set(k, 0.0, 15.0 + 0.1 * (static_cast<double>(k) - 9), 0, 0);
+        d::PassBatch clamped = in, ref = in;
+        d::run_batch_portable<true, false>(clamped, y.data(), n, 15.0f);
+        d::run_batch_portable<true, false, false>(ref, y.data(), n, 15.0f);
+        INFO("n = " << n);
+        for (std::size_t k = 0; k < d::PassBatch::width; ++k) {
+            CHECK(ref.s1[k] == clamped.s1[k]);
+            CHECK(ref.s2[k] == clamped.s2[k]);
+            CHECK(ref.sqy[k] == clamped.sqy[k]);
+        }
+#if defined(SPARSEINFER_QUANT_AVX2)
+        const auto cpu = d::detect_cpu_features();
+        auto expect_equal = [&](const d::PassBatch& got, const char* path) {
+            INFO("path " << path);
+            for (std::size_t k = 0; k < d::PassBatch::width; ++k) {
+                CHECK(got.s1[k] == ref.s1[k]);
+                CHECK(got.s2[k] == ref.s2[k]);
+                CHECK(got.sqy[k] == ref.sqy[k]);
+            }
+        };
+        if (cpu.avx2) {
+            d::PassBatch b = in;
+            d::quant_avx2::run_batch<true, false, false>(b, y.data(), n, 15.0f);
+            expect_equal(b, "avx2");
+        }
+        if (cpu.avx512) {
+            d::PassBatch b = in;
+            d::quant_avx512::run_batch<true, false, false>(b, y.data(), n, 15.0f);
+            expect_equal(b, "avx512");
+        }
+#endif
+    }
+}
+
+TEST_CASE("The lanes' least-squares fits are the same on every path") {
+    namespace d = sparseinfer::detail;
+    std::mt19937 rng(9);
+    std::uniform_real_distribution<float> u(-0.05f, 1.05f);
+    const std::size_t n = 32;
+    std::vector<float> y(n);
+    for (auto& v : y) v = u(rng);
+    double sy = 0;
+    for (float v : y) sy += v;
+    d::PassBatch swept;
+    for (std::size_t k = 0; k < 13; ++k) swept.set(k, 0.0, 14.0 + 0.2 * static_cast<double>(k), 0, 0);
+    swept.set(13, 0.9, 0.5, 0, 0);  // every code 0 or 1, most 0
+    swept.set(14, 2.0, 15.0, 0, 0);  // every code 0: no fit
+    d::run_batch_portable<true, false>(swept, y.data(), n, 15.0f);
+    d::LaneFits ref;
+    d::PassBatch ref_next;
+    d::fit_lanes_portable(swept, static_cast<double>(n), sy, ref, ref_next);
+    // The fit solves the normal equations of sum (d q + m - y)^2 where it is ok.
+    std::size_t ok = 0;
+    for (std::size_t k = 0; k < d::PassBatch::width; ++k) {
+        INFO("lane " << k);
+        if (!ref.ok[k]) {
+            CHECK(ref_next.sc[k] == 0.0f);
+            continue;
+        }
+        ++ok;
+        const double s1 = swept.s1[k], s2 = swept.s2[k], sqy = swept.sqy[k];
+        CHECK(ref.d[k] * s2 + ref.m[k] * s1 == Approx(sqy).epsilon(1e-9));
+        CHECK(ref.d[k] * s1 + ref.m[k] * static_cast<double>(n) == Approx(sy).epsilon(1e-9));
+        CHECK(ref_next.off[k] == static_cast<float>(ref.m[k]));
+        CHECK(ref_next.sc[k] == static_cast<float>(1.0 / ref.d[k]));
+    }
+    CHECK(ok >= 13);
+    CHECK_FALSE(ref.ok[14]);
+    CHECK_FALSE(ref.ok[15]);
+#if defined(SPARSEINFER_QUANT_AVX2)
+    const auto cpu = d::detect_cpu_features();
+    auto expect_equal = [&](const d::LaneFits& got, const d::PassBatch& next, const char* path) {
+        INFO("path " << path);
+        for (std::size_t k = 0; k < d::PassBatch::width; ++k) {
+            INFO("lane " << k);
+            CHECK(got.ok[k] == ref.ok[k]);
+            if (ref.ok[k]) {
+                CHECK(got.d[k] == ref.d[k]);
+                CHECK(got.m[k] == ref.m[k]);
+            }
+            CHECK(next.off[k] == ref_next.off[k]);
+            CHECK(next.sc[k] == ref_next.sc[k]);
+            CHECK(next.d[k] == ref_next.d[k]);
+            CHECK(next.m[k] == ref_next.m[k]);
+        }
+    };
+    if (cpu.avx2) {
+        d::LaneFits f;
+        d::PassBatch next;
+        d::quant_avx2::fit_lanes(swept, static_cast<double>(n), sy, f, next);
+        expect_equal(f, next, "avx2");
+    }
+    if (cpu.avx512) {
+        d::LaneFits f;
+        d::PassBatch next;
+        d::quant_avx512::fit_lanes(swept, static_cast<double>(n), sy, f, next);
+        expect_equal(f, next, "avx512");
+    }
+#endif
+}
+
+TEST_CASE("A pair's squared errors are a plain loop's, on every path") {
+    namespace d = sparseinfer::detail;
+    std::mt19937 rng(13);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    for (std::size_t n : {1u, 6u, 31u, 32u, 64u, 101u}) {
+        std::vector<float> x(n);
+        for (auto& v : x) v = nd(rng);
+        d::SsePair in;
+        in.d[0] = 0.21;
+        in.m[0] = -1.7;
+        in.d[1] = 0.0;  // a zero scale: every code 0
+        in.m[1] = 0.3;
+        d::SsePair ref = in;
+        d::sse_pair_portable(ref, x.data(), n, 15);
+        INFO("n = " << n);
+        CHECK(ref.sse[0] == plain_pair_sse(x, in.d[0], in.m[0], 15));
+        CHECK(ref.sse[1] == plain_pair_sse(x, in.d[1], in.m[1], 15));
+        CHECK(ref.sse[0] > 0);
+#if defined(SPARSEINFER_QUANT_AVX2)
+        if (d::detect_cpu_features().avx2) {
+            d::SsePair b = in;
+            d::quant_avx2::sse_pair(b, x.data(), n, 15);
+            CHECK(b.sse[0] == ref.sse[0]);
+            CHECK(b.sse[1] == ref.sse[1]);
+        }
+#endif
+    }
+}
+
+TEST_CASE("The quantizer's primitives follow SPARSEINFER_ISA's cap like the kernels") {
+    namespace d = sparseinfer::detail;
+    d::CpuFeatures wide;
+    wide.avx2 = wide.avx512 = true;
+    CHECK(d::batch_path_for(wide, nullptr) == 2);
+    CHECK(d::batch_path_for(wide, "avx512_vnni") == 2);
+    CHECK(d::batch_path_for(wide, "avx2") == 1);
+    CHECK(d::batch_path_for(wide, "scalar") == 0);
+    d::CpuFeatures avx2_only;
+    avx2_only.avx2 = true;
+    CHECK(d::batch_path_for(avx2_only, nullptr) == 1);
+    CHECK(d::batch_path_for(avx2_only, "avx512") == 1);
+    CHECK(d::batch_path_for(avx2_only, "scalar") == 0);
+    CHECK(d::batch_path_for(d::CpuFeatures{}, "avx2") == 0);
+#if defined(SPARSEINFER_QUANT_AVX2)
+    // This process's choice: the environment's, as the kernels read it.
+    CHECK(d::batch_path() == d::batch_path_for(d::detect_cpu_features(), std::getenv("SPARSEINFER_ISA")));
+#else
+    CHECK(d::batch_path() == 0);
+#endif
 }

@@ -54,28 +54,6 @@ inline int nearest_code(double x, double d, double m, int qmax) noexcept {
     return d > 0 ? round_code((x - m) / d, qmax) : 0;
 }
 
-/// Squared error of the group under (d, m) with nearest codes.
-inline double group_sse(const float* x, std::size_t n, double d, double m, int qmax) noexcept {
-    const double id = d > 0 ? 1.0 / d : 0.0;
-    const auto dq = static_cast<double>(qmax);
-    // Four partial sums in a fixed order and round_code without branches, so
-    // the loop runs on vectors with the same codes and the same result everywhere.
-    constexpr std::size_t lanes = 4;
-    double part[lanes] = {};
-    auto one = [&](std::size_t k, double v) {
-        double t = (v - m) * id;
-        t = t > 0 ? t : 0.0;
-        t = t < dq ? t : dq;
-        const double e = d * static_cast<double>(static_cast<int>(t + 0.5)) + m - v;
-        part[k] += e * e;
-    };
-    std::size_t i = 0;
-    for (; i + lanes <= n; i += lanes)
-        for (std::size_t k = 0; k < lanes; ++k) one(k, x[i + k]);
-    for (std::size_t k = 0; i < n; ++i, ++k) one(k, x[i]);
-    return (part[0] + part[1]) + (part[2] + part[3]);
-}
-
 /// The classic min/max parameters of a group.
 inline GroupFit fit_min_max(const float* x, std::size_t n, int qmax) noexcept {
     double lo = x[0], hi = x[0];
@@ -84,19 +62,6 @@ inline GroupFit fit_min_max(const float* x, std::size_t n, int qmax) noexcept {
         hi = std::max(hi, static_cast<double>(x[i]));
     }
     return {(hi - lo) / qmax, lo};
-}
-
-/// The (d, m) minimising sum (d q + m - y)^2 for the codes of a pass; false when
-/// the codes do not determine a positive scale.
-inline bool least_squares(const CodePass& p, double n, double sy, double& d, double& m) noexcept {
-    const double det = n * p.s2 - p.s1 * p.s1;
-    if (!(det > 0)) return false;
-    const double inv_det = 1.0 / det;
-    const double d2 = (n * p.sqy - p.s1 * sy) * inv_det;
-    if (!(d2 > 0)) return false;
-    d = d2;
-    m = (p.s2 * sy - p.s1 * p.sqy) * inv_det;
-    return true;
 }
 
 /// y = (x - lo) * inv_range in float, the values fit_optimized searches on.
@@ -128,38 +93,34 @@ inline GroupFit fit_optimized(const float* x, std::size_t n, int qmax, const Gro
     // Candidate inverse scales from (qmax - 0.9) to (qmax + 0.2) codes over the range.
     constexpr std::size_t candidates = 12;
     static_assert(candidates + 1 <= PassBatch::width, "the candidates and min/max share a sweep");
-    // Sweep 1: each candidate's codes.
+    // Sweep 1: each candidate's codes. y is in [0, 1] (x - min and the range
+    // round alike, and float rounding keeps 1 + a few double ulps at 1) and the
+    // scales are at most qmax + 0.2, so y * scale < qmax + 0.5: no offset, no clamp.
     PassBatch first;
     for (std::size_t c = 0; c < candidates; ++c) first.set(c, 0.0, qmax + 0.1 * (static_cast<double>(c) - 9), 0, 0);
-    run_batch<true, false>(first, y, n, fq);
+    run_batch<true, false, false>(first, y, n, fq);
     // Sweep 2: codes nearest under each fit (d1, m1): their error, and the refit.
-    double d1[candidates], m1[candidates], d2[candidates], m2[candidates];
-    bool ok1[candidates], ok2[candidates];
+    LaneFits fit1, fit2;
     PassBatch second, third;
-    for (std::size_t c = 0; c < candidates; ++c) {
-        ok1[c] = least_squares(first.lane(c), dn, sy, d1[c], m1[c]);
-        if (ok1[c]) second.set(c, m1[c], 1.0 / d1[c], d1[c], m1[c]);
-    }
+    fit_lanes(first, dn, sy, fit1, second);
     run_batch<true, true>(second, y, n, fq);
     // Sweep 3: the error of each refit (d2, m2) with its nearest codes and, in
-    // lane 12, min/max's (in y, min/max is d = 1 / qmax, m = 0).
-    for (std::size_t c = 0; c < candidates; ++c) {
-        ok2[c] = ok1[c] && least_squares(second.lane(c), dn, sy, d2[c], m2[c]);
-        if (ok2[c]) third.set(c, m2[c], 1.0 / d2[c], d2[c], m2[c]);
-    }
+    // lane 12, min/max's (in y, min/max is d = 1 / qmax, m = 0). A lane that
+    // failed the first fit has zero sums in `second`, so fails the refit too.
+    fit_lanes(second, dn, sy, fit2, third);
     third.set(candidates, 0.0, fq, 1.0 / qmax, 0.0);
     run_batch<false, true>(third, y, n, fq);
+    // The first strict minimum, min/max first, then each candidate's fit and refit in turn.
     double best_d = 1.0 / qmax, best_m = 0, best_sse = third.sse[candidates];
-    auto consider = [&](double d, double m, double sse) {
-        if (sse < best_sse) {
-            best_sse = sse;
-            best_d = d;
-            best_m = m;
-        }
+    auto consider = [&](bool ok, double d, double m, double sse) {
+        const bool take = ok & (sse < best_sse);
+        best_sse = take ? sse : best_sse;
+        best_d = take ? d : best_d;
+        best_m = take ? m : best_m;
     };
     for (std::size_t c = 0; c < candidates; ++c) {
-        if (ok1[c]) consider(d1[c], m1[c], second.sse[c]);
-        if (ok2[c]) consider(d2[c], m2[c], third.sse[c]);
+        consider(fit1.ok[c], fit1.d[c], fit1.m[c], second.sse[c]);
+        consider(fit2.ok[c], fit2.d[c], fit2.m[c], third.sse[c]);
     }
     return {best_d * range, mm.m + best_m * range};
 }
@@ -222,10 +183,13 @@ inline void quantize_row(const RowLayout& layout, QuantMethod method, std::size_
         sc = d_unit > 0 ? to_code(d / d_unit, 0, 255) : 0;
         mn = m_unit > 0 ? to_code(m / m_unit, -127, 127) : 0;
     };
-    auto decoded_sse = [&](const float* gx, std::size_t n, int sc, int mn) {
-        float d = d_unit * static_cast<float>(sc);
-        float m = m_unit * static_cast<float>(mn);
-        return group_sse(gx, n, d, m, qmax);
+    // The errors of two encodings against the group's values, as the kernels decode them.
+    auto decoded_sse = [&](const float* gx, std::size_t n, int sc0, int mn0, int sc1, int mn1, SsePair& p) {
+        p.d[0] = d_unit * static_cast<float>(sc0);
+        p.m[0] = m_unit * static_cast<float>(mn0);
+        p.d[1] = d_unit * static_cast<float>(sc1);
+        p.m[1] = m_unit * static_cast<float>(mn1);
+        sse_pair(p, gx, n, qmax);
     };
 
     for (std::size_t g = 0; g < layout.groups; ++g) {
@@ -242,32 +206,47 @@ inline void quantize_row(const RowLayout& layout, QuantMethod method, std::size_
             const float* gy = y.data() + g * gs;
             int fsc, fmn;
             encode(fits[g].d, fits[g].m, fsc, fmn);
-            // The 3 x 3 codes around the fit, in one sweep.
+            // The 3 x 3 codes around the fit, in one sweep; lane k is scale code
+            // fsc - 1 + k / 3 and min code fmn - 1 + k % 3.
+            constexpr int cells = 9;
             PassBatch grid;
-            for (int k = 0; k < 9; ++k) {
+            double dy[cells];
+            for (int k = 0; k < cells; ++k) {
                 const int a = fsc - 1 + k / 3, b = fmn - 1 + k % 3;
-                const double dy = static_cast<double>(d_unit * static_cast<float>(a)) * inv_range;
+                dy[k] = static_cast<double>(d_unit * static_cast<float>(a)) * inv_range;
                 const double my = (static_cast<double>(m_unit * static_cast<float>(b)) - mm.m) * inv_range;
-                if (dy > 0) grid.set(static_cast<std::size_t>(k), my, 1.0 / dy, dy, my);
+                const bool used = dy[k] > 0;
+                grid.off[k] = used ? static_cast<float>(my) : 0.0f;
+                grid.sc[k] = used ? static_cast<float>(1.0 / dy[k]) : 0.0f;
+                grid.d[k] = used ? static_cast<float>(dy[k]) : 0.0f;
+                grid.m[k] = used ? static_cast<float>(my) : 0.0f;
             }
             run_batch<false, true>(grid, gy, n, static_cast<float>(qmax));
             int best_a = -1, best_b = 0;
             double best = 0;
-            for (int k = 0; k < 9; ++k) {
+            for (int k = 0; k < cells; ++k) {
                 const int a = fsc - 1 + k / 3, b = fmn - 1 + k % 3;
                 if (a < 0 || a > 255 || b < -127 || b > 127) continue;
-                const double dy = static_cast<double>(d_unit * static_cast<float>(a)) * inv_range;
-                // A zero scale decodes every value to m: its error exactly, in y's units.
-                const double e = dy > 0 ? grid.sse[k] : decoded_sse(gx, n, a, b) * inv_range * inv_range;
+                double e = grid.sse[k];
+                if (!(dy[k] > 0)) {
+                    // A zero scale decodes every value to m: its error exactly, in y's units.
+                    SsePair zero_scale;
+                    decoded_sse(gx, n, a, b, a, b, zero_scale);
+                    e = zero_scale.sse[0] * inv_range * inv_range;
+                }
                 if (best_a < 0 || e < best) {
                     best = e;
                     best_a = a;
                     best_b = b;
                 }
             }
-            if (best_a >= 0 && decoded_sse(gx, n, best_a, best_b) < decoded_sse(gx, n, sc, mn)) {
-                sc = best_a;
-                mn = best_b;
+            if (best_a >= 0) {
+                SsePair both;
+                decoded_sse(gx, n, best_a, best_b, sc, mn, both);
+                if (both.sse[0] < both.sse[1]) {
+                    sc = best_a;
+                    mn = best_b;
+                }
             }
         }
         scales[g] = static_cast<std::uint8_t>(sc);
