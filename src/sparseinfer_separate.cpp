@@ -6,3 +6,4 @@
 #error "compiled as part of sparseinfer::kernels, which defines SPARSEINFER_SEPARATE_KERNELS"
 #endif
 #include <sparseinfer/detail/weights_file_impl.hpp>
+#include <sparseinfer/detail/quantizer_impl.hpp>

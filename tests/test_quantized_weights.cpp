@@ -3,6 +3,7 @@
 //
 // The row layout is re-implemented here from its documentation (value by value,
 // not block by block) so the tests pin the format instead of echoing the code.
+#include <sparseinfer/detail/quant_sweep.hpp>
 #include <sparseinfer/quantized_weights.hpp>
 
 #include <algorithm>
