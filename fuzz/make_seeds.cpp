@@ -61,7 +61,8 @@ int main(int argc, char** argv) {
     std::vector<std::int8_t> panels(2 * 16 * 4, 0);
     for (std::size_t i = 0; i < 20; ++i)
         for (std::size_t j = 0; j < 3; ++j)
-            panels[(i / 16) * 64 + (i % 16) * 4 + j] = static_cast<std::int8_t>(static_cast<int>(i * 3 + j) % 255 - 127);
+            panels[(i / 16) * 64 + (i % 16) * 4 + j] =
+                static_cast<std::int8_t>(static_cast<int>(i * 3 + j) % 255 - 127);
     f.p_panels = panels.data();
     f.p_panel_bytes = panels.size();
     f.p_scales = values(20, 8);

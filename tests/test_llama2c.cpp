@@ -265,10 +265,9 @@ TEST_CASE("--save with the predictor selector writes every layer's predictor; --
     o.active = 0.4;
     o.selector = llama2c::Selector::predictor;
     o.rank = 3;
-    const std::string path =
-        (std::filesystem::temp_directory_path() /
-         ("sparseinfer_test_llama2c_pred_" + std::to_string(std::random_device{}()) + ".sitf"))
-            .string();
+    const std::string path = (std::filesystem::temp_directory_path() /
+                              ("sparseinfer_test_llama2c_pred_" + std::to_string(std::random_device{}()) + ".sitf"))
+                                 .string();
     llama2c::Engine(m, o).save_ffn(path);
     {
         sparseinfer::MappedFile file(path);
@@ -287,11 +286,13 @@ TEST_CASE("--save with the predictor selector writes every layer's predictor; --
         llama2c::EngineOptions saved = o;
         saved.ffn_file = path;
         saved.rank = 1;
-        llama2c::Engine at_start(m, o), rank1(m, [&] {
-            llama2c::EngineOptions r = o;
-            r.rank = 1;
-            return r;
-        }()),
+        llama2c::Engine at_start(m, o),
+            rank1(m,
+                  [&] {
+                      llama2c::EngineOptions r = o;
+                      r.rank = 1;
+                      return r;
+                  }()),
             mapped(m, saved);
         CHECK(mapped.generate(8) == at_start.generate(8));
         rank1.generate(8);

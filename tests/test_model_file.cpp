@@ -152,7 +152,8 @@ TEST_CASE("predictors saved beside their layers are rebuilt from views, bit for 
                 };
             };
             std::vector<std::uint32_t> sa(h), sb(h);
-            const std::size_t na = pred[0].select_top_k_checked(xq, si::Activation::silu, k, checks, gate(ffn[0]), sa.data());
+            const std::size_t na =
+                pred[0].select_top_k_checked(xq, si::Activation::silu, k, checks, gate(ffn[0]), sa.data());
             const std::size_t nb = v.select_top_k_checked(xq, si::Activation::silu, k, checks, gate(layer), sb.data());
             REQUIRE(na == nb);
             CHECK(std::equal(sa.begin(), sa.begin() + na, sb.begin()));
@@ -179,9 +180,12 @@ TEST_CASE("a stored predictor whose parts are missing, of the wrong kind or size
         const auto q4 = si::QuantizedWeights<4>::from_f32(pred.Q().data(), pred.rank(), d);
         edit(scales, sigma, panel_bytes, q, q4, out);
         if (q != nullptr) out.add(si::predictor_tensor_name(0, si::PredictorPart::q), *q);
-        if (panel_bytes != 0) out.add_array(si::predictor_tensor_name(0, si::PredictorPart::p_panels), e.p_panels, panel_bytes);
-        if (!scales.empty()) out.add_array(si::predictor_tensor_name(0, si::PredictorPart::p_scales), scales.data(), scales.size());
-        if (!sigma.empty()) out.add_array(si::predictor_tensor_name(0, si::PredictorPart::sigma), sigma.data(), sigma.size());
+        if (panel_bytes != 0)
+            out.add_array(si::predictor_tensor_name(0, si::PredictorPart::p_panels), e.p_panels, panel_bytes);
+        if (!scales.empty())
+            out.add_array(si::predictor_tensor_name(0, si::PredictorPart::p_scales), scales.data(), scales.size());
+        if (!sigma.empty())
+            out.add_array(si::predictor_tensor_name(0, si::PredictorPart::sigma), sigma.data(), sigma.size());
         std::ostringstream os;
         out.write(os);
         const std::string bytes = os.str();
@@ -203,12 +207,13 @@ TEST_CASE("a stored predictor whose parts are missing, of the wrong kind or size
                Catch::Contains("'layers.0.predictor.sigma' holds 19 values"));
     CHECK_THAT(error_of([](V&, V&, std::size_t& n, Q&, const Q4&, si::TensorFileWriter&) { n -= 4; }),
                Catch::Contains("'layers.0.predictor.p_panels' holds") && Catch::Contains("in panels of 16"));
-    CHECK_THAT(error_of([](V& s, V& sigma, std::size_t& n, Q&, const Q4&, si::TensorFileWriter&) {
-                   s.resize(16);
-                   sigma.resize(16);
-                   n = 16 * 4;
-               }),
-               Catch::Contains("predicts 16 neurons from 32 inputs") && Catch::Contains("'layers.0.ffn.up' is 20 x 32"));
+    CHECK_THAT(
+        error_of([](V& s, V& sigma, std::size_t& n, Q&, const Q4&, si::TensorFileWriter&) {
+            s.resize(16);
+            sigma.resize(16);
+            n = 16 * 4;
+        }),
+        Catch::Contains("predicts 16 neurons from 32 inputs") && Catch::Contains("'layers.0.ffn.up' is 20 x 32"));
     CHECK_THAT(error_of([](V&, V&, std::size_t&, Q& q, const Q4& q4, si::TensorFileWriter& out) {
                    q = nullptr;
                    out.add(si::predictor_tensor_name(0, si::PredictorPart::q), q4);

@@ -1,7 +1,7 @@
 // Tests of <sparseinfer/predictor.hpp> (selection: test_selection.cpp).
 #include <sparseinfer/predictor.hpp>
-#include <sparseinfer/quantized_weights_view.hpp>
 #include <sparseinfer/quantized_activations.hpp>
+#include <sparseinfer/quantized_weights_view.hpp>
 #include <sparseinfer/selection.hpp>
 #include <sparseinfer/thread_pool.hpp>
 

@@ -255,7 +255,8 @@ TEST_CASE("arrays: int8 and float32 arrays round-trip beside matrices; such a fi
     REQUIRE(v.size() == values.size());
     for (std::size_t i = 0; i < values.size(); ++i) CHECK(std::memcmp(&values[i], &v.to_vector()[i], 4) == 0);
     // Kinds are not mixed up.
-    CHECK_THROWS_WITH(tf.array<float>("codes"), Catch::Contains("'codes' is an array of int8, not an array of float32"));
+    CHECK_THROWS_WITH(tf.array<float>("codes"),
+                      Catch::Contains("'codes' is an array of int8, not an array of float32"));
     CHECK_THROWS_WITH(tf.array<float>("ffn.gate"), Catch::Contains("a matrix"));
     CHECK_THROWS_WITH(tf.view<8>("codes"), Catch::Contains("not a matrix"));
     CHECK_THROWS_WITH(tf.array<float>("nope"), Catch::Contains("no tensor named 'nope'"));

@@ -157,8 +157,8 @@ inline PredictorFactors predictor_from(const TensorFile& file, std::size_t layer
     if (!detail::checked_mul(detail::s8_panel_count(hidden) * detail::s8_panel_rows, depth, expected) ||
         expected != panels.rows)
         throw format_error(where + "tensor '" + std::string(panels.name) + "' holds " + std::to_string(panels.rows) +
-                           " bytes; " + std::to_string(hidden) + " neurons of rank " + std::to_string(rank) +
-                           " take " + std::to_string(expected) + " in panels of 16");
+                           " bytes; " + std::to_string(hidden) + " neurons of rank " + std::to_string(rank) + " take " +
+                           std::to_string(expected) + " in panels of 16");
     if (const TensorFile::Entry* up = file.find(ffn_tensor_name(layer, FfnMatrix::up))) {
         if (up->rows != hidden || up->cols != q.cols)
             throw format_error(where + "it predicts " + std::to_string(hidden) + " neurons from " +

@@ -67,11 +67,11 @@
 
 #include "activation.hpp"
 #include "detail/aligned_allocator.hpp"
+#include "detail/int8_factors.hpp"
 #include "detail/int8_panels.hpp"
 #include "detail/kept_region.hpp"
 #include "detail/low_rank_fit.hpp"
 #include "detail/nearest_edge.hpp"
-#include "detail/int8_factors.hpp"
 #include "detail/weights_file.hpp"
 #include "error.hpp"
 #include "executor.hpp"
@@ -363,7 +363,7 @@ private:
     }
 
     std::size_t hidden_ = 0, rank_ = 0, d_model_ = 0;
-    RowMatrix P_, Q_;        // empty for a predictor from views
+    RowMatrix P_, Q_;         // empty for a predictor from views
     detail::Int8Factors f8_;  // copies of a predictor share its immutable 8-bit factors
     std::vector<float> sigma_, inv_sigma_;
     std::vector<float> t_, pre_, score_, exact_;  // scratch

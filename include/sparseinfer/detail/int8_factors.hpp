@@ -88,8 +88,7 @@ public:
         if (!checked_mul(s8_panel_count(hidden) * s8_panel_rows, depth, expected) || expected != panel_bytes)
             fail("P's panels are " + std::to_string(panel_bytes) + " bytes; " + std::to_string(hidden) +
                  " rows of rank " + std::to_string(r) + " take " +
-                 (expected == panel_bytes ? std::string("more than the address space")
-                                          : std::to_string(expected)));
+                 (expected == panel_bytes ? std::string("more than the address space") : std::to_string(expected)));
         Int8Factors f;
         f.scales_.assign(scales, scales + hidden);
         for (std::size_t i = 0; i < hidden; ++i)
@@ -158,8 +157,8 @@ private:
             const std::size_t j = within / (4 * s8_panel_rows) * 4 + within % 4;
             if (i >= hidden || j >= rank) {
                 if (p[b] != 0)
-                    fail("P's panel byte " + std::to_string(b) + " is padding (row " + std::to_string(i) +
-                         ", column " + std::to_string(j) + ") but not zero");
+                    fail("P's panel byte " + std::to_string(b) + " is padding (row " + std::to_string(i) + ", column " +
+                         std::to_string(j) + ") but not zero");
             } else if (p[b] == -128) {
                 fail("P's code at row " + std::to_string(i) + ", column " + std::to_string(j) +
                      " is -128; codes are in [-127, 127]");
