@@ -58,28 +58,13 @@
 #include "detail/array_file.hpp"
 #include "detail/checksum.hpp"
 #include "detail/row_format.hpp"
+#include "detail/tensor_file_parse.hpp"
 #include "detail/weights_file.hpp"
 #include "error.hpp"
 #include "quantized_weights.hpp"
 #include "quantized_weights_view.hpp"
 
 namespace sparseinfer {
-
-namespace detail {
-
-inline constexpr std::uint8_t tensor_file_magic[8] = {0x89, 'S', 'I', 'T', 'F', 0x0D, 0x0A, 0x1A};
-/// The version of a file without arrays; one with arrays is tensor_file_version_arrays.
-inline constexpr std::uint32_t tensor_file_version = 1;
-inline constexpr std::uint32_t tensor_file_version_arrays = 2;
-inline constexpr std::size_t tensor_file_header_bytes = 64;
-inline constexpr std::size_t tensor_toc_entry_bytes = 32;
-
-namespace tensor_field {
-inline constexpr std::size_t magic = 0, version = 8, reserved0 = 12, count = 16, names_bytes = 24, data_offset = 32,
-                             file_bytes = 40, reserved1 = 48, checksum = 56;
-}
-
-}  // namespace detail
 
 /// Writes a tensor file. Matrices are kept by reference: they must outlive write().
 class TensorFileWriter {
@@ -146,8 +131,7 @@ public:
         }
         std::uint8_t* h = meta.data();
         std::memcpy(h, detail::tensor_file_magic, sizeof detail::tensor_file_magic);
-        detail::store_u32(h + f::version,
-                          arrays ? detail::tensor_file_version_arrays : detail::tensor_file_version);
+        detail::store_u32(h + f::version, arrays ? detail::tensor_file_version_arrays : detail::tensor_file_version);
         detail::store_u64(h + f::count, n);
         detail::store_u64(h + f::names_bytes, names_bytes);
         detail::store_u64(h + f::data_offset, data_offset);
@@ -183,9 +167,9 @@ public:
 private:
     struct Item {
         std::string name;
-        ArrayType array;            // none for a matrix
-        detail::RowLayout layout;   // a matrix's
-        std::size_t rows;           // a matrix's rows, an array's elements
+        ArrayType array;           // none for a matrix
+        detail::RowLayout layout;  // a matrix's
+        std::size_t rows;          // a matrix's rows, an array's elements
         const std::uint8_t* data;
         std::shared_ptr<const std::vector<std::uint8_t>> owned;  // a float array's stored bytes
 
@@ -264,14 +248,14 @@ class TensorFile {
 public:
     /// One matrix of the file.
     struct Entry {
-        std::string_view name;       ///< points into the file's bytes
-        int bits = 0;                ///< 2, 3, 4 or 8; 0 for an array
+        std::string_view name;              ///< points into the file's bytes
+        int bits = 0;                       ///< 2, 3, 4 or 8; 0 for an array
         ArrayType array = ArrayType::none;  ///< an array's element type; none for a matrix
-        std::size_t group_size = 0;  ///< values per quantization group (0 for an array)
-        std::size_t rows = 0;        ///< rows of the matrix; an array's element count
-        std::size_t cols = 0;        ///< values per row (1 for an array)
-        std::size_t offset = 0;      ///< of the tensor's weights file within the file
-        std::size_t bytes = 0;       ///< of the tensor's weights file
+        std::size_t group_size = 0;         ///< values per quantization group (0 for an array)
+        std::size_t rows = 0;               ///< rows of the matrix; an array's element count
+        std::size_t cols = 0;               ///< values per row (1 for an array)
+        std::size_t offset = 0;             ///< of the tensor's weights file within the file
+        std::size_t bytes = 0;              ///< of the tensor's weights file
     };
 
     /// Validates the tensor file in [data, data + size): header, table, names
@@ -281,138 +265,10 @@ public:
     /// mean what its reader says). Throws sparseinfer::format_error
     /// naming what was wrong and its byte offset.
     static TensorFile from_bytes(const void* data, std::size_t size, Verify verify = Verify::full) {
-        namespace f = detail::tensor_field;
         if (data == nullptr && size != 0) throw error("argument 'data' is a null pointer");
-        const auto* p = static_cast<const std::uint8_t*>(data);
-        const std::string what = "tensor file";
-        if (size < detail::tensor_file_header_bytes)
-            detail::format_fail(what, size,
-                                "file is " + std::to_string(size) + " bytes, shorter than the 64-byte header");
-        for (std::size_t i = 0; i < sizeof detail::tensor_file_magic; ++i)
-            if (p[i] != detail::tensor_file_magic[i])
-                detail::format_fail(what, i, "bad magic; not a sparseinfer tensor file");
-        const std::uint32_t version = detail::load_u32(p + f::version);
-        if (version != detail::tensor_file_version && version != detail::tensor_file_version_arrays)
-            detail::format_fail(what, f::version,
-                                "format version is " + std::to_string(version) + "; this library reads versions 1 and 2");
-        if (detail::load_u32(p + f::reserved0) != 0)
-            detail::format_fail(what, f::reserved0, "reserved field is not zero");
-        if (detail::load_u64(p + f::reserved1) != 0)
-            detail::format_fail(what, f::reserved1, "reserved field is not zero");
-        const std::uint64_t file_bytes = detail::load_u64(p + f::file_bytes);
-        if (file_bytes != size)
-            detail::format_fail(what, file_bytes < size ? file_bytes : size,
-                                file_bytes > size ? "truncated: the header declares " + std::to_string(file_bytes) +
-                                                        " bytes, only " + std::to_string(size) + " are present"
-                                                  : std::to_string(size - file_bytes) +
-                                                        " unexpected bytes after the declared end of the file");
-        // Every size below is checked against the bytes present before use.
-        const std::size_t room = size - detail::tensor_file_header_bytes;
-        const std::uint64_t count = detail::load_u64(p + f::count);
-        if (count > room / detail::tensor_toc_entry_bytes)
-            detail::format_fail(what, f::count,
-                                "tensor count " + std::to_string(count) + " needs a table larger than the file");
-        const std::size_t n = static_cast<std::size_t>(count);
-        const std::size_t names_at = detail::tensor_file_header_bytes + n * detail::tensor_toc_entry_bytes;
-        const std::uint64_t names_bytes = detail::load_u64(p + f::names_bytes);
-        if (names_bytes > size - names_at)
-            detail::format_fail(what, f::names_bytes,
-                                "names bytes " + std::to_string(names_bytes) + " runs past the end of the file");
-        std::size_t data_offset = 0;
-        detail::align_file_offset(names_at + static_cast<std::size_t>(names_bytes), data_offset);  // <= size + 63
-        if (detail::load_u64(p + f::data_offset) != data_offset)
-            detail::format_fail(what, f::data_offset,
-                                "data offset is " + std::to_string(detail::load_u64(p + f::data_offset)) +
-                                    "; the table and names give " + std::to_string(data_offset));
-        if (data_offset > size) detail::format_fail(what, size, "truncated inside the padding after the names");
-        detail::Checksum64 c;
-        c.update(p, f::checksum);
-        c.update(p + detail::tensor_file_header_bytes, data_offset - detail::tensor_file_header_bytes);
-        const std::uint64_t stored = detail::load_u64(p + f::checksum), got = c.digest();
-        if (stored != got)
-            detail::format_fail(what, f::checksum,
-                                "checksum mismatch: stored " + detail::hex64(stored) + ", computed " +
-                                    detail::hex64(got) + " over bytes [0, 56) and [64, " + std::to_string(data_offset) +
-                                    ")");
-        const std::size_t names_end = names_at + static_cast<std::size_t>(names_bytes);
-        for (std::size_t i = names_end; i < data_offset; ++i)
-            if (p[i] != 0) detail::format_fail(what, i, "padding byte after the names is not zero");
-
         TensorFile tf;
-        tf.data_ = p;
-        // No reserve(n): entries are kept only once validated, each backed by a
-        // tensor of at least 64 bytes, so memory stays a fraction of the input.
-        std::size_t name_at = 0, end = data_offset;
-        for (std::size_t i = 0; i < n; ++i) {
-            const std::size_t e_at = detail::tensor_file_header_bytes + i * detail::tensor_toc_entry_bytes;
-            const std::uint8_t* e = p + e_at;
-            const std::string tag = "table entry " + std::to_string(i);
-            if (detail::load_u64(e) != name_at)
-                detail::format_fail(what, e_at,
-                                    tag + ": name offset is " + std::to_string(detail::load_u64(e)) +
-                                        "; names are stored back to back, expected " + std::to_string(name_at));
-            const std::uint64_t name_len = detail::load_u64(e + 8);
-            if (name_len == 0) detail::format_fail(what, e_at + 8, tag + ": name is empty");
-            if (name_len > names_bytes - name_at)
-                detail::format_fail(what, e_at + 8, tag + ": name runs past the names area");
-            Entry en;
-            en.name = std::string_view(reinterpret_cast<const char*>(p + names_at + name_at),
-                                       static_cast<std::size_t>(name_len));
-            if (en.name.find('\0') != std::string_view::npos)
-                detail::format_fail(what, names_at + name_at + en.name.find('\0'), tag + ": name contains a NUL byte");
-            name_at += static_cast<std::size_t>(name_len);
-            std::size_t expected_at = 0;
-            detail::align_file_offset(end, expected_at);
-            const std::string tensor_what = "tensor file, tensor '" + std::string(en.name) + "'";
-            if (detail::load_u64(e + 16) != expected_at)
-                detail::format_fail(tensor_what, e_at + 16,
-                                    "offset is " + std::to_string(detail::load_u64(e + 16)) +
-                                        "; tensors follow each other 64-byte aligned, expected " +
-                                        std::to_string(expected_at));
-            if (expected_at > size) detail::format_fail(tensor_what, size, "truncated before the tensor starts");
-            for (std::size_t k = end; k < expected_at; ++k)
-                if (p[k] != 0) detail::format_fail(tensor_what, k, "padding byte before the tensor is not zero");
-            const std::uint64_t bytes = detail::load_u64(e + 24);
-            if (bytes > size - expected_at)
-                detail::format_fail(tensor_what, e_at + 24,
-                                    "size " + std::to_string(bytes) + " runs past the end of the file");
-            if (detail::is_array_file(p + expected_at, static_cast<std::size_t>(bytes))) {
-                if (version == detail::tensor_file_version)
-                    detail::format_fail(tensor_what, expected_at,
-                                        "is an array, which a version 1 tensor file cannot hold");
-                const detail::ArrayFileInfo info = detail::parse_array_file(
-                    p + expected_at, static_cast<std::size_t>(bytes), verify, tensor_what, expected_at);
-                en.array = info.type;
-                en.rows = info.count;
-                en.cols = 1;
-            } else {
-                const int bits = tensor_bits(p + expected_at, static_cast<std::size_t>(bytes), tensor_what, expected_at);
-                const detail::WeightsFileInfo info = parse_any_bits(
-                    bits, p + expected_at, static_cast<std::size_t>(bytes), verify, tensor_what, expected_at);
-                en.bits = bits;
-                en.group_size = info.layout.group_size;
-                en.rows = info.rows;
-                en.cols = info.layout.cols;
-            }
-            en.offset = expected_at;
-            en.bytes = static_cast<std::size_t>(bytes);
-            end = expected_at + en.bytes;
-            tf.entries_.push_back(en);
-        }
-        if (name_at != names_bytes)
-            detail::format_fail(what, names_at + name_at,
-                                std::to_string(names_bytes - name_at) + " bytes of the names area belong to no tensor");
-        if (end != size) detail::format_fail(what, end, std::to_string(size - end) + " bytes after the last tensor");
-        tf.by_name_.resize(n);
-        for (std::size_t i = 0; i < n; ++i) tf.by_name_[i] = i;
-        std::sort(tf.by_name_.begin(), tf.by_name_.end(),
-                  [&](std::size_t a, std::size_t b) { return tf.entries_[a].name < tf.entries_[b].name; });
-        for (std::size_t i = 1; i < n; ++i)
-            if (tf.entries_[tf.by_name_[i]].name == tf.entries_[tf.by_name_[i - 1]].name)
-                detail::format_fail(
-                    what,
-                    names_at + (tf.entries_[tf.by_name_[i]].name.data() - reinterpret_cast<const char*>(p + names_at)),
-                    "tensor name '" + std::string(tf.entries_[tf.by_name_[i]].name) + "' appears twice");
+        tf.data_ = static_cast<const std::uint8_t*>(data);
+        detail::parse_tensor_file(tf.data_, size, verify, tf.entries_, tf.by_name_);
         return tf;
     }
 
@@ -476,20 +332,6 @@ public:
 
 private:
     TensorFile() = default;
-
-    static int tensor_bits(const std::uint8_t* t, std::size_t bytes, const std::string& what, std::size_t at) {
-        if (bytes < detail::weights_header_bytes)
-            detail::format_fail(what, at + bytes,
-                                "tensor is " + std::to_string(bytes) + " bytes, shorter than a 64-byte weights header");
-        return static_cast<int>(detail::load_u32(t + detail::weights_field::bits));
-    }
-
-    static detail::WeightsFileInfo parse_any_bits(int bits, const std::uint8_t* t, std::size_t bytes, Verify verify,
-                                                  const std::string& what, std::size_t at) {
-        // An unsupported width is reported by the header check itself.
-        const int expected = detail::is_supported_bits(bits) ? bits : 4;
-        return detail::parse_weights_file(t, bytes, expected, verify, what, at);
-    }
 
     const std::uint8_t* data_ = nullptr;
     std::vector<Entry> entries_;
