@@ -3,6 +3,7 @@
 // checks instead of stopping at the checksum.
 #pragma once
 
+#include <sparseinfer/detail/array_file.hpp>
 #include <sparseinfer/detail/checksum.hpp>
 #include <sparseinfer/detail/weights_file.hpp>
 #include <sparseinfer/quantized_activations.hpp>
@@ -34,6 +35,14 @@ inline void reseal_weights(std::uint8_t* p, std::size_t size) {
     const std::uint64_t c = sparseinfer::detail::weights_checksum(p, p + sparseinfer::detail::weights_header_bytes,
                                                                   size - sparseinfer::detail::weights_header_bytes);
     sparseinfer::detail::store_u64(p + sparseinfer::detail::weights_field::checksum, c);
+}
+
+// Writes the checksum an array file at p (size bytes) would need.
+inline void reseal_array(std::uint8_t* p, std::size_t size) {
+    namespace d = sparseinfer::detail;
+    if (size < d::array_header_bytes) return;
+    const std::uint64_t c = d::array_checksum(p, p + d::array_header_bytes, size - d::array_header_bytes);
+    d::store_u64(p + d::array_field::checksum, c);
 }
 
 // The width a weights header declares (byte 12), or 0 when absent or unsupported:

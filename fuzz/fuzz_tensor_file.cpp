@@ -1,8 +1,13 @@
 // libFuzzer target: TensorFile::from_bytes on arbitrary bytes. The container
 // checksum is re-sealed in a second pass, and when the structure is accepted
 // each tensor's checksum too, so mutations reach every later check. Every
-// accepted tensor runs every kernel. Only sparseinfer::format_error may escape.
+// accepted matrix runs every kernel and every array is read; every layer with
+// a stored predictor is read as a model file does (predictor_from, then
+// LowRankPredictor::from_views and a prediction). Only sparseinfer::format_error
+// may escape.
 #include <sparseinfer/detail/checksum.hpp>
+#include <sparseinfer/model_file.hpp>
+#include <sparseinfer/predictor.hpp>
 #include <sparseinfer/tensor_file.hpp>
 
 #include <cstdint>
@@ -12,6 +17,14 @@
 
 namespace {
 namespace d = sparseinfer::detail;
+
+// Reads a layer's stored predictor and predicts once, as an engine opening a model file does.
+void run_predictor(const sparseinfer::TensorFile& tf, std::size_t layer) {
+    auto p = sparseinfer::LowRankPredictor::from_views(sparseinfer::predictor_from(tf, layer));
+    if (!fuzz::small_enough(p.hidden(), p.d_model()) || !fuzz::small_enough(p.hidden(), p.rank())) return;
+    std::vector<float> x(p.d_model(), 0.5f), pre(p.hidden());
+    p.predict(x.data(), pre.data());
+}
 
 void reseal_container(std::vector<std::uint8_t>& b) {
     if (b.size() < d::tensor_file_header_bytes) return;
@@ -34,6 +47,14 @@ bool try_open(const std::vector<std::uint8_t>& b, sparseinfer::Verify verify) {
         const auto tf = sparseinfer::TensorFile::from_bytes(b.data(), b.size(), verify);
         for (const auto& e : tf) {
             if (tf.find(e.name) == nullptr) __builtin_trap();  // every name must be found
+            if (e.array == sparseinfer::ArrayType::int8) {
+                if (tf.array<std::int8_t>(e).to_vector().size() != e.rows) __builtin_trap();
+                continue;
+            }
+            if (e.array == sparseinfer::ArrayType::float32) {
+                if (tf.array<float>(e).to_vector().size() != e.rows) __builtin_trap();
+                continue;
+            }
             switch (e.bits) {
             case 2: run<2>(tf, e); break;
             case 3: run<3>(tf, e); break;
@@ -42,6 +63,8 @@ bool try_open(const std::vector<std::uint8_t>& b, sparseinfer::Verify verify) {
             default: __builtin_trap();
             }
         }
+        for (std::size_t layer = 0; layer < 4; ++layer)
+            if (sparseinfer::has_predictor(tf, layer)) run_predictor(tf, layer);
         return true;
     } catch (const sparseinfer::format_error&) {
         return false;
@@ -58,7 +81,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     // The structure is valid: re-seal every tensor and check contents in full.
     const auto tf = sparseinfer::TensorFile::from_bytes(b.data(), b.size(), sparseinfer::Verify::structure);
     std::vector<std::uint8_t> sealed = b;
-    for (const auto& e : tf) fuzz::reseal_weights(sealed.data() + e.offset, e.bytes);
+    for (const auto& e : tf) {
+        if (e.array != sparseinfer::ArrayType::none)
+            fuzz::reseal_array(sealed.data() + e.offset, e.bytes);
+        else
+            fuzz::reseal_weights(sealed.data() + e.offset, e.bytes);
+    }
     try_open(sealed, sparseinfer::Verify::full);
     return 0;
 }

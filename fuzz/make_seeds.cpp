@@ -1,9 +1,11 @@
 // Writes a seed corpus of small valid files for the fuzz targets:
 //   make_seeds <dir>   ->  <dir>/weights/*.siqw  <dir>/tensors/*.sitf  <dir>/gguf/*.gguf
 #include <sparseinfer/gguf_writer.hpp>
+#include <sparseinfer/model_file.hpp>
 #include <sparseinfer/tensor_file.hpp>
 
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -52,6 +54,25 @@ int main(int argc, char** argv) {
     w1.write((dir / "tensors" / "two.sitf").string());
     w2.write((dir / "tensors" / "three.sitf").string());
     w3.write((dir / "tensors" / "empty.sitf").string());
+    // A model file: one layer and its predictor (rank 3, 20 neurons: padded panels), arrays included.
+    const auto up = make<8>(20, 32, 32, 5), down_t = make<8>(20, 32, 32, 6), q = make<8>(3, 32, 32, 7);
+    sparseinfer::PredictorFactors f;
+    f.q = q.view();
+    std::vector<std::int8_t> panels(2 * 16 * 4, 0);
+    for (std::size_t i = 0; i < 20; ++i)
+        for (std::size_t j = 0; j < 3; ++j)
+            panels[(i / 16) * 64 + (i % 16) * 4 + j] =
+                static_cast<std::int8_t>(static_cast<int>(i * 3 + j) % 255 - 127);
+    f.p_panels = panels.data();
+    f.p_panel_bytes = panels.size();
+    f.p_scales = values(20, 8);
+    for (auto& v : f.p_scales) v = std::fabs(v) / 127.0f;
+    f.error_scale = f.p_scales;
+    sparseinfer::TensorFileWriter w4;
+    w4.add(sparseinfer::ffn_tensor_name(0, sparseinfer::FfnMatrix::up), up);
+    w4.add(sparseinfer::ffn_tensor_name(0, sparseinfer::FfnMatrix::down), down_t);
+    sparseinfer::add_predictor(w4, 0, f);
+    w4.write((dir / "tensors" / "model_predictor.sitf").string());
 
     // GGUF: metadata of several types (arrays too) and a tensor of each type the writer makes.
     fs::create_directories(dir / "gguf");

@@ -238,6 +238,8 @@ TEST_CASE("--save then --ffn: the same greedy tokens as quantizing at start, 8 a
         o.active = 0.3;  // gate-first sparse, with a slot store
         o.budget = 0.2;
         check_saved_ffn(synthetic, o, 16);
+        o.selector = llama2c::Selector::predictor;  // the predictors travel in the file
+        check_saved_ffn(synthetic, o, 16);
     }
     if (!model_present()) {
         WARN("skipped on the real model: " << model_path << " is absent");
@@ -249,6 +251,62 @@ TEST_CASE("--save then --ffn: the same greedy tokens as quantizing at start, 8 a
         o.bits = bits;
         check_saved_ffn(m, o, 64);
     }
+    llama2c::EngineOptions o;
+    o.bits = 4;
+    o.active = 0.5;
+    o.selector = llama2c::Selector::predictor;
+    check_saved_ffn(m, o, 64);
+}
+
+TEST_CASE("--save with the predictor selector writes every layer's predictor; --ffn reads them in place") {
+    const llama2c::Model m = llama2c::synthetic_model();
+    llama2c::EngineOptions o;
+    o.bits = 8;
+    o.active = 0.4;
+    o.selector = llama2c::Selector::predictor;
+    o.rank = 3;
+    const std::string path = (std::filesystem::temp_directory_path() /
+                              ("sparseinfer_test_llama2c_pred_" + std::to_string(std::random_device{}()) + ".sitf"))
+                                 .string();
+    llama2c::Engine(m, o).save_ffn(path);
+    {
+        sparseinfer::MappedFile file(path);
+        const auto tf = sparseinfer::TensorFile::from_bytes(file.data(), file.size());
+        for (int l = 0; l < m.config.n_layers; ++l) {
+            INFO("layer " << l);
+            REQUIRE(sparseinfer::has_predictor(tf, static_cast<std::size_t>(l)));
+            const auto f = sparseinfer::predictor_from(tf, static_cast<std::size_t>(l));
+            CHECK(f.q.rows() == 3);
+            CHECK(f.hidden() == static_cast<std::size_t>(m.config.hidden_dim));
+        }
+    }
+    {
+        // The file's rank-3 predictors are used whatever --rank says: the same tokens and
+        // predictor bytes as rank 3 calibrated at start, not rank 1's.
+        llama2c::EngineOptions saved = o;
+        saved.ffn_file = path;
+        saved.rank = 1;
+        llama2c::Engine at_start(m, o),
+            rank1(m,
+                  [&] {
+                      llama2c::EngineOptions r = o;
+                      r.rank = 1;
+                      return r;
+                  }()),
+            mapped(m, saved);
+        CHECK(mapped.generate(8) == at_start.generate(8));
+        rank1.generate(8);
+        CHECK(mapped.bytes_per_token() == at_start.bytes_per_token());
+        CHECK(mapped.bytes_per_token() != rank1.bytes_per_token());
+    }
+    // A file saved without predictors still runs the predictor selector: calibrated at start.
+    llama2c::EngineOptions gate = o;
+    gate.selector = llama2c::Selector::gate;
+    llama2c::Engine(m, gate).save_ffn(path);
+    llama2c::EngineOptions from_file = o;
+    from_file.ffn_file = path;
+    CHECK(llama2c::Engine(m, from_file).generate(8) == llama2c::Engine(m, o).generate(8));
+    std::filesystem::remove(path);
 }
 
 TEST_CASE("bad engine options are rejected with a message") {

@@ -3,11 +3,13 @@
 // layer it was written from computes.
 #include <sparseinfer/mapped_file.hpp>
 #include <sparseinfer/model_file.hpp>
+#include <sparseinfer/predictor.hpp>
 
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -94,4 +96,137 @@ TEST_CASE("a layer missing its down matrix is named in the error") {
         CHECK_THROWS_WITH(si::ffn_layer_from<4>(tf, 0, si::Activation::relu), Catch::Contains("layers.0.ffn.down_t"));
     }
     std::filesystem::remove(path);
+}
+
+TEST_CASE("predictor tensor names follow the documented scheme") {
+    CHECK(si::predictor_tensor_name(0, si::PredictorPart::q) == "layers.0.predictor.q");
+    CHECK(si::predictor_tensor_name(7, si::PredictorPart::p_panels) == "layers.7.predictor.p_panels");
+    CHECK(si::predictor_tensor_name(10, si::PredictorPart::p_scales) == "layers.10.predictor.p_scales");
+    CHECK(si::predictor_tensor_name(2, si::PredictorPart::sigma) == "layers.2.predictor.sigma");
+}
+
+TEST_CASE("predictors saved beside their layers are rebuilt from views, bit for bit") {
+    // hidden 40: not a multiple of the panels' 16 rows; rank 6: not a multiple of 4.
+    const std::size_t d = 64, h = 40, layers = 2, rank = 6, k = 8, checks = 10;
+    std::vector<si::SparseFfn<4>> ffn;
+    std::vector<si::LowRankPredictor> pred;
+    std::vector<std::vector<float>> gates;
+    for (std::size_t l = 0; l < layers; ++l) {
+        gates.push_back(normal(h * d, 40 + l));
+        const auto u = normal(h * d, 50 + l), dn = normal(d * h, 60 + l);
+        ffn.emplace_back(gates[l].data(), u.data(), dn.data(), d, h, si::Activation::silu);
+        pred.push_back(si::LowRankPredictor::from_gate(gates[l].data(), h, d, {rank}));
+        pred.back().quantize();
+    }
+    si::TensorFileWriter out;
+    for (std::size_t l = 0; l < layers; ++l) {
+        si::add_ffn_layer(out, l, ffn[l]);
+        if (l == 0) si::add_predictor(out, l, pred[l].factors());  // layer 1 has none: predictors are optional
+    }
+    const std::string path = temp_path("predictor");
+    out.write(path);
+    {
+        si::MappedFile file(path);
+        const auto tf = si::TensorFile::from_bytes(file.data(), file.size());
+        REQUIRE(si::ffn_layer_count(tf) == layers);
+        CHECK(si::has_predictor(tf, 0));
+        CHECK_FALSE(si::has_predictor(tf, 1));
+        CHECK_THROWS_WITH(si::predictor_from(tf, 1), Catch::Contains("no tensor 'layers.1.predictor.q'"));
+        const si::PredictorFactors f = si::predictor_from(tf, 0);
+        CHECK(reinterpret_cast<const std::uint8_t*>(f.p_panels) ==
+              tf.array<std::int8_t>("layers.0.predictor.p_panels").bytes());  // read in place
+        CHECK(f.q.data() == tf.view<8>("layers.0.predictor.q").data());
+        auto v = si::LowRankPredictor::from_views(f);
+        CHECK(v.error_scale() == pred[0].error_scale());
+        auto layer = si::ffn_layer_from<4>(tf, 0, si::Activation::silu);
+        for (unsigned t = 0; t < 5; ++t) {
+            const auto x = normal(d, 200 + t);
+            const auto xq = si::quantize_activations(x.data(), d);
+            std::vector<float> a(h), b(h);
+            pred[0].scores(xq, si::Activation::silu, a.data());
+            v.scores(xq, si::Activation::silu, b.data());
+            CHECK(same_bits(a, b));
+            auto gate = [&](si::SparseFfn<4>& ffn_l) {
+                return [&ffn_l, &xq](const std::uint32_t* ids, std::size_t m, float* pre) {
+                    si::kernels::gemv_rows(ffn_l.layout(), ffn_l.matrix_data(si::FfnMatrix::gate), ids, m, xq, pre);
+                };
+            };
+            std::vector<std::uint32_t> sa(h), sb(h);
+            const std::size_t na =
+                pred[0].select_top_k_checked(xq, si::Activation::silu, k, checks, gate(ffn[0]), sa.data());
+            const std::size_t nb = v.select_top_k_checked(xq, si::Activation::silu, k, checks, gate(layer), sb.data());
+            REQUIRE(na == nb);
+            CHECK(std::equal(sa.begin(), sa.begin() + na, sb.begin()));
+        }
+    }
+    std::filesystem::remove(path);
+}
+
+TEST_CASE("a stored predictor whose parts are missing, of the wrong kind or size is named in a format_error") {
+    const std::size_t d = 32, h = 20;
+    const auto g = normal(h * d, 3), u = normal(h * d, 4), dn = normal(d * h, 5);
+    si::SparseFfn<8> ffn(g.data(), u.data(), dn.data(), d, h, si::Activation::silu);
+    auto pred = si::LowRankPredictor::from_gate(g.data(), h, d, {4});
+    pred.quantize();
+    const si::PredictorFactors f = pred.factors();
+    // Writes the layer and the predictor's parts, `edit` changing them first; returns predictor_from's error.
+    auto error_of = [&](auto edit) -> std::string {
+        si::PredictorFactors e = f;
+        si::TensorFileWriter out;
+        si::add_ffn_layer(out, 0, ffn);
+        std::vector<float> scales = e.p_scales, sigma = e.error_scale;
+        std::size_t panel_bytes = e.p_panel_bytes;
+        const si::QuantizedWeightsView<8>* q = &e.q;
+        const auto q4 = si::QuantizedWeights<4>::from_f32(pred.Q().data(), pred.rank(), d);
+        edit(scales, sigma, panel_bytes, q, q4, out);
+        if (q != nullptr) out.add(si::predictor_tensor_name(0, si::PredictorPart::q), *q);
+        if (panel_bytes != 0)
+            out.add_array(si::predictor_tensor_name(0, si::PredictorPart::p_panels), e.p_panels, panel_bytes);
+        if (!scales.empty())
+            out.add_array(si::predictor_tensor_name(0, si::PredictorPart::p_scales), scales.data(), scales.size());
+        if (!sigma.empty())
+            out.add_array(si::predictor_tensor_name(0, si::PredictorPart::sigma), sigma.data(), sigma.size());
+        std::ostringstream os;
+        out.write(os);
+        const std::string bytes = os.str();
+        const auto tf = si::TensorFile::from_bytes(bytes.data(), bytes.size());
+        try {
+            (void)si::LowRankPredictor::from_views(si::predictor_from(tf, 0));
+        } catch (const si::format_error& err) {
+            return err.what();
+        }
+        return "";
+    };
+    using V = std::vector<float>;
+    using Q = const si::QuantizedWeightsView<8>*;
+    using Q4 = si::QuantizedWeights<4>;
+    CHECK(error_of([](V&, V&, std::size_t&, Q&, const Q4&, si::TensorFileWriter&) {}).empty());
+    CHECK_THAT(error_of([](V&, V& sigma, std::size_t&, Q&, const Q4&, si::TensorFileWriter&) { sigma.clear(); }),
+               Catch::Contains("layer 0's predictor") && Catch::Contains("no tensor 'layers.0.predictor.sigma'"));
+    CHECK_THAT(error_of([](V&, V& sigma, std::size_t&, Q&, const Q4&, si::TensorFileWriter&) { sigma.pop_back(); }),
+               Catch::Contains("'layers.0.predictor.sigma' holds 19 values"));
+    CHECK_THAT(error_of([](V&, V&, std::size_t& n, Q&, const Q4&, si::TensorFileWriter&) { n -= 4; }),
+               Catch::Contains("'layers.0.predictor.p_panels' holds") && Catch::Contains("in panels of 16"));
+    CHECK_THAT(
+        error_of([](V& s, V& sigma, std::size_t& n, Q&, const Q4&, si::TensorFileWriter&) {
+            s.resize(16);
+            sigma.resize(16);
+            n = 16 * 4;
+        }),
+        Catch::Contains("predicts 16 neurons from 32 inputs") && Catch::Contains("'layers.0.ffn.up' is 20 x 32"));
+    CHECK_THAT(error_of([](V&, V&, std::size_t&, Q& q, const Q4& q4, si::TensorFileWriter& out) {
+                   q = nullptr;
+                   out.add(si::predictor_tensor_name(0, si::PredictorPart::q), q4);
+               }),
+               Catch::Contains("'layers.0.predictor.q' is a 4-bit matrix; expected an 8-bit matrix"));
+    CHECK_THAT(error_of([](V& s, V&, std::size_t&, Q&, const Q4&, si::TensorFileWriter&) {
+                   s[3] = std::numeric_limits<float>::infinity();
+               }),
+               Catch::Contains("scale of row 3"));
+    CHECK_THAT(error_of([](V&, V&, std::size_t& n, Q&, const Q4&, si::TensorFileWriter& out) {
+                   static const std::vector<float> as_floats(4, 0.0f);
+                   n = 0;
+                   out.add_array(si::predictor_tensor_name(0, si::PredictorPart::p_panels), as_floats.data(), 4);
+               }),
+               Catch::Contains("'layers.0.predictor.p_panels' is an array of float32; expected an array of int8"));
 }

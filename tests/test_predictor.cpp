@@ -1,6 +1,7 @@
 // Tests of <sparseinfer/predictor.hpp> (selection: test_selection.cpp).
 #include <sparseinfer/predictor.hpp>
 #include <sparseinfer/quantized_activations.hpp>
+#include <sparseinfer/quantized_weights_view.hpp>
 #include <sparseinfer/selection.hpp>
 #include <sparseinfer/thread_pool.hpp>
 
@@ -14,6 +15,8 @@
 #include <limits>
 #include <numeric>
 #include <random>
+#include <sstream>
+#include <string>
 #include <vector>
 
 #include "catch.hpp"
@@ -490,4 +493,152 @@ TEST_CASE("8-bit predictions are bit-identical for 1, 2 and 3 threads", "[thread
             CHECK(std::equal(top.begin(), top.begin() + static_cast<std::ptrdiff_t>(n1), top1.begin()));
         }
     }
+}
+
+namespace {
+
+/// The factors' bytes copied away from the predictor (Q as a weights file in
+/// memory, P's panels in a buffer of their own), so that a predictor from
+/// views of them shares no memory with the one they came from.
+struct CopiedFactors {
+    std::string q_file;
+    std::vector<std::int8_t> panels;
+    sparseinfer::PredictorFactors f;
+
+    explicit CopiedFactors(const sparseinfer::PredictorFactors& from) {
+        std::ostringstream os;
+        from.q.save(os);
+        q_file = os.str();
+        panels.assign(from.p_panels, from.p_panels + from.p_panel_bytes);
+        f = from;
+        f.q = sparseinfer::QuantizedWeightsView<8>::from_bytes(q_file.data(), q_file.size());
+        f.p_panels = panels.data();
+    }
+};
+
+}  // namespace
+
+TEST_CASE("from_views: the saved factors predict, score and select bit for bit as the predictor they came from") {
+    // Sizes off the panels' grid: hidden not a multiple of 16, rank not one of 4.
+    for (std::size_t h : {std::size_t(1), std::size_t(37), std::size_t(300)}) {
+        const std::size_t d = 64, r = 5, k = (h + 9) / 10;
+        INFO("hidden " << h);
+        const RowMatrix G = planted_scaled(h, d, 6, 0.3f, 31);
+        auto p = LowRankPredictor::from_gate(G.data(), h, d, PredictorOptions{r});
+        CHECK_THROWS_WITH(p.factors(), Catch::Contains("quantize()"));
+        p.quantize();
+        const auto stored = p.factors();
+        REQUIRE(stored.hidden() == h);
+        REQUIRE(stored.q.rows() == std::min(r, h));
+        CopiedFactors copy(stored);
+        auto v = LowRankPredictor::from_views(copy.f);
+        CHECK(v.quantized());
+        CHECK(v.hidden() == h);
+        CHECK(v.rank() == p.rank());
+        CHECK(v.d_model() == d);
+        CHECK(v.memory_bytes() == p.memory_bytes());
+        CHECK(v.P().size() == 0);
+        CHECK(v.error_scale() == p.error_scale());
+        for (unsigned t = 0; t < 4; ++t) {
+            const std::vector<float> x = random_x(d, 70 + t);
+            const auto xq = sparseinfer::quantize_activations(x.data(), d);
+            std::vector<float> a(h), b(h, 5.0f);
+            p.predict(x.data(), a.data());
+            v.predict(x.data(), b.data());
+            CHECK(std::memcmp(a.data(), b.data(), h * sizeof(float)) == 0);
+            p.scores(xq, sparseinfer::Activation::silu, a.data());
+            v.scores(xq, sparseinfer::Activation::silu, b.data());
+            CHECK(std::memcmp(a.data(), b.data(), h * sizeof(float)) == 0);
+            const std::vector<double> g = exact_gate(G, x);
+            std::vector<std::uint32_t> asked_p, asked_v;
+            auto exact = [&](std::vector<std::uint32_t>& asked) {
+                return [&g, &asked](const std::uint32_t* ids, std::size_t m, float* pre) {
+                    for (std::size_t j = 0; j < m; ++j) {
+                        asked.push_back(ids[j]);
+                        pre[j] = static_cast<float>(g[ids[j]]);
+                    }
+                };
+            };
+            std::vector<std::uint32_t> sa(h), sb(h);
+            const std::size_t checks = h / 4 + 1;
+            const std::size_t na =
+                p.select_top_k_checked(xq, sparseinfer::Activation::silu, k, checks, exact(asked_p), sa.data());
+            const std::size_t nb =
+                v.select_top_k_checked(xq, sparseinfer::Activation::silu, k, checks, exact(asked_v), sb.data());
+            REQUIRE(na == nb);
+            CHECK(std::equal(sa.begin(), sa.begin() + na, sb.begin()));
+            CHECK(asked_p == asked_v);  // the same neurons checked: sigma travelled
+        }
+        // A copy of the view predictor reads the same bytes.
+        LowRankPredictor w = v;
+        const std::vector<float> x = random_x(d, 99);
+        std::vector<float> a(h), b(h);
+        v.predict(x.data(), a.data());
+        w.predict(x.data(), b.data());
+        CHECK(std::memcmp(a.data(), b.data(), h * sizeof(float)) == 0);
+        // No float factors to refine or quantize again.
+        CHECK_THROWS_WITH(w.refine(x.data(), 1, G.data()), Catch::Contains("from views"));
+        CHECK_THROWS_WITH(w.quantize(), Catch::Contains("from views"));
+    }
+}
+
+TEST_CASE("from_views rejects factors whose sizes or values are wrong, naming what was wrong") {
+    const std::size_t h = 20, d = 32;
+    const RowMatrix G = planted_scaled(h, d, 3, 0.3f, 8);
+    auto p = LowRankPredictor::from_gate(G.data(), h, d, PredictorOptions{3});
+    p.quantize();
+    CopiedFactors good(p.factors());
+    using sparseinfer::format_error;
+    {
+        auto f = good.f;
+        f.error_scale.pop_back();
+        CHECK_THROWS_AS(LowRankPredictor::from_views(f), format_error);
+        CHECK_THROWS_WITH(LowRankPredictor::from_views(f), Catch::Contains("19 error scales for 20 neurons"));
+    }
+    {
+        auto f = good.f;
+        f.p_panel_bytes -= 1;
+        CHECK_THROWS_WITH(LowRankPredictor::from_views(f), Catch::Contains("panels are") && Catch::Contains("take"));
+    }
+    {
+        auto f = good.f;
+        f.p_scales.assign(0, 0.0f);
+        f.error_scale.assign(0, 0.0f);
+        CHECK_THROWS_WITH(LowRankPredictor::from_views(f), Catch::Contains("hidden is 0"));
+    }
+    {
+        auto f = good.f;
+        f.p_scales[7] = std::numeric_limits<float>::quiet_NaN();
+        CHECK_THROWS_WITH(LowRankPredictor::from_views(f), Catch::Contains("scale of row 7"));
+        f = good.f;
+        f.error_scale[4] = -1.0f;
+        CHECK_THROWS_WITH(LowRankPredictor::from_views(f), Catch::Contains("error scale of neuron 4"));
+    }
+    {
+        auto f = good.f;
+        f.p_panels = nullptr;
+        CHECK_THROWS_AS(LowRankPredictor::from_views(f), sparseinfer::error);
+        f = good.f;
+        f.q = {};
+        CHECK_THROWS_WITH(LowRankPredictor::from_views(f), Catch::Contains("empty"));
+    }
+    // Panel bytes: code (i, j) of P sits at (i / 16) * 16 * D + (j / 4) * 64 + (i % 16) * 4 + j % 4, D = 4 here.
+    const std::size_t D = 4;
+    auto at = [&](std::size_t i, std::size_t j) { return (i / 16) * 16 * D + (j / 4) * 64 + (i % 16) * 4 + j % 4; };
+    {
+        CopiedFactors bad(p.factors());
+        bad.panels[at(17, 2)] = -128;
+        CHECK_THROWS_WITH(LowRankPredictor::from_views(bad.f), Catch::Contains("row 17, column 2 is -128"));
+        // Verify::structure does not read the panels.
+        CHECK_NOTHROW(LowRankPredictor::from_views(bad.f, sparseinfer::Verify::structure));
+    }
+    {
+        CopiedFactors bad(p.factors());
+        bad.panels[at(3, 3)] = 1;  // column 3 pads rank 3 to D = 4
+        CHECK_THROWS_WITH(LowRankPredictor::from_views(bad.f), Catch::Contains("row 3, column 3) but not zero"));
+        CopiedFactors bad_row(p.factors());
+        bad_row.panels[at(25, 0)] = 1;  // row 25 pads 20 rows to 32
+        CHECK_THROWS_WITH(LowRankPredictor::from_views(bad_row.f), Catch::Contains("row 25, column 0) but not zero"));
+    }
+    CHECK_NOTHROW(LowRankPredictor::from_views(good.f));
 }

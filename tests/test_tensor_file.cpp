@@ -215,3 +215,127 @@ TEST_CASE("damaged-file corpus: the reader rejects every damaged file with forma
     REQUIRE_FALSE(rejected(good, si::Verify::full));
     CHECK(file_test::accepted_damaged_files(good, {9, 600, 16}, rejected) == 0);
 }
+
+namespace {
+
+/// Re-seals the checksum of the array file at `at` in f (payload then header bytes [0, 56)).
+void reseal_array(std::string& f, std::size_t at) {
+    auto* p = reinterpret_cast<std::uint8_t*>(&f[at]);
+    const std::size_t payload = static_cast<std::size_t>(le64(f, at + 24));
+    si::detail::store_u64(p + 56, si::detail::array_checksum(p, p + 64, payload));
+}
+
+}  // namespace
+
+TEST_CASE("arrays: int8 and float32 arrays round-trip beside matrices; such a file is version 2") {
+    const Layer layer;
+    const std::vector<std::int8_t> codes = {-127, 0, 5, 127, -3};
+    const std::vector<float> values = {1.5f, -0.0f, 3.0e38f, 1e-40f};
+    si::TensorFileWriter w;
+    w.add("ffn.gate", layer.gate);
+    w.add_array("codes", codes.data(), codes.size());
+    std::vector<float> source = values;
+    w.add_array("values", source.data(), source.size());
+    source.assign(source.size(), 0.0f);  // float arrays are copied when added
+    const std::string f = write_to_string(w);
+    CHECK((le64(f, 8) & 0xFFFFFFFF) == 2);
+    CHECK((le64(write_to_string(si::TensorFileWriter()), 8) & 0xFFFFFFFF) == 1);  // no arrays: version 1
+    const auto tf = si::TensorFile::from_bytes(f.data(), f.size());
+    REQUIRE(tf.size() == 3);
+    CHECK(tf[1].array == si::ArrayType::int8);
+    CHECK(tf[1].bits == 0);
+    CHECK(tf[1].rows == codes.size());
+    CHECK(tf[1].cols == 1);
+    CHECK(tf[1].offset % 64 == 0);
+    CHECK(tf[0].array == si::ArrayType::none);
+    const auto c = tf.array<std::int8_t>("codes");
+    CHECK(c.to_vector() == codes);
+    CHECK(c.bytes() == reinterpret_cast<const std::uint8_t*>(f.data()) + tf[1].offset + 64);  // in place
+    const auto v = tf.array<float>("values");
+    REQUIRE(v.size() == values.size());
+    for (std::size_t i = 0; i < values.size(); ++i) CHECK(std::memcmp(&values[i], &v.to_vector()[i], 4) == 0);
+    // Kinds are not mixed up.
+    CHECK_THROWS_WITH(tf.array<float>("codes"),
+                      Catch::Contains("'codes' is an array of int8, not an array of float32"));
+    CHECK_THROWS_WITH(tf.array<float>("ffn.gate"), Catch::Contains("a matrix"));
+    CHECK_THROWS_WITH(tf.view<8>("codes"), Catch::Contains("not a matrix"));
+    CHECK_THROWS_WITH(tf.array<float>("nope"), Catch::Contains("no tensor named 'nope'"));
+    // The array file's header follows the documented layout.
+    const std::size_t at = tf[2].offset;
+    const unsigned char magic[8] = {0x89, 'S', 'I', 'A', 'R', 0x0D, 0x0A, 0x1A};
+    CHECK(std::memcmp(f.data() + at, magic, 8) == 0);
+    CHECK(le64(f, at + 8) == (std::uint64_t{2} << 32 | 1));  // version 1, float32
+    CHECK(le64(f, at + 16) == values.size());
+    CHECK(le64(f, at + 24) == 4 * values.size());
+    CHECK(tf[2].bytes == 64 + 4 * values.size());
+    // The writer refuses empty arrays and null data.
+    si::TensorFileWriter bad;
+    CHECK_THROWS_AS(bad.add_array("a", codes.data(), 0), si::error);
+    CHECK_THROWS_AS(bad.add_array("a", static_cast<const float*>(nullptr), 3), si::error);
+    bad.add_array("a", codes.data(), 1);
+    CHECK_THROWS_WITH(bad.add_array("a", values.data(), 1), Catch::Contains("already in the file"));
+}
+
+TEST_CASE("arrays: damaged array headers and payloads are rejected with format_error") {
+    const std::vector<std::int8_t> codes(100, 7);
+    si::TensorFileWriter w;
+    w.add_array("codes", codes.data(), codes.size());
+    const std::string good = write_to_string(w);
+    const auto tf = si::TensorFile::from_bytes(good.data(), good.size());
+    const std::size_t at = tf[0].offset;
+    {
+        std::string f = good;
+        f[at + 64 + 10] = 8;  // payload without a new checksum
+        CHECK_THAT(open_error(f), Catch::Contains("tensor 'codes'") && Catch::Contains("checksum mismatch"));
+        CHECK(open_error(f, si::Verify::structure).empty());
+    }
+    {
+        std::string f = good;
+        f[at + 12] = 9;  // element type
+        reseal_array(f, at);
+        CHECK_THAT(open_error(f), Catch::Contains("element type is 9"));
+    }
+    {
+        std::string f = good;
+        f[at + 16] = 99;  // count disagrees with the payload present
+        reseal_array(f, at);
+        CHECK_THAT(open_error(f), Catch::Contains("payload bytes is 100; 99 elements of int8 take 99"));
+        f[at + 24] = 99;
+        reseal_array(f, at);
+        CHECK_THAT(open_error(f), Catch::Contains("1 unexpected bytes after the array's payload"));
+        f[at + 16] = static_cast<char>(101);
+        CHECK_THAT(open_error(f), Catch::Contains("needs more than the 100 payload bytes present"));
+        f[at + 16] = 0;
+        CHECK_THAT(open_error(f), Catch::Contains("element count is 0"));
+    }
+    {
+        std::string f = good;
+        f[at + 24] = 50;  // payload bytes field
+        reseal_array(f, at);
+        CHECK_THAT(open_error(f), Catch::Contains("payload bytes is 50"));
+    }
+    {
+        std::string f = good;
+        f[at + 40] = 1;  // reserved
+        reseal_array(f, at);
+        CHECK_THAT(open_error(f), Catch::Contains("reserved header byte is not zero"));
+    }
+    {
+        std::string f = good;
+        f[at + 8] = 3;  // array format version
+        CHECK_THAT(open_error(f), Catch::Contains("array format version is 3"));
+    }
+    {
+        // An array in a file that declares version 1 (re-seal the container's checksum).
+        std::string f = good;
+        f[8] = 1;
+        auto* p = reinterpret_cast<std::uint8_t*>(&f[0]);
+        si::detail::Checksum64 c;
+        c.update(p, 56);
+        c.update(p + 64, at - 64);
+        si::detail::store_u64(p + 56, c.digest());
+        CHECK_THAT(open_error(f), Catch::Contains("version 1 tensor file cannot hold"));
+        f[8] = 3;
+        CHECK_THAT(open_error(f), Catch::Contains("reads versions 1 and 2"));
+    }
+}

@@ -14,7 +14,10 @@
 //
 // Quantized FFNs come from the checkpoint's floats (quantized at start) or,
 // with ffn_file, from a model file (sparseinfer/model_file.hpp) that save_ffn
-// wrote: mapped, checked and read in place, with the same outputs.
+// wrote: mapped, checked and read in place, with the same outputs. With the
+// `predictor` selector, save_ffn also writes each layer's quantized predictor
+// and a run from the file reads it in place instead of calibrating (a file
+// without predictors: calibrated at start from the checkpoint, as before).
 //
 //   llama2c::Engine e(model, {/*bits=*/4, /*active=*/0.5});
 //   std::vector<int> tokens = e.generate(64);
@@ -205,9 +208,15 @@ public:
         if (o.budget > 0) ffn_.attach_store(neurons_for(o.budget, ffn_.hidden()) * ffn_.bundle_bytes());
         if (!dense_ && selector_ == Selector::predictor) {
             const std::size_t d = ffn_.d_model();
-            pred_.emplace(
-                sparseinfer::LowRankPredictor::from_gate(m.gate(layer), ffn_.hidden(), d, {o.rank ? o.rank : d / 4}));
-            pred_->quantize();
+            if (file != nullptr && sparseinfer::has_predictor(*file, static_cast<std::size_t>(layer))) {
+                // Saved beside the layer: its factors are read in place, as calibrated then.
+                pred_.emplace(sparseinfer::LowRankPredictor::from_views(
+                    sparseinfer::predictor_from(*file, static_cast<std::size_t>(layer))));
+            } else {
+                pred_.emplace(sparseinfer::LowRankPredictor::from_gate(m.gate(layer), ffn_.hidden(), d,
+                                                                       {o.rank ? o.rank : d / 4}));
+                pred_->quantize();
+            }
         }
     }
     void forward(const float* x, float* y) override {
@@ -236,6 +245,7 @@ public:
     }
     void save(sparseinfer::TensorFileWriter& out, std::size_t layer) const override {
         sparseinfer::add_ffn_layer(out, layer, ffn_);
+        if (pred_) sparseinfer::add_predictor(out, layer, pred_->factors());
     }
 
 private:

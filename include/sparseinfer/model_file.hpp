@@ -7,10 +7,19 @@
 //   layers.<i>.ffn.up       [hidden][d_model]
 //   layers.<i>.ffn.down_t   [hidden][d_model]   down transposed: one row per neuron
 //
+// and, optionally, the layer's quantized low-rank predictor (predictor.hpp,
+// predictor_factors.hpp) as
+//
+//   layers.<i>.predictor.q         8-bit [rank][d_model]   the factor Q
+//   layers.<i>.predictor.p_panels  int8 array              P's rows in panels of 16 (detail/int8_panels.hpp)
+//   layers.<i>.predictor.p_scales  float32 array [hidden]  P's row scales
+//   layers.<i>.predictor.sigma     float32 array [hidden]  the error scales of checked top-k
+//
 // with i = 0, 1, ... in decimal without leading zeros; other tensors (an
 // engine's own, under other names) may sit beside them. A layer built from the
-// file views the mapped bytes (SparseFfn::from_views), so opening a model is
-// mapping it and checking it, with no copy and no quantization.
+// file views the mapped bytes (SparseFfn::from_views), and so does a predictor
+// (LowRankPredictor::from_views(predictor_from(tf, i))): opening a model is
+// mapping it and checking it, with no copy of a matrix and no quantization.
 //
 //   sparseinfer::TensorFileWriter out;                       // quantize once:
 //   for (std::size_t i = 0; i < layers.size(); ++i) sparseinfer::add_ffn_layer(out, i, layers[i]);
@@ -18,13 +27,17 @@
 //   sparseinfer::MappedFile file("model.sitf");               // then, at every start:
 //   auto tf = sparseinfer::TensorFile::from_bytes(file.data(), file.size());
 //   auto ffn0 = sparseinfer::ffn_layer_from<4>(tf, 0, sparseinfer::Activation::silu);
+//   if (sparseinfer::has_predictor(tf, 0))                   // saved with add_predictor(out, 0, pred.factors())
+//       auto pred0 = sparseinfer::LowRankPredictor::from_views(sparseinfer::predictor_from(tf, 0));
 #pragma once
 
 #include <cstddef>
 #include <string>
 
 #include "activation.hpp"
+#include "detail/int8_panels.hpp"
 #include "error.hpp"
+#include "predictor_factors.hpp"
 #include "sparse_ffn.hpp"
 #include "tensor_file.hpp"
 
@@ -69,6 +82,96 @@ SparseFfn<Bits, Policy> ffn_layer_from(const TensorFile& file, std::size_t layer
         return SparseFfn<Bits, Policy>::from_views(file.view<Bits>(gate), file.view<Bits>(up), file.view<Bits>(down),
                                                    act, policy);
     return SparseFfn<Bits, Policy>::from_views(file.view<Bits>(up), file.view<Bits>(down), act, policy);
+}
+
+/// A part of a layer's stored predictor (see the header comment).
+enum class PredictorPart { q, p_panels, p_scales, sigma };
+
+/// The tensor name of one part of layer `layer`'s predictor (see the header comment).
+inline std::string predictor_tensor_name(std::size_t layer, PredictorPart part) {
+    const char* name = part == PredictorPart::q          ? "q"
+                       : part == PredictorPart::p_panels ? "p_panels"
+                       : part == PredictorPart::p_scales ? "p_scales"
+                                                         : "sigma";
+    return "layers." + std::to_string(layer) + ".predictor." + name;
+}
+
+/// Adds layer `layer`'s predictor factors (LowRankPredictor::factors() of a
+/// quantized predictor) to `out`. Q and P's panels are kept by reference (the
+/// predictor must outlive out.write()); the scales are copied. Throws
+/// sparseinfer::error on empty factors or scales of different lengths.
+inline void add_predictor(TensorFileWriter& out, std::size_t layer, const PredictorFactors& f) {
+    if (f.q.rows() == 0 || f.p_panels == nullptr || f.p_panel_bytes == 0 || f.hidden() == 0)
+        throw error("layer " + std::to_string(layer) + "'s predictor factors are empty");
+    if (f.error_scale.size() != f.hidden())
+        throw error("layer " + std::to_string(layer) + "'s predictor has " + std::to_string(f.error_scale.size()) +
+                    " error scales for " + std::to_string(f.hidden()) + " neurons");
+    out.add(predictor_tensor_name(layer, PredictorPart::q), f.q);
+    out.add_array(predictor_tensor_name(layer, PredictorPart::p_panels), f.p_panels, f.p_panel_bytes);
+    out.add_array(predictor_tensor_name(layer, PredictorPart::p_scales), f.p_scales.data(), f.p_scales.size());
+    out.add_array(predictor_tensor_name(layer, PredictorPart::sigma), f.error_scale.data(), f.error_scale.size());
+}
+
+/// True when the file holds a predictor for layer `layer` (its tensor Q).
+inline bool has_predictor(const TensorFile& file, std::size_t layer) {
+    return file.find(predictor_tensor_name(layer, PredictorPart::q)) != nullptr;
+}
+
+/// Layer `layer`'s predictor factors in the file, for LowRankPredictor::from_views:
+/// Q and P's panels view the file's bytes (which must outlive the predictor),
+/// the scales are copied. Checks that the four tensors are present with their
+/// kinds, that their sizes agree (and agree with the layer's up matrix when the
+/// file holds it); throws sparseinfer::format_error naming the tensor and what
+/// was wrong. from_views then checks the values.
+inline PredictorFactors predictor_from(const TensorFile& file, std::size_t layer) {
+    const std::string where = "model file, layer " + std::to_string(layer) + "'s predictor: ";
+    auto matrix_of = [](int bits) { return (bits == 8 ? "an " : "a ") + std::to_string(bits) + "-bit matrix"; };
+    auto entry = [&](PredictorPart part, int bits, ArrayType array) -> const TensorFile::Entry& {
+        const std::string name = predictor_tensor_name(layer, part);
+        const TensorFile::Entry* e = file.find(name);
+        if (e == nullptr) throw format_error(where + "no tensor '" + name + "'");
+        if (e->bits != bits || e->array != array)
+            throw format_error(where + "tensor '" + name + "' is " +
+                               (e->array != ArrayType::none
+                                    ? std::string("an array of ") + detail::array_type_name(e->array)
+                                    : matrix_of(e->bits)) +
+                               "; expected " +
+                               (array != ArrayType::none ? std::string("an array of ") + detail::array_type_name(array)
+                                                         : matrix_of(bits)));
+        return *e;
+    };
+    const TensorFile::Entry& q = entry(PredictorPart::q, 8, ArrayType::none);
+    const TensorFile::Entry& panels = entry(PredictorPart::p_panels, 0, ArrayType::int8);
+    const TensorFile::Entry& scales = entry(PredictorPart::p_scales, 0, ArrayType::float32);
+    const TensorFile::Entry& sigma = entry(PredictorPart::sigma, 0, ArrayType::float32);
+    const std::size_t hidden = scales.rows, rank = q.rows;
+    if (sigma.rows != hidden)
+        throw format_error(where + "tensor '" + std::string(sigma.name) + "' holds " + std::to_string(sigma.rows) +
+                           " values; '" + std::string(scales.name) + "' holds " + std::to_string(hidden) +
+                           " (both one per neuron)");
+    std::size_t expected = 0;
+    const std::size_t depth = detail::s8_panel_depth(rank);
+    if (depth > detail::s8_panel_max_depth)
+        throw format_error(where + "rank (rows of '" + std::string(q.name) + "') is " + std::to_string(rank) +
+                           "; 8-bit factors allow at most " + std::to_string(detail::s8_panel_max_depth));
+    if (!detail::checked_mul(detail::s8_panel_count(hidden) * detail::s8_panel_rows, depth, expected) ||
+        expected != panels.rows)
+        throw format_error(where + "tensor '" + std::string(panels.name) + "' holds " + std::to_string(panels.rows) +
+                           " bytes; " + std::to_string(hidden) + " neurons of rank " + std::to_string(rank) + " take " +
+                           std::to_string(expected) + " in panels of 16");
+    if (const TensorFile::Entry* up = file.find(ffn_tensor_name(layer, FfnMatrix::up))) {
+        if (up->rows != hidden || up->cols != q.cols)
+            throw format_error(where + "it predicts " + std::to_string(hidden) + " neurons from " +
+                               std::to_string(q.cols) + " inputs; the layer's '" + std::string(up->name) + "' is " +
+                               std::to_string(up->rows) + " x " + std::to_string(up->cols));
+    }
+    PredictorFactors f;
+    f.q = file.view<8>(q);
+    f.p_panels = reinterpret_cast<const std::int8_t*>(file.array<std::int8_t>(panels).bytes());
+    f.p_panel_bytes = panels.rows;
+    f.p_scales = file.array<float>(scales).to_vector();
+    f.error_scale = file.array<float>(sigma).to_vector();
+    return f;
 }
 
 }  // namespace sparseinfer

@@ -13,6 +13,11 @@
 // P as int8 rows with one scale per row, in panels of 16 rows for the panel
 // GEMV kernel (detail/int8_panels.hpp; Q x rounded to int8 once): a quarter of
 // the float bytes, and 16 rows per vector instruction.
+// factors() exposes the 8-bit factors as stored, and from_views builds a
+// predictor over such factors in someone else's bytes (a mapped model file,
+// model_file.hpp) without copying them: its predictions are bit-identical to
+// those of the predictor the factors came from (predictor_factors.hpp,
+// detail/int8_factors.hpp).
 //
 // Checked top-k (select_top_k_checked): what a rank-r predictor cannot see is
 // the residual G - P Q; for inputs with unit variance per coordinate the error
@@ -62,16 +67,19 @@
 
 #include "activation.hpp"
 #include "detail/aligned_allocator.hpp"
+#include "detail/int8_factors.hpp"
 #include "detail/int8_panels.hpp"
 #include "detail/kept_region.hpp"
 #include "detail/low_rank_fit.hpp"
 #include "detail/nearest_edge.hpp"
-#include "detail/row_chunks.hpp"
+#include "detail/weights_file.hpp"
 #include "error.hpp"
 #include "executor.hpp"
 #include "kernels/isa.hpp"
+#include "predictor_factors.hpp"
 #include "quantized_activations.hpp"
 #include "quantized_weights.hpp"
+#include "quantized_weights_view.hpp"
 #include "selection.hpp"
 #include "thread_pool.hpp"
 
@@ -109,9 +117,51 @@ public:
         LowRankPredictor p;
         detail::truncated_svd(G, r, {opts.oversample, opts.power_iterations, opts.exact_svd_limit, opts.seed}, p.P_,
                               p.Q_);
-        p.t_.assign(static_cast<std::size_t>(r), 0.0f);
+        p.set_sizes(hidden, static_cast<std::size_t>(r), d_model);
         p.set_error_scale(G);
         return p;
+    }
+
+    /// A quantized predictor over 8-bit factors someone else owns, e.g. views of
+    /// a mapped model file (model_file.hpp): f.q and f.p_panels are read in
+    /// place and must outlive the predictor and its copies; the row scales and
+    /// error scales are copied. Predictions are bit-identical to those of the
+    /// predictor whose factors() were saved. With Verify::full every byte of
+    /// P's panels is checked (codes in [-127, 127], zero padding); the sizes,
+    /// scales and error scales (finite, >= 0) always are. Throws
+    /// sparseinfer::format_error naming what was wrong (sparseinfer::error for
+    /// null pointers). There are no float factors: P() and Q() are empty and
+    /// refine() and quantize() throw.
+    ///
+    ///   auto f = pred.factors();   // of a quantized predictor; save them, map them, then:
+    ///   auto same = sparseinfer::LowRankPredictor::from_views(f);
+    static LowRankPredictor from_views(const PredictorFactors& f, Verify verify = Verify::full) {
+        const std::size_t h = f.hidden();
+        if (f.error_scale.size() != h)
+            throw format_error("predictor factors: " + std::to_string(f.error_scale.size()) + " error scales for " +
+                               std::to_string(h) + " neurons (P's row scales)");
+        LowRankPredictor p;
+        p.f8_ = detail::Int8Factors::view(f.q, f.p_panels, f.p_panel_bytes, f.p_scales.data(), h, verify);
+        p.sigma_ = f.error_scale;
+        p.inv_sigma_.resize(h);
+        for (std::size_t i = 0; i < h; ++i) {
+            const float s = p.sigma_[i];
+            if (!(std::isfinite(s) && s >= 0.0f))
+                throw format_error("predictor factors: error scale of neuron " + std::to_string(i) + " is " +
+                                   std::to_string(s) + "; error scales are finite and >= 0");
+            p.inv_sigma_[i] = s > 0 ? 1.0f / s : std::numeric_limits<float>::infinity();
+        }
+        p.set_sizes(h, f.q.rows(), f.q.cols());
+        return p;
+    }
+
+    /// The 8-bit factors as stored: Q and P's panels point into this predictor
+    /// (valid while it or a copy lives, until quantize() or refine()), the
+    /// scales are copies. Throws unless quantized(). Write them with
+    /// add_predictor (model_file.hpp).
+    PredictorFactors factors() const {
+        if (!quantized()) throw error("the predictor has no 8-bit factors; call quantize() first");
+        return {f8_.q(), f8_.panels(), f8_.panel_bytes(), f8_.scales(), sigma_};
     }
 
     /// Re-fits P by least squares on n recorded inputs (row-major [n][d_model])
@@ -121,12 +171,12 @@ public:
         if (inputs == nullptr) throw error("argument 'inputs' is a null pointer");
         if (gate == nullptr) throw error("argument 'gate' is a null pointer");
         if (n == 0) throw error("refine needs at least one recorded input (n is 0)");
+        if (P_.size() == 0) throw error("a predictor built from views has no float factors to refine");
         const Eigen::Index d = Q_.cols(), m = P_.rows();
         Eigen::Map<const RowMatrix> X(inputs, static_cast<Eigen::Index>(n), d);
         Eigen::Map<const RowMatrix> G(gate, m, d);
         P_ = detail::ridge_refit(X, Q_, G, ridge);
-        qP_.reset();
-        qQ_.reset();
+        f8_ = {};
         set_error_scale(G);
     }
 
@@ -140,26 +190,10 @@ public:
     /// quarter of the float bytes. Throws if rank is above the panel kernel's
     /// depth limit (65536).
     void quantize(QuantOptions opts = {}) {
-        const std::size_t m = hidden(), r = rank(), depth = detail::s8_panel_depth(r);
-        if (depth > detail::s8_panel_max_depth)
-            throw error("rank " + std::to_string(r) + " is too large for 8-bit factors (at most " +
-                        std::to_string(detail::s8_panel_max_depth) + ")");
-        kernels::init_kernels();
-        const RowMatrix Qr = Q_;
-        auto qQ = std::make_shared<QuantizedWeights<8>>(QuantizedWeights<8>::from_f32(
-            Qr.data(), static_cast<std::size_t>(Qr.rows()), static_cast<std::size_t>(Qr.cols()), opts));
-        auto q = std::make_shared<Int8Rows>();
-        q->scales.assign(m, 0.0f);
-        std::vector<std::int8_t> rows(m * r);
-        for (std::size_t i = 0; i < m; ++i)  // P_ is row-major: row i is r contiguous floats
-            q->scales[i] = detail::round_to_int8(P_.data() + i * r, r, rows.data() + i * r);
-        q->panels.resize(detail::s8_panel_bytes(m, r));
-        detail::pack_s8_panels(rows.data(), m, r, r, q->panels.data());
-        q->depth = depth;
-        qQ_ = std::move(qQ);
-        qP_ = std::move(q);
+        if (P_.size() == 0) throw error("a predictor built from views has no float factors to quantize");
+        f8_ = detail::Int8Factors::quantize(P_.data(), Q_.data(), hidden_, rank_, d_model_, opts);
     }
-    bool quantized() const noexcept { return qP_ != nullptr; }  ///< true after quantize()
+    bool quantized() const noexcept { return !f8_.empty(); }  ///< true after quantize() or from_views
 
     /// Runs the 8-bit factors' product over P (predict, scores, select_top_k_checked
     /// from either input) on a pool's threads; the split does not depend on the
@@ -170,15 +204,16 @@ public:
     /// set_executor for any pool plugged in as an Executor (executor.hpp).
     void set_executor(Executor executor) noexcept { executor_ = executor; }
 
-    std::size_t rank() const noexcept { return static_cast<std::size_t>(Q_.rows()); }     ///< r
-    std::size_t hidden() const noexcept { return static_cast<std::size_t>(P_.rows()); }   ///< neurons predicted
-    std::size_t d_model() const noexcept { return static_cast<std::size_t>(Q_.cols()); }  ///< length of x
+    std::size_t rank() const noexcept { return rank_; }        ///< r
+    std::size_t hidden() const noexcept { return hidden_; }    ///< neurons predicted
+    std::size_t d_model() const noexcept { return d_model_; }  ///< length of x
     /// Bytes predict() reads: both factors, float or quantized.
     std::size_t memory_bytes() const noexcept {
-        if (quantized()) return qP_->panels.size() + qP_->scales.size() * sizeof(float) + qQ_->memory_bytes();
+        if (quantized()) return f8_.memory_bytes();
         return static_cast<std::size_t>(P_.size() + Q_.size()) * sizeof(float);
     }
-    /// The float factors (P [hidden][rank], Q [rank][d_model]).
+    /// The float factors (P [hidden][rank], Q [rank][d_model]); empty for a
+    /// predictor from views.
     const RowMatrix& P() const noexcept { return P_; }
     const RowMatrix& Q() const noexcept { return Q_; }  ///< the float factor Q [rank][d_model]
     /// sigma_i = ||(G - P Q)_i||, the standard deviation of neuron i's prediction
@@ -280,13 +315,12 @@ private:
         return select_top_k(score_.data(), h, k, out);
     }
 
-    /// P's rows as int8 with one scale per row, in panels of padded depth
-    /// `depth` (detail/int8_panels.hpp).
-    struct Int8Rows {
-        std::vector<std::int8_t, detail::AlignedAllocator<std::int8_t>> panels;
-        std::vector<float> scales;
-        std::size_t depth = 0;
-    };
+    void set_sizes(std::size_t hidden, std::size_t rank, std::size_t d_model) {
+        hidden_ = hidden;
+        rank_ = rank;
+        d_model_ = d_model;
+        t_.assign(rank, 0.0f);
+    }
 
     /// pre = P (Q x).
     void predict_impl(const float* x, float* pre) {
@@ -309,28 +343,7 @@ private:
     }
 
     /// pre = P (Q x) with the 8-bit factors, x quantized to int8.
-    void predict_q8(const QuantizedActivations& xq, float* pre) {
-        const std::size_t m = hidden(), r = rank();
-        qQ_->gemv(xq, t_.data());
-        // Q x to int8 with one scale (P's rows were rounded the same way), zero padded to the panels' depth.
-        tq_.assign(qP_->depth, 0);
-        bool finite = true;
-        for (std::size_t j = 0; j < r; ++j) finite = finite && std::isfinite(t_[j]);
-        if (!finite) {  // NaN or infinity in Q x: no finite prediction
-            std::fill(pre, pre + m, std::numeric_limits<float>::quiet_NaN());
-            return;
-        }
-        const float tscale = detail::round_to_int8(t_.data(), r, tq_.data());
-        // P's panels split into chunks of whole panels (chunk starts are multiples of 64 rows), one task each.
-        const detail::RowChunks chunks(m);
-        const std::size_t D = qP_->depth;
-        auto task = [&](std::size_t c) {
-            const std::size_t b = chunks.begin(c);
-            detail::active_table(8).gemv_s8_panels(qP_->panels.data() + b * D, qP_->scales.data() + b,
-                                                   chunks.end(c) - b, D, tq_.data(), tscale, pre + b);
-        };
-        executor_(chunks.count(), task);
-    }
+    void predict_q8(const QuantizedActivations& xq, float* pre) { f8_.predict(xq, executor_, t_.data(), tq_, pre); }
 
     void set_error_scale(const detail::RowMatrixFMap& G) {
         const std::size_t m = static_cast<std::size_t>(P_.rows());
@@ -341,9 +354,9 @@ private:
             inv_sigma_[i] = sigma_[i] > 0 ? 1.0f / sigma_[i] : std::numeric_limits<float>::infinity();
     }
 
-    RowMatrix P_, Q_;
-    std::shared_ptr<const Int8Rows> qP_;  // shared: copies of a predictor share immutable factors
-    std::shared_ptr<const QuantizedWeights<8>> qQ_;
+    std::size_t hidden_ = 0, rank_ = 0, d_model_ = 0;
+    RowMatrix P_, Q_;         // empty for a predictor from views
+    detail::Int8Factors f8_;  // copies of a predictor share its immutable 8-bit factors
     std::vector<float> sigma_, inv_sigma_;
     std::vector<float> t_, pre_, score_, exact_;  // scratch
     std::vector<std::uint32_t> checked_;

@@ -57,6 +57,7 @@
 
 #include "activation.hpp"
 #include "detail/aligned_allocator.hpp"
+#include "detail/ffn_matrices.hpp"
 #include "detail/quantizer.hpp"
 #include "detail/row_chunks.hpp"
 #include "detail/row_format.hpp"
@@ -113,20 +114,13 @@ public:
             throw error("hidden is " + std::to_string(hidden) + "; neuron ids are 32-bit");
         std::size_t values = 0;
         if (!detail::checked_mul(hidden, d_model, values)) throw error("d_model * hidden overflows");
-        if (gate != nullptr) check_finite(gate, values, d_model, "gate");
-        check_finite(up, values, d_model, "up");
-        check_finite(down, values, hidden, "down");
+        if (gate != nullptr) detail::check_finite_matrix(gate, values, d_model, "gate");
+        detail::check_finite_matrix(up, values, d_model, "up");
+        detail::check_finite_matrix(down, values, hidden, "down");
         owned_ = std::make_unique<Owned>();
         if (gate != nullptr) owned_->gate.push_back(Weights::from_f32(gate, hidden, d_model, opts));
         owned_->up.push_back(Weights::from_f32(up, hidden, d_model, opts));
-        // down^T, transposed in tiles so both sides are read in cache lines.
-        std::vector<float> down_t(values);
-        const std::size_t tile = 64;
-        for (std::size_t i0 = 0; i0 < hidden; i0 += tile) {
-            const std::size_t ni = std::min(tile, hidden - i0);
-            for (std::size_t j = 0; j < d_model; ++j)
-                for (std::size_t i = 0; i < ni; ++i) down_t[(i0 + i) * d_model + j] = down[j * hidden + i0 + i];
-        }
+        const std::vector<float> down_t = detail::transpose_down(down, d_model, hidden);
         owned_->down.push_back(Weights::from_f32(down_t.data(), hidden, d_model, opts));
         bind_owned();
     }
@@ -303,27 +297,7 @@ private:
 
     /// Validates the three matrices against each other and sets the layer up to read them.
     void bind(const View* gate, const View& up, const View& down_t) {
-        auto same_shape = [&](const View& m, const char* name) {
-            const detail::RowLayout& a = m.layout();
-            const detail::RowLayout& b = up.layout();
-            if (m.rows() != up.rows())
-                throw error(std::string("matrix '") + name + "' has " + std::to_string(m.rows()) + " rows; 'up' has " +
-                            std::to_string(up.rows()) + " (both must be hidden)");
-            if (a.cols != b.cols || a.group_size != b.group_size || a.row_bytes != b.row_bytes)
-                throw error(std::string("matrix '") + name + "' has " + std::to_string(a.cols) +
-                            " columns in groups of " + std::to_string(a.group_size) + "; 'up' has " +
-                            std::to_string(b.cols) + " in groups of " + std::to_string(b.group_size) +
-                            " (the layer needs one layout: d_model columns, one group size)");
-            if (a.row_stride != a.row_bytes)
-                throw error(std::string("matrix '") + name + "' has rows " + std::to_string(a.row_stride) +
-                            " bytes apart, not row_bytes (" + std::to_string(a.row_bytes) + ")");
-        };
-        if (up.data() == nullptr || up.rows() == 0) throw error("matrix 'up' is empty");
-        if (gate != nullptr) same_shape(*gate, "gate");
-        same_shape(up, "up");
-        same_shape(down_t, "down_t");
-        if (up.rows() > std::numeric_limits<std::uint32_t>::max())
-            throw error("hidden is " + std::to_string(up.rows()) + "; neuron ids are 32-bit");
+        detail::check_ffn_views(gate, up, down_t);
         kernels::init_kernels();  // a bad SPARSEINFER_ISA is reported here, not met by silent scalar kernels
         gated_ = gate != nullptr;
         if (gated_) gate_ = *gate;
@@ -338,13 +312,6 @@ private:
         slot_down_offset_ = slot_up_offset_ + layout_.row_bytes;
         allocate_scratch();
         cache_ = std::make_unique<Cache>(hidden_, policy_);
-    }
-
-    static void check_finite(const float* m, std::size_t values, std::size_t cols, const char* name) {
-        for (std::size_t i = 0; i < values; ++i)
-            if (!std::isfinite(m[i]))
-                throw error(std::string("matrix '") + name + "': value at row " + std::to_string(i / cols) +
-                            ", column " + std::to_string(i % cols) + " is not finite");
     }
 
     void allocate_scratch() {

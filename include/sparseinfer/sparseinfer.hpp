@@ -23,6 +23,7 @@
 #include "model_file.hpp"
 #include "neuron_cache.hpp"
 #include "policies.hpp"
+#include "predictor_factors.hpp"
 #include "quantized_activations.hpp"
 #include "quantized_weights.hpp"
 #include "quantized_weights_view.hpp"

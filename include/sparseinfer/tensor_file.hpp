@@ -4,11 +4,15 @@
 // layer's gate, up and down, or a whole model's FFNs) behind a table of
 // contents, each stored as a complete weights file (serialize.hpp) starting
 // 64-byte aligned, so an engine maps one file and takes zero-copy views.
+// From version 2 it may also hold plain one-dimensional arrays of int8 or
+// float32 (detail/array_file.hpp), for data without a quantized row format
+// such as a low-rank predictor's int8 panels; a file without arrays is
+// written as version 1, so older readers still read it.
 // The byte layout is in docs/format.md; in short:
 //
 //   offset  size        field
 //        0     8        magic 89 'S' 'I' 'T' 'F' 0D 0A 1A
-//        8     4        u32 format version (1)
+//        8     4        u32 format version (1; 2 when it holds arrays)
 //       12     4        u32 reserved, zero
 //       16     8        u64 tensor count n
 //       24     8        u64 names bytes
@@ -19,8 +23,9 @@
 //       64     32 n     table: per tensor u64 name offset, u64 name bytes,
 //                       u64 tensor offset, u64 tensor bytes
 //  64+32n      .        names, back to back, then zero padding to the data offset
-//  data offset .        tensors in table order, each a weights file starting
-//                       64-byte aligned right after the previous one (zero padding)
+//  data offset .        tensors in table order, each a weights file (or, from
+//                       version 2, an array file) starting 64-byte aligned right
+//                       after the previous one (zero padding)
 //
 // Writing:
 //   sparseinfer::TensorFileWriter out;
@@ -32,6 +37,9 @@
 //   auto tf = sparseinfer::TensorFile::from_bytes(file.data(), file.size());
 //   auto up = tf.view<4>("layers.0.ffn.up");
 //   for (const auto& t : tf) std::printf("%.*s %zux%zu\n", int(t.name.size()), t.name.data(), t.rows, t.cols);
+// Arrays:
+//   out.add_array("layers.0.predictor.sigma", sigma.data(), sigma.size());   // float: copied
+//   auto sigma = tf.array<float>("layers.0.predictor.sigma");               // sigma[i] reads in place
 #pragma once
 
 #include <algorithm>
@@ -39,34 +47,24 @@
 #include <cstdint>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <ostream>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "detail/array_file.hpp"
 #include "detail/checksum.hpp"
 #include "detail/row_format.hpp"
+#include "detail/tensor_file_parse.hpp"
 #include "detail/weights_file.hpp"
 #include "error.hpp"
 #include "quantized_weights.hpp"
 #include "quantized_weights_view.hpp"
 
 namespace sparseinfer {
-
-namespace detail {
-
-inline constexpr std::uint8_t tensor_file_magic[8] = {0x89, 'S', 'I', 'T', 'F', 0x0D, 0x0A, 0x1A};
-inline constexpr std::uint32_t tensor_file_version = 1;
-inline constexpr std::size_t tensor_file_header_bytes = 64;
-inline constexpr std::size_t tensor_toc_entry_bytes = 32;
-
-namespace tensor_field {
-inline constexpr std::size_t magic = 0, version = 8, reserved0 = 12, count = 16, names_bytes = 24, data_offset = 32,
-                             file_bytes = 40, reserved1 = 48, checksum = 56;
-}
-
-}  // namespace detail
 
 /// Writes a tensor file. Matrices are kept by reference: they must outlive write().
 class TensorFileWriter {
@@ -82,7 +80,22 @@ public:
         add_raw(name, w.layout(), w.rows(), w.data());
     }
 
-    /// Number of matrices added.
+    /// Adds an int8 array of `count` values under `name` (a name as for add);
+    /// kept by reference: `data` must outlive write(). Throws on a null pointer
+    /// or count 0.
+    void add_array(const std::string& name, const std::int8_t* data, std::size_t count) {
+        check_array(name, data, count);
+        add_item(name, Item{name, ArrayType::int8, {}, count, reinterpret_cast<const std::uint8_t*>(data), nullptr});
+    }
+    /// Adds a float32 array (as above), copied now into its stored little-endian bytes.
+    void add_array(const std::string& name, const float* data, std::size_t count) {
+        check_array(name, data, count);
+        auto bytes = std::make_shared<std::vector<std::uint8_t>>(count * 4);
+        for (std::size_t i = 0; i < count; ++i) detail::store_f32(bytes->data() + 4 * i, data[i]);
+        add_item(name, Item{name, ArrayType::float32, {}, count, bytes->data(), bytes});
+    }
+
+    /// Number of tensors (matrices and arrays) added.
     std::size_t size() const noexcept { return items_.size(); }
 
     /// Writes the file; throws sparseinfer::error if the stream fails.
@@ -99,12 +112,12 @@ public:
         std::vector<std::uint8_t> meta(data_offset, 0);
         std::size_t name_at = 0, offset = data_offset, file_bytes = data_offset;
         std::vector<std::size_t> offsets(n);
+        bool arrays = false;
         for (std::size_t i = 0; i < n; ++i) {
             const auto& it = items_[i];
-            std::size_t bytes = 0;
-            if (!detail::checked_mul(it.rows, it.layout.row_bytes, bytes) ||
-                !detail::checked_add(bytes, detail::weights_header_bytes, bytes) ||
-                !detail::align_file_offset(file_bytes, offset) || !detail::checked_add(offset, bytes, file_bytes))
+            arrays = arrays || it.array != ArrayType::none;
+            const std::size_t bytes = it.file_bytes();
+            if (!detail::align_file_offset(file_bytes, offset) || !detail::checked_add(offset, bytes, file_bytes))
                 throw error("tensor file size overflows");
             offsets[i] = offset;
             std::uint8_t* e = meta.data() + detail::tensor_file_header_bytes + detail::tensor_toc_entry_bytes * i;
@@ -118,7 +131,7 @@ public:
         }
         std::uint8_t* h = meta.data();
         std::memcpy(h, detail::tensor_file_magic, sizeof detail::tensor_file_magic);
-        detail::store_u32(h + f::version, detail::tensor_file_version);
+        detail::store_u32(h + f::version, arrays ? detail::tensor_file_version_arrays : detail::tensor_file_version);
         detail::store_u64(h + f::count, n);
         detail::store_u64(h + f::names_bytes, names_bytes);
         detail::store_u64(h + f::data_offset, data_offset);
@@ -131,9 +144,13 @@ public:
         std::size_t at = data_offset;
         static const char zeros[detail::file_alignment] = {};
         for (std::size_t i = 0; i < n && os; ++i) {
+            const Item& it = items_[i];
             os.write(zeros, static_cast<std::streamsize>(offsets[i] - at));
-            detail::write_weights_file(os, items_[i].layout, items_[i].rows, items_[i].data);
-            at = offsets[i] + detail::weights_header_bytes + items_[i].rows * items_[i].layout.row_bytes;
+            if (it.array != ArrayType::none)
+                detail::write_array_file(os, it.array, it.rows, it.data);
+            else
+                detail::write_weights_file(os, it.layout, it.rows, it.data);
+            at = offsets[i] + it.file_bytes();
         }
         if (!os) throw error("writing the tensor file failed");
     }
@@ -150,22 +167,79 @@ public:
 private:
     struct Item {
         std::string name;
-        detail::RowLayout layout;
-        std::size_t rows;
+        ArrayType array;           // none for a matrix
+        detail::RowLayout layout;  // a matrix's
+        std::size_t rows;          // a matrix's rows, an array's elements
         const std::uint8_t* data;
+        std::shared_ptr<const std::vector<std::uint8_t>> owned;  // a float array's stored bytes
+
+        /// Bytes of the item's weights or array file; throws if that overflows.
+        std::size_t file_bytes() const {
+            std::size_t bytes = 0;
+            const std::size_t unit = array != ArrayType::none ? detail::array_element_bytes(array) : layout.row_bytes;
+            const std::size_t header =
+                array != ArrayType::none ? detail::array_header_bytes : detail::weights_header_bytes;
+            if (!detail::checked_mul(rows, unit, bytes) || !detail::checked_add(bytes, header, bytes))
+                throw error("tensor file size overflows");
+            return bytes;
+        }
     };
 
     void add_raw(const std::string& name, const detail::RowLayout& layout, std::size_t rows, const std::uint8_t* data) {
+        if (layout.row_stride != layout.row_bytes)
+            throw error("tensor '" + name + "': cannot save a matrix whose rows are bundled with others");
+        add_item(name, Item{name, ArrayType::none, layout, rows, data, nullptr});
+    }
+
+    template <class T>
+    static void check_array(const std::string& name, const T* data, std::size_t count) {
+        if (data == nullptr) throw error("array '" + name + "': argument 'data' is a null pointer");
+        if (count == 0) throw error("array '" + name + "' is empty (count is 0)");
+    }
+
+    void add_item(const std::string& name, Item item) {
         if (name.empty()) throw error("tensor name is empty");
         if (name.find('\0') != std::string::npos) throw error("tensor name contains a NUL byte");
         for (const auto& it : items_)
             if (it.name == name) throw error("tensor name '" + name + "' is already in the file");
-        if (layout.row_stride != layout.row_bytes)
-            throw error("tensor '" + name + "': cannot save a matrix whose rows are bundled with others");
-        items_.push_back(Item{name, layout, rows, data});
+        items_.push_back(std::move(item));
     }
 
     std::vector<Item> items_;
+};
+
+/// A plain array of a tensor file, read in place (TensorFile::array). T is
+/// std::int8_t or float; elements are read little-endian at any alignment.
+template <class T>
+class TensorArray {
+    static_assert(std::is_same_v<T, std::int8_t> || std::is_same_v<T, float>, "arrays hold int8 or float");
+
+public:
+    /// An empty array, to be assigned.
+    TensorArray() = default;
+    /// Number of elements.
+    std::size_t size() const noexcept { return count_; }
+    /// The stored bytes (count * sizeof(T)), as aligned as the file's bytes plus a multiple of 64.
+    const std::uint8_t* bytes() const noexcept { return bytes_; }
+    /// Element i (i < size(), unchecked).
+    T operator[](std::size_t i) const noexcept {
+        if constexpr (std::is_same_v<T, float>)
+            return detail::load_f32(bytes_ + 4 * i);
+        else
+            return static_cast<std::int8_t>(bytes_[i]);
+    }
+    /// A copy of every element.
+    std::vector<T> to_vector() const {
+        std::vector<T> v(count_);
+        for (std::size_t i = 0; i < count_; ++i) v[i] = (*this)[i];
+        return v;
+    }
+
+private:
+    friend class TensorFile;
+    TensorArray(const std::uint8_t* bytes, std::size_t count) noexcept : bytes_(bytes), count_(count) {}
+    const std::uint8_t* bytes_ = nullptr;
+    std::size_t count_ = 0;
 };
 
 /// A validated tensor file over caller-owned bytes; hands out zero-copy views.
@@ -174,142 +248,27 @@ class TensorFile {
 public:
     /// One matrix of the file.
     struct Entry {
-        std::string_view name;       ///< points into the file's bytes
-        int bits = 0;                ///< 2, 3, 4 or 8
-        std::size_t group_size = 0;  ///< values per quantization group
-        std::size_t rows = 0;        ///< rows of the matrix
-        std::size_t cols = 0;        ///< values per row
-        std::size_t offset = 0;      ///< of the tensor's weights file within the file
-        std::size_t bytes = 0;       ///< of the tensor's weights file
+        std::string_view name;              ///< points into the file's bytes
+        int bits = 0;                       ///< 2, 3, 4 or 8; 0 for an array
+        ArrayType array = ArrayType::none;  ///< an array's element type; none for a matrix
+        std::size_t group_size = 0;         ///< values per quantization group (0 for an array)
+        std::size_t rows = 0;               ///< rows of the matrix; an array's element count
+        std::size_t cols = 0;               ///< values per row (1 for an array)
+        std::size_t offset = 0;             ///< of the tensor's weights file within the file
+        std::size_t bytes = 0;              ///< of the tensor's weights file
     };
 
     /// Validates the tensor file in [data, data + size): header, table, names
     /// (non-empty, no NUL, unique), every tensor's header and placement and the
     /// zero padding between them, always; with Verify::full (default) also every
-    /// tensor's checksum and row contents. Throws sparseinfer::format_error
+    /// tensor's checksum and row contents (an array's checksum; its values
+    /// mean what its reader says). Throws sparseinfer::format_error
     /// naming what was wrong and its byte offset.
     static TensorFile from_bytes(const void* data, std::size_t size, Verify verify = Verify::full) {
-        namespace f = detail::tensor_field;
         if (data == nullptr && size != 0) throw error("argument 'data' is a null pointer");
-        const auto* p = static_cast<const std::uint8_t*>(data);
-        const std::string what = "tensor file";
-        if (size < detail::tensor_file_header_bytes)
-            detail::format_fail(what, size,
-                                "file is " + std::to_string(size) + " bytes, shorter than the 64-byte header");
-        for (std::size_t i = 0; i < sizeof detail::tensor_file_magic; ++i)
-            if (p[i] != detail::tensor_file_magic[i])
-                detail::format_fail(what, i, "bad magic; not a sparseinfer tensor file");
-        const std::uint32_t version = detail::load_u32(p + f::version);
-        if (version != detail::tensor_file_version)
-            detail::format_fail(what, f::version,
-                                "format version is " + std::to_string(version) + "; this library reads version 1");
-        if (detail::load_u32(p + f::reserved0) != 0)
-            detail::format_fail(what, f::reserved0, "reserved field is not zero");
-        if (detail::load_u64(p + f::reserved1) != 0)
-            detail::format_fail(what, f::reserved1, "reserved field is not zero");
-        const std::uint64_t file_bytes = detail::load_u64(p + f::file_bytes);
-        if (file_bytes != size)
-            detail::format_fail(what, file_bytes < size ? file_bytes : size,
-                                file_bytes > size ? "truncated: the header declares " + std::to_string(file_bytes) +
-                                                        " bytes, only " + std::to_string(size) + " are present"
-                                                  : std::to_string(size - file_bytes) +
-                                                        " unexpected bytes after the declared end of the file");
-        // Every size below is checked against the bytes present before use.
-        const std::size_t room = size - detail::tensor_file_header_bytes;
-        const std::uint64_t count = detail::load_u64(p + f::count);
-        if (count > room / detail::tensor_toc_entry_bytes)
-            detail::format_fail(what, f::count,
-                                "tensor count " + std::to_string(count) + " needs a table larger than the file");
-        const std::size_t n = static_cast<std::size_t>(count);
-        const std::size_t names_at = detail::tensor_file_header_bytes + n * detail::tensor_toc_entry_bytes;
-        const std::uint64_t names_bytes = detail::load_u64(p + f::names_bytes);
-        if (names_bytes > size - names_at)
-            detail::format_fail(what, f::names_bytes,
-                                "names bytes " + std::to_string(names_bytes) + " runs past the end of the file");
-        std::size_t data_offset = 0;
-        detail::align_file_offset(names_at + static_cast<std::size_t>(names_bytes), data_offset);  // <= size + 63
-        if (detail::load_u64(p + f::data_offset) != data_offset)
-            detail::format_fail(what, f::data_offset,
-                                "data offset is " + std::to_string(detail::load_u64(p + f::data_offset)) +
-                                    "; the table and names give " + std::to_string(data_offset));
-        if (data_offset > size) detail::format_fail(what, size, "truncated inside the padding after the names");
-        detail::Checksum64 c;
-        c.update(p, f::checksum);
-        c.update(p + detail::tensor_file_header_bytes, data_offset - detail::tensor_file_header_bytes);
-        const std::uint64_t stored = detail::load_u64(p + f::checksum), got = c.digest();
-        if (stored != got)
-            detail::format_fail(what, f::checksum,
-                                "checksum mismatch: stored " + detail::hex64(stored) + ", computed " +
-                                    detail::hex64(got) + " over bytes [0, 56) and [64, " + std::to_string(data_offset) +
-                                    ")");
-        const std::size_t names_end = names_at + static_cast<std::size_t>(names_bytes);
-        for (std::size_t i = names_end; i < data_offset; ++i)
-            if (p[i] != 0) detail::format_fail(what, i, "padding byte after the names is not zero");
-
         TensorFile tf;
-        tf.data_ = p;
-        // No reserve(n): entries are kept only once validated, each backed by a
-        // tensor of at least 64 bytes, so memory stays a fraction of the input.
-        std::size_t name_at = 0, end = data_offset;
-        for (std::size_t i = 0; i < n; ++i) {
-            const std::size_t e_at = detail::tensor_file_header_bytes + i * detail::tensor_toc_entry_bytes;
-            const std::uint8_t* e = p + e_at;
-            const std::string tag = "table entry " + std::to_string(i);
-            if (detail::load_u64(e) != name_at)
-                detail::format_fail(what, e_at,
-                                    tag + ": name offset is " + std::to_string(detail::load_u64(e)) +
-                                        "; names are stored back to back, expected " + std::to_string(name_at));
-            const std::uint64_t name_len = detail::load_u64(e + 8);
-            if (name_len == 0) detail::format_fail(what, e_at + 8, tag + ": name is empty");
-            if (name_len > names_bytes - name_at)
-                detail::format_fail(what, e_at + 8, tag + ": name runs past the names area");
-            Entry en;
-            en.name = std::string_view(reinterpret_cast<const char*>(p + names_at + name_at),
-                                       static_cast<std::size_t>(name_len));
-            if (en.name.find('\0') != std::string_view::npos)
-                detail::format_fail(what, names_at + name_at + en.name.find('\0'), tag + ": name contains a NUL byte");
-            name_at += static_cast<std::size_t>(name_len);
-            std::size_t expected_at = 0;
-            detail::align_file_offset(end, expected_at);
-            const std::string tensor_what = "tensor file, tensor '" + std::string(en.name) + "'";
-            if (detail::load_u64(e + 16) != expected_at)
-                detail::format_fail(tensor_what, e_at + 16,
-                                    "offset is " + std::to_string(detail::load_u64(e + 16)) +
-                                        "; tensors follow each other 64-byte aligned, expected " +
-                                        std::to_string(expected_at));
-            if (expected_at > size) detail::format_fail(tensor_what, size, "truncated before the tensor starts");
-            for (std::size_t k = end; k < expected_at; ++k)
-                if (p[k] != 0) detail::format_fail(tensor_what, k, "padding byte before the tensor is not zero");
-            const std::uint64_t bytes = detail::load_u64(e + 24);
-            if (bytes > size - expected_at)
-                detail::format_fail(tensor_what, e_at + 24,
-                                    "size " + std::to_string(bytes) + " runs past the end of the file");
-            const int bits = tensor_bits(p + expected_at, static_cast<std::size_t>(bytes), tensor_what, expected_at);
-            const detail::WeightsFileInfo info = parse_any_bits(bits, p + expected_at, static_cast<std::size_t>(bytes),
-                                                                verify, tensor_what, expected_at);
-            en.bits = bits;
-            en.group_size = info.layout.group_size;
-            en.rows = info.rows;
-            en.cols = info.layout.cols;
-            en.offset = expected_at;
-            en.bytes = static_cast<std::size_t>(bytes);
-            end = expected_at + en.bytes;
-            tf.entries_.push_back(en);
-        }
-        if (name_at != names_bytes)
-            detail::format_fail(what, names_at + name_at,
-                                std::to_string(names_bytes - name_at) + " bytes of the names area belong to no tensor");
-        if (end != size) detail::format_fail(what, end, std::to_string(size - end) + " bytes after the last tensor");
-        tf.by_name_.resize(n);
-        for (std::size_t i = 0; i < n; ++i) tf.by_name_[i] = i;
-        std::sort(tf.by_name_.begin(), tf.by_name_.end(),
-                  [&](std::size_t a, std::size_t b) { return tf.entries_[a].name < tf.entries_[b].name; });
-        for (std::size_t i = 1; i < n; ++i)
-            if (tf.entries_[tf.by_name_[i]].name == tf.entries_[tf.by_name_[i - 1]].name)
-                detail::format_fail(
-                    what,
-                    names_at + (tf.entries_[tf.by_name_[i]].name.data() - reinterpret_cast<const char*>(p + names_at)),
-                    "tensor name '" + std::string(tf.entries_[tf.by_name_[i]].name) + "' appears twice");
+        tf.data_ = static_cast<const std::uint8_t*>(data);
+        detail::parse_tensor_file(tf.data_, size, verify, tf.entries_, tf.by_name_);
         return tf;
     }
 
@@ -341,6 +300,9 @@ public:
     /// A zero-copy view of an entry of this file.
     template <int Bits>
     QuantizedWeightsView<Bits> view(const Entry& e) const {
+        if (e.array != ArrayType::none)
+            throw error("tensor '" + std::string(e.name) + "' is an array of " + detail::array_type_name(e.array) +
+                        ", not a matrix");
         if (e.bits != Bits)
             throw error("tensor '" + std::string(e.name) + "' holds " + std::to_string(e.bits) + "-bit weights, not " +
                         std::to_string(Bits) + "-bit");
@@ -348,22 +310,28 @@ public:
         return QuantizedWeightsView<Bits>::from_bytes(data_ + e.offset, e.bytes, Verify::structure);
     }
 
+    /// Array `name` read in place (T std::int8_t or float); throws sparseinfer::error
+    /// if there is no such tensor or it is not an array of T.
+    template <class T>
+    TensorArray<T> array(std::string_view name) const {
+        const Entry* e = find(name);
+        if (e == nullptr) throw error("tensor file has no tensor named '" + std::string(name) + "'");
+        return array<T>(*e);
+    }
+    /// Array entry `e` of this file read in place (as above).
+    template <class T>
+    TensorArray<T> array(const Entry& e) const {
+        const ArrayType want = std::is_same_v<T, float> ? ArrayType::float32 : ArrayType::int8;
+        if (e.array != want)
+            throw error("tensor '" + std::string(e.name) + "' is " +
+                        (e.array == ArrayType::none ? std::string("a matrix")
+                                                    : std::string("an array of ") + detail::array_type_name(e.array)) +
+                        ", not an array of " + detail::array_type_name(want));
+        return TensorArray<T>(data_ + e.offset + detail::array_header_bytes, e.rows);
+    }
+
 private:
     TensorFile() = default;
-
-    static int tensor_bits(const std::uint8_t* t, std::size_t bytes, const std::string& what, std::size_t at) {
-        if (bytes < detail::weights_header_bytes)
-            detail::format_fail(what, at + bytes,
-                                "tensor is " + std::to_string(bytes) + " bytes, shorter than a 64-byte weights header");
-        return static_cast<int>(detail::load_u32(t + detail::weights_field::bits));
-    }
-
-    static detail::WeightsFileInfo parse_any_bits(int bits, const std::uint8_t* t, std::size_t bytes, Verify verify,
-                                                  const std::string& what, std::size_t at) {
-        // An unsupported width is reported by the header check itself.
-        const int expected = detail::is_supported_bits(bits) ? bits : 4;
-        return detail::parse_weights_file(t, bytes, expected, verify, what, at);
-    }
 
     const std::uint8_t* data_ = nullptr;
     std::vector<Entry> entries_;
