@@ -16,8 +16,7 @@ namespace sparseinfer::kernels {
 const KernelTable* separate_table(Isa isa, int bits) noexcept;
 
 const KernelTable* separate_table(Isa isa, int bits) noexcept {
-    const IsaEntry& e = isa_entry(isa);
-    return e.isa == isa && e.table != nullptr ? &e.table(bits) : nullptr;
+    return with_width(bits, [isa](auto width) noexcept { return path_table<decltype(width)::value>(isa); });
 }
 
 }  // namespace sparseinfer::kernels

@@ -267,7 +267,7 @@ public:
         std::vector<float> out(hidden_ * d_model_), row(d_model_);
         const std::uint8_t* base = matrix_data(which);
         for (std::size_t i = 0; i < hidden_; ++i) {
-            kernels::dequantize_row(layout_, base + i * layout_.row_stride, row.data());
+            kernels::dequantize_row<Bits>(layout_, base + i * layout_.row_stride, row.data());
             for (std::size_t j = 0; j < d_model_; ++j) {
                 if (which == FfnMatrix::down)
                     out[j * hidden_ + i] = row[j];
@@ -408,9 +408,9 @@ private:
     void gemv(const detail::RowLayout& l, const std::uint8_t* base, const std::uint32_t* rows, std::size_t n,
               float* out) const {
         if (xq_in_ != nullptr)
-            kernels::gemv_rows(l, base, rows, n, *xq_in_, out);
+            kernels::gemv_rows<Bits>(l, base, rows, n, *xq_in_, out);
         else
-            kernels::gemv_rows(l, base, rows, n, x_, out);
+            kernels::gemv_rows<Bits>(l, base, rows, n, x_, out);
     }
 
     /// gate_all_ = the first matrix's value for every neuron (gate, or up without a gate).
@@ -473,7 +473,7 @@ private:
             for (std::size_t i = 0; i < n; ++i) h[i] = activate(act_, u[i]);
         }
         if (b != 0) std::fill_n(out, d_model_, 0.0f);
-        kernels::axpy_rows(l, at(src.down), list, n, h, out);
+        kernels::axpy_rows<Bits>(l, at(src.down), list, n, h, out);
     }
 
     /// Records the (validated) list in the cache and computes it, resident

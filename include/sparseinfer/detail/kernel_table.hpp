@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "int8_panels.hpp"
 #include "row_format.hpp"
@@ -59,5 +60,50 @@ struct KernelTable {
 /// Index of a code width in a 4-entry per-Bits array (2, 3, 4, 8 -> 0..3).
 constexpr int bits_index(int bits) noexcept { return bits == 2 ? 0 : bits == 3 ? 1 : bits == 4 ? 2 : 3; }
 
+/// Calls f(std::integral_constant<int, B>{}) for the code width B == bits
+/// (2, 3, 4 or 8; anything else is taken as 8, like bits_index): how a width
+/// known only at run time reaches code instantiated per width.
+template <class F>
+decltype(auto) with_width(int bits, F&& f) {
+    switch (bits) {
+    case 2: return f(std::integral_constant<int, 2>{});
+    case 3: return f(std::integral_constant<int, 3>{});
+    case 4: return f(std::integral_constant<int, 4>{});
+    default: return f(std::integral_constant<int, 8>{});
+    }
+}
+
+#if defined(SPARSEINFER_SEPARATE_KERNELS)
+inline namespace compiled_mode {
+#endif
+/// The kernel tables of path I, one per code width: `built` tells whether this
+/// build has the path, `table<Bits>()` gives its kernels for a width (nullptr
+/// when not built). A path's primitives file specializes it when the build has
+/// the path; kernels/registry.hpp defines the rest. A width's kernels are
+/// compiled only where some code asks for that width's table, so a unit that
+/// uses 4-bit weights alone compiles only the 4-bit kernels.
+template <Isa I>
+struct PathTables;
+#if defined(SPARSEINFER_SEPARATE_KERNELS)
+}  // namespace compiled_mode
+#endif
+
 }  // namespace kernels
+}  // namespace sparseinfer
+
+// Used by a primitives file, at global scope and outside its target region,
+// for a path this build has: path ISA's kernels for width Bits are
+// NS::table_for_bits<Bits>.
+#define SPARSEINFER_BUILT_PATH(ISA, NS)                                      \
+    template <>                                                              \
+    struct sparseinfer::kernels::PathTables<ISA> {                           \
+        static constexpr bool built = true;                                  \
+        template <int Bits>                                                  \
+        static const ::sparseinfer::kernels::KernelTable* table() noexcept { \
+            return &NS::table_for_bits<Bits>;                                \
+        }                                                                    \
+    };
+
+namespace sparseinfer {
+namespace kernels {}  // namespace kernels
 }  // namespace sparseinfer

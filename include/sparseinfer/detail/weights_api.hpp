@@ -48,7 +48,7 @@ public:
     /// out[0..cols) = decoded row.
     void dequantize_row(std::size_t row, float* out) const {
         check_ptr(out, "out");
-        kernels::dequantize_row(self().layout(), row_data(row), out);
+        kernels::dequantize_row<Bits>(self().layout(), row_data(row), out);
     }
 
     /// out[i * cols + j] = decoded value j of row rows[i], for i in [0, n).
@@ -58,7 +58,7 @@ public:
         check_ptr(out, "out");
         check_row_list(rows, n);
         for (std::size_t i = 0; i < n; ++i)
-            kernels::dequantize_row(self().layout(), raw_row(rows[i]), out + i * cols());
+            kernels::dequantize_row<Bits>(self().layout(), raw_row(rows[i]), out + i * cols());
     }
 
     /// The whole matrix decoded, row-major.
@@ -66,27 +66,27 @@ public:
         kernels::init_kernels();
         std::vector<float> out(self().rows() * cols());
         for (std::size_t r = 0; r < self().rows(); ++r)
-            kernels::dequantize_row(self().layout(), raw_row(r), out.data() + r * cols());
+            kernels::dequantize_row<Bits>(self().layout(), raw_row(r), out.data() + r * cols());
         return out;
     }
 
     /// Returns row . x; x holds cols() floats.
     float dot_row(std::size_t row, const float* x) const {
         check_ptr(x, "x");
-        return kernels::dot_row(self().layout(), row_data(row), x);
+        return kernels::dot_row<Bits>(self().layout(), row_data(row), x);
     }
 
     /// Returns row . x for activations quantized with quantize_activations (size cols()).
     float dot_row(std::size_t row, const QuantizedActivations& x) const {
         check_activations(x);
-        return kernels::dot_row(self().layout(), row_data(row), x);
+        return kernels::dot_row<Bits>(self().layout(), row_data(row), x);
     }
 
     /// y[r] = row(r) . x for every row; x holds cols() floats, y rows() floats.
     void gemv(const float* x, float* y) const {
         check_ptr(x, "x");
         check_ptr(y, "y");
-        kernels::gemv_rows(self().layout(), self().data(), nullptr, self().rows(), x, y);
+        kernels::gemv_rows<Bits>(self().layout(), self().data(), nullptr, self().rows(), x, y);
     }
 
     /// y[i] = row(rows[i]) . x for i in [0, n).
@@ -96,14 +96,14 @@ public:
         check_ptr(x, "x");
         check_ptr(y, "y");
         check_row_list(rows, n);
-        kernels::gemv_rows(self().layout(), self().data(), rows, n, x, y);
+        kernels::gemv_rows<Bits>(self().layout(), self().data(), rows, n, x, y);
     }
 
     /// gemv for int8-quantized activations.
     void gemv(const QuantizedActivations& x, float* y) const {
         check_activations(x);
         check_ptr(y, "y");
-        kernels::gemv_rows(self().layout(), self().data(), nullptr, self().rows(), x, y);
+        kernels::gemv_rows<Bits>(self().layout(), self().data(), nullptr, self().rows(), x, y);
     }
 
     /// gemv_rows for int8-quantized activations.
@@ -113,7 +113,7 @@ public:
         check_activations(x);
         check_ptr(y, "y");
         check_row_list(rows, n);
-        kernels::gemv_rows(self().layout(), self().data(), rows, n, x, y);
+        kernels::gemv_rows<Bits>(self().layout(), self().data(), rows, n, x, y);
     }
 
     /// y[0..cols) += sum_i a[i] * row(rows[i]): the transposed (down) projection.
@@ -123,7 +123,7 @@ public:
         check_ptr(a, "a");
         check_ptr(y, "y");
         check_row_list(rows, n);
-        kernels::axpy_rows(self().layout(), self().data(), rows, n, a, y);
+        kernels::axpy_rows<Bits>(self().layout(), self().data(), rows, n, a, y);
     }
 
 protected:

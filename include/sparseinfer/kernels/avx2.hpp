@@ -651,5 +651,6 @@ inline const KernelTable& table(int bits) noexcept {
 
 }  // namespace sparseinfer::kernels::avx2
 SPARSEINFER_TARGET_REGION_END
+SPARSEINFER_BUILT_PATH(::sparseinfer::Isa::avx2, ::sparseinfer::kernels::avx2)
 
 #endif

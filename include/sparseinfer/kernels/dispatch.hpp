@@ -3,7 +3,10 @@
 // SPARSEINFER_ISA and init_kernels()).
 //
 // These take a RowLayout and raw row bytes, like the scalar reference, and
-// perform no checks: the classes in front of them validate. They do not
+// perform no checks: the classes in front of them validate. A caller that
+// knows the code width at compile time names it (gemv_rows<4>(...)), so only
+// that width's kernels are compiled; without it the layout's width is used at
+// run time and every width's kernels are compiled. They do not
 // allocate or throw, and may be called from several threads at once on
 // disjoint outputs.
 //
@@ -23,39 +26,52 @@ namespace sparseinfer::kernels {
 
 using sparseinfer::detail::RowLayout;
 
+/// The chosen kernels for l: width Bits, or l.bits when Bits is 0.
+template <int Bits>
+const KernelTable& kernels_for(const RowLayout& l) noexcept {
+    if constexpr (Bits == 0)
+        return kernels_for<Bits>(l);
+    else
+        return sparseinfer::detail::active_table_for<Bits>();
+}
+
 /// out[0..cols) = decoded row.
-inline void dequantize_row(const RowLayout& l, const std::uint8_t* row, float* out) noexcept {
-    sparseinfer::detail::active_table(l.bits).dequantize_row(l, row, out);
+template <int Bits = 0>
+void dequantize_row(const RowLayout& l, const std::uint8_t* row, float* out) noexcept {
+    kernels_for<Bits>(l).dequantize_row(l, row, out);
 }
 
 /// Returns row . x (x has cols floats).
-inline float dot_row(const RowLayout& l, const std::uint8_t* row, const float* x) noexcept {
-    return sparseinfer::detail::active_table(l.bits).dot_row(l, row, x);
+template <int Bits = 0>
+float dot_row(const RowLayout& l, const std::uint8_t* row, const float* x) noexcept {
+    return kernels_for<Bits>(l).dot_row(l, row, x);
 }
 
 /// Returns row . x for int8-quantized activations.
-inline float dot_row(const RowLayout& l, const std::uint8_t* row, const QuantizedActivations& x) noexcept {
-    return sparseinfer::detail::active_table(l.bits).dot_row_q8(l, row, x.values.data(), x.scales.data(),
-                                                                x.sums.data());
+template <int Bits = 0>
+float dot_row(const RowLayout& l, const std::uint8_t* row, const QuantizedActivations& x) noexcept {
+    return kernels_for<Bits>(l).dot_row_q8(l, row, x.values.data(), x.scales.data(), x.sums.data());
 }
 
 /// y[i] = row(rows[i]) . x; rows == nullptr means rows 0..n-1.
-inline void gemv_rows(const RowLayout& l, const std::uint8_t* base, const std::uint32_t* rows, std::size_t n,
-                      const float* x, float* y) noexcept {
-    sparseinfer::detail::active_table(l.bits).gemv_rows(l, base, rows, n, x, y);
+template <int Bits = 0>
+void gemv_rows(const RowLayout& l, const std::uint8_t* base, const std::uint32_t* rows, std::size_t n, const float* x,
+               float* y) noexcept {
+    kernels_for<Bits>(l).gemv_rows(l, base, rows, n, x, y);
 }
 
 /// gemv_rows for int8-quantized activations.
-inline void gemv_rows(const RowLayout& l, const std::uint8_t* base, const std::uint32_t* rows, std::size_t n,
-                      const QuantizedActivations& x, float* y) noexcept {
-    sparseinfer::detail::active_table(l.bits).gemv_rows_q8(l, base, rows, n, x.values.data(), x.scales.data(),
-                                                           x.sums.data(), y);
+template <int Bits = 0>
+void gemv_rows(const RowLayout& l, const std::uint8_t* base, const std::uint32_t* rows, std::size_t n,
+               const QuantizedActivations& x, float* y) noexcept {
+    kernels_for<Bits>(l).gemv_rows_q8(l, base, rows, n, x.values.data(), x.scales.data(), x.sums.data(), y);
 }
 
 /// y[0..cols) += sum_i a[i] * row(rows[i]); rows == nullptr means rows 0..n-1.
-inline void axpy_rows(const RowLayout& l, const std::uint8_t* base, const std::uint32_t* rows, std::size_t n,
-                      const float* a, float* y) noexcept {
-    sparseinfer::detail::active_table(l.bits).axpy_rows(l, base, rows, n, a, y);
+template <int Bits = 0>
+void axpy_rows(const RowLayout& l, const std::uint8_t* base, const std::uint32_t* rows, std::size_t n, const float* a,
+               float* y) noexcept {
+    kernels_for<Bits>(l).axpy_rows(l, base, rows, n, a, y);
 }
 
 }  // namespace sparseinfer::kernels

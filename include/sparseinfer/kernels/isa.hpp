@@ -34,7 +34,7 @@ inline bool isa_supported(Isa isa) noexcept {
 #if defined(SPARSEINFER_SEPARATE_KERNELS)
     if (separate_table(isa, 4) == nullptr) return false;  // not in the kernels unit
 #endif
-    return e.isa == isa && e.table != nullptr && e.cpu_has(f);
+    return e.isa == isa && e.built && e.cpu_has(f);
 }
 
 /// Every path this CPU can run, weakest first (scalar is always first).
@@ -53,10 +53,17 @@ inline Isa best_isa() noexcept {
     return best;
 }
 
-/// The kernels of `isa` for a code width (2, 3, 4 or 8). The caller makes sure
-/// isa_supported(isa); an unsupported one gives the scalar table.
+/// The kernels of `isa` for code width Bits (2, 3, 4 or 8). The caller makes
+/// sure isa_supported(isa); an unsupported one gives the scalar table.
+template <int Bits>
+const KernelTable& table_for(Isa isa) noexcept {
+    return *path_table<Bits>(isa_supported(isa) ? isa : Isa::scalar);
+}
+
+/// table_for for a width known at run time (compiles every width's kernels).
 inline const KernelTable& table_for(Isa isa, int bits) noexcept {
-    return isa_supported(isa) ? isa_entry(isa).table(bits) : isa_entry(Isa::scalar).table(bits);
+    return with_width(
+        bits, [isa](auto width) noexcept -> const KernelTable& { return table_for<decltype(width)::value>(isa); });
 }
 
 /// Parses a path name; throws sparseinfer::error naming the valid ones.
@@ -95,7 +102,6 @@ namespace sparseinfer::detail {
 struct ActiveKernels {
     Isa isa = Isa::scalar;
     std::string message;  ///< empty when SPARSEINFER_ISA was valid
-    const kernels::KernelTable* tables[4] = {};
 };
 
 inline const ActiveKernels& active_kernels() noexcept {
@@ -107,15 +113,23 @@ inline const ActiveKernels& active_kernels() noexcept {
             a.isa = Isa::scalar;
             a.message = e.what();
         }
-        for (int bits : {2, 3, 4, 8}) a.tables[kernels::bits_index(bits)] = &kernels::table_for(a.isa, bits);
         return a;
     }();
     return active;
 }
 
-/// The chosen kernels for a code width (no checks; see init_kernels()).
+/// The chosen kernels for code width Bits (no checks; see init_kernels()).
+template <int Bits>
+const kernels::KernelTable& active_table_for() noexcept {
+    static const kernels::KernelTable* const table = &kernels::table_for<Bits>(active_kernels().isa);
+    return *table;
+}
+
+/// active_table_for a width known at run time (compiles every width's kernels).
 inline const kernels::KernelTable& active_table(int bits) noexcept {
-    return *active_kernels().tables[kernels::bits_index(bits)];
+    return kernels::with_width(bits, [](auto width) noexcept -> const kernels::KernelTable& {
+        return active_table_for<decltype(width)::value>();
+    });
 }
 
 }  // namespace sparseinfer::detail

@@ -1,24 +1,34 @@
 // sparseinfer/kernels/registry.hpp - the one list of kernel paths (instruction
-// sets): each entry's name, how the CPU shows it has it, and its kernel tables.
-// kernels/isa.hpp chooses among them; nothing else lists the paths.
+// sets): each entry's name, how the CPU shows it has it, and whether this build
+// has its kernels. kernels/isa.hpp chooses among them; nothing else lists the
+// paths.
 //
 // Adding a path: a value in `enum class Isa` (detail/kernel_table.hpp), the
 // CPU bit in detail/cpu_features.hpp, its primitives file under kernels/ (the
-// loops come from kernels/detail/row_walk.inc), and one entry here.
+// loops come from kernels/detail/row_walk.inc; SPARSEINFER_BUILT_PATH gives
+// its tables to PathTables), and one entry here.
+//
+// A path's tables are reached per code width (path_table<Bits>), never through
+// a function that covers every width, so a unit compiles only the widths it
+// asks for: QuantizedWeights<4> brings the 4-bit kernels of every path, not
+// the 2-, 3- and 8-bit ones. Only the run-time-width entry points
+// (kernels/dispatch.hpp on a RowLayout, table_for(isa, bits)) bring them all.
 //
 //   for (const auto& e : sparseinfer::kernels::isa_registry)
-//       std::printf("%s %s\n", e.name, e.table ? "built" : "not in this build");
+//       std::printf("%s %s\n", e.name, e.built ? "built" : "not in this build");
 //
 // Compiled mode: a program that defines SPARSEINFER_SEPARATE_KERNELS in every
 // unit and links src/sparseinfer_kernels.cpp (CMake: sparseinfer::kernels)
-// compiles the kernels once, in that unit; the other units see only
-// separate_table() below, which the registry's entries call, and compile no
-// kernel code. That unit compiles this file as the header-only mode does and
-// answers separate_table() from the registry itself, so this list stays the
-// only one. The compiled mode's registry lives in the inline namespace
-// `compiled_mode`, so it and the unit's are distinct entities, not two
-// definitions of one.
+// compiles the kernels once, in that unit; the other units' PathTables ask
+// separate_table() below, and compile no kernel code. That unit compiles this
+// file as the header-only mode does and answers separate_table() from the
+// registry itself, so this list stays the only one. The compiled mode's
+// registry lives in the inline namespace `compiled_mode`, so it and the unit's
+// are distinct entities, not two definitions of one.
 #pragma once
+
+#include <cstddef>
+#include <utility>
 
 #include "../detail/cpu_features.hpp"
 #include "../detail/kernel_table.hpp"
@@ -38,16 +48,28 @@ namespace sparseinfer::kernels {
 /// lacks the path; it always has scalar. Defined in src/sparseinfer_kernels.cpp.
 const KernelTable* separate_table(Isa isa, int bits) noexcept;
 
-/// A registry table function over separate_table(); isa_supported() has
-/// checked that the kernels unit holds the path.
-template <Isa I>
-const KernelTable& separate_table_of(int bits) noexcept {
-    return *separate_table(I, bits);
-}
-#endif
-
-#if defined(SPARSEINFER_SEPARATE_KERNELS)
 inline namespace compiled_mode {
+/// Compiled mode: every path's tables are asked of the kernels unit at run
+/// time (isa_supported() checks that the unit holds the path).
+template <Isa I>
+struct PathTables {
+    static constexpr bool built = true;
+    template <int Bits>
+    static const KernelTable* table() noexcept {
+        return separate_table(I, Bits);
+    }
+};
+#else
+/// Header-only: a path no primitives file specialized is not in this build
+/// (another architecture, or a compiler without the target).
+template <Isa I>
+struct PathTables {
+    static constexpr bool built = false;
+    template <int Bits>
+    static const KernelTable* table() noexcept {
+        return nullptr;
+    }
+};
 #endif
 
 /// One kernel path.
@@ -56,61 +78,37 @@ struct IsaEntry {
     const char* name;  ///< what SPARSEINFER_ISA and active_isa() call it
     /// True when the CPU (and OS) can run the path.
     bool (*cpu_has)(const detail::CpuFeatures&) noexcept;
-    /// The path's kernels per code width; nullptr when this build lacks them
-    /// (another architecture, or a compiler without the target).
-    const KernelTable& (*table)(int bits) noexcept;
+    /// True when this build has the path's kernels (PathTables<isa>).
+    bool built;
 };
 
 /// Every path, weakest first within each architecture: the last one the CPU
 /// has is the default.
 inline constexpr IsaEntry isa_registry[] = {
-    {Isa::scalar, "scalar", [](const detail::CpuFeatures&) noexcept { return true; },
-#if defined(SPARSEINFER_SEPARATE_KERNELS)
-     &separate_table_of<Isa::scalar>},
-#else
-     &scalar::table},
-#endif
-    {Isa::avx2, "avx2", [](const detail::CpuFeatures& f) noexcept { return f.avx2; },
-#if defined(SPARSEINFER_SEPARATE_KERNELS)
-     &separate_table_of<Isa::avx2>},
-#elif defined(SPARSEINFER_HAS_AVX2_KERNELS)
-     &avx2::table},
-#else
-     nullptr},
-#endif
+    {Isa::scalar, "scalar", [](const detail::CpuFeatures&) noexcept { return true; }, PathTables<Isa::scalar>::built},
+    {Isa::avx2, "avx2", [](const detail::CpuFeatures& f) noexcept { return f.avx2; }, PathTables<Isa::avx2>::built},
     {Isa::avx512, "avx512", [](const detail::CpuFeatures& f) noexcept { return f.avx512; },
-#if defined(SPARSEINFER_SEPARATE_KERNELS)
-     &separate_table_of<Isa::avx512>},
-#elif defined(SPARSEINFER_HAS_AVX512_KERNELS)
-     &avx512::table},
-#else
-     nullptr},
-#endif
+     PathTables<Isa::avx512>::built},
     {Isa::avx512_vnni, "avx512_vnni", [](const detail::CpuFeatures& f) noexcept { return f.avx512_vnni; },
-#if defined(SPARSEINFER_SEPARATE_KERNELS)
-     &separate_table_of<Isa::avx512_vnni>},
-#elif defined(SPARSEINFER_HAS_AVX512_KERNELS)
-     &avx512_vnni::table},
-#else
-     nullptr},
-#endif
-    {Isa::neon, "neon", [](const detail::CpuFeatures& f) noexcept { return f.neon; },
-#if defined(SPARSEINFER_SEPARATE_KERNELS)
-     &separate_table_of<Isa::neon>},
-#elif defined(SPARSEINFER_HAS_NEON_KERNELS)
-     &neon::table},
-#else
-     nullptr},
-#endif
+     PathTables<Isa::avx512_vnni>::built},
+    {Isa::neon, "neon", [](const detail::CpuFeatures& f) noexcept { return f.neon; }, PathTables<Isa::neon>::built},
     {Isa::neon_dotprod, "neon_dotprod", [](const detail::CpuFeatures& f) noexcept { return f.neon_dotprod; },
-#if defined(SPARSEINFER_SEPARATE_KERNELS)
-     &separate_table_of<Isa::neon_dotprod>},
-#elif defined(SPARSEINFER_HAS_NEON_DOTPROD_KERNELS)
-     &neon_dotprod::table},
-#else
-     nullptr},
-#endif
+     PathTables<Isa::neon_dotprod>::built},
 };
+
+/// The kernels of path `isa` for code width Bits, or nullptr when this build
+/// lacks the path. Instantiates width Bits of every built path, no other width.
+template <int Bits, std::size_t... K>
+const KernelTable* path_table(Isa isa, std::index_sequence<K...>) noexcept {
+    const KernelTable* t = nullptr;
+    ((isa == isa_registry[K].isa ? (void)(t = PathTables<isa_registry[K].isa>::template table<Bits>()) : (void)0), ...);
+    return t;
+}
+
+template <int Bits>
+const KernelTable* path_table(Isa isa) noexcept {
+    return path_table<Bits>(isa, std::make_index_sequence<sizeof isa_registry / sizeof isa_registry[0]>{});
+}
 
 /// The registry entry of a path.
 constexpr const IsaEntry& isa_entry(Isa isa) noexcept {

@@ -215,3 +215,10 @@ inline const KernelTable& table(int bits) noexcept {
 }
 
 }  // namespace sparseinfer::kernels::scalar
+
+// Header-only, the scalar path is one more table of the registry; the compiled
+// mode's units reach it through the kernels unit like the others (tests still
+// call scalar::table directly, as the reference).
+#if !defined(SPARSEINFER_SEPARATE_KERNELS)
+SPARSEINFER_BUILT_PATH(::sparseinfer::Isa::scalar, ::sparseinfer::kernels::scalar)
+#endif
