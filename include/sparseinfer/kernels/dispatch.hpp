@@ -30,7 +30,7 @@ using sparseinfer::detail::RowLayout;
 template <int Bits>
 const KernelTable& kernels_for(const RowLayout& l) noexcept {
     if constexpr (Bits == 0)
-        return kernels_for<Bits>(l);
+        return sparseinfer::detail::active_table(l.bits);
     else
         return sparseinfer::detail::active_table_for<Bits>();
 }
