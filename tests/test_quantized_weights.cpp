@@ -622,7 +622,7 @@ TEST_CASE("The lanes' least-squares fits are the same on every path") {
     for (float v : y) sy += v;
     d::PassBatch swept;
     for (std::size_t k = 0; k < 13; ++k) swept.set(k, 0.0, 14.0 + 0.2 * static_cast<double>(k), 0, 0);
-    swept.set(13, 0.9, 0.5, 0, 0);  // every code 0 or 1, most 0
+    swept.set(13, 0.9, 0.5, 0, 0);   // every code 0 or 1, most 0
     swept.set(14, 2.0, 15.0, 0, 0);  // every code 0: no fit
     d::run_batch_portable<true, false>(swept, y.data(), n, 15.0f);
     d::LaneFits ref;
