@@ -53,7 +53,8 @@ inline namespace compiled_mode {
 /// time (isa_supported() checks that the unit holds the path).
 template <Isa I>
 struct PathTables {
-    static constexpr bool built = true;
+    static constexpr bool built = true;  ///< whether this build has the path
+    /// The path's kernels for code width Bits (nullptr when not built).
     template <int Bits>
     static const KernelTable* table() noexcept {
         return separate_table(I, Bits);
@@ -64,7 +65,8 @@ struct PathTables {
 /// (another architecture, or a compiler without the target).
 template <Isa I>
 struct PathTables {
-    static constexpr bool built = false;
+    static constexpr bool built = false;  ///< whether this build has the path
+    /// The path's kernels for code width Bits (nullptr when not built).
     template <int Bits>
     static const KernelTable* table() noexcept {
         return nullptr;
@@ -105,6 +107,8 @@ const KernelTable* path_table(Isa isa, std::index_sequence<K...>) noexcept {
     return t;
 }
 
+/// path_table over every registry entry: the kernels of path `isa` for code
+/// width Bits, or nullptr when this build lacks the path.
 template <int Bits>
 const KernelTable* path_table(Isa isa) noexcept {
     return path_table<Bits>(isa, std::make_index_sequence<sizeof isa_registry / sizeof isa_registry[0]>{});
