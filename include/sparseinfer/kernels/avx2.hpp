@@ -16,7 +16,7 @@
 // (min code, activation block sum) pairs.
 //
 //   if (sparseinfer::detail::detect_cpu_features().avx2)
-//       y = sparseinfer::kernels::avx2::table(4).dot_row(layout, row, x);
+//       y = sparseinfer::kernels::avx2::table_for_bits<4>.dot_row(layout, row, x);
 #pragma once
 
 #include <cstddef>
@@ -641,13 +641,6 @@ inline constexpr KernelTable table_for_bits = {Isa::avx2,
                                                quantize_activations,
                                                gemv_s8_panels,
                                                splits_float_x};
-
-/// The AVX2 kernels for a code width (2, 3, 4 or 8).
-inline const KernelTable& table(int bits) noexcept {
-    static constexpr const KernelTable* tables[4] = {&table_for_bits<2>, &table_for_bits<3>, &table_for_bits<4>,
-                                                     &table_for_bits<8>};
-    return *tables[bits_index(bits)];
-}
 
 }  // namespace sparseinfer::kernels::avx2
 SPARSEINFER_TARGET_REGION_END

@@ -10,7 +10,7 @@
 // are described in kernels/detail/avx512_body.inc.
 //
 //   if (sparseinfer::detail::detect_cpu_features().avx512_vnni)
-//       y = sparseinfer::kernels::avx512_vnni::table(4).dot_row(layout, row, x);
+//       y = sparseinfer::kernels::avx512_vnni::table_for_bits<4>.dot_row(layout, row, x);
 #pragma once
 
 #include <cstddef>

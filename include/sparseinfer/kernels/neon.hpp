@@ -13,7 +13,7 @@
 // blocks per vector.
 //
 //   if (sparseinfer::detail::detect_cpu_features().neon_dotprod)
-//       y = sparseinfer::kernels::neon_dotprod::table(4).dot_row(layout, row, x);
+//       y = sparseinfer::kernels::neon_dotprod::table_for_bits<4>.dot_row(layout, row, x);
 #pragma once
 
 #include <cstddef>
