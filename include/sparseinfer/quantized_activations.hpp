@@ -47,7 +47,8 @@ inline void quantize_activations(const float* x, std::size_t n, QuantizedActivat
     out.scales.resize(blocks);
     out.sums.resize(blocks);
     kernels::init_kernels();
-    detail::active_table_for<4>().quantize_activations(x, n, out.values.data(), out.scales.data(), out.sums.data());
+    detail::active_kernel<4, kernels::KernelOp::quantize_activations>()(x, n, out.values.data(), out.scales.data(),
+                                                                        out.sums.data());
 }
 
 namespace detail {

@@ -136,8 +136,8 @@ public:
         const std::int8_t* tqp = tq.data();
         auto task = [&](std::size_t c) {
             const std::size_t b = chunks.begin(c);
-            active_table_for<8>().gemv_s8_panels(panels_ + b * D, scales_.data() + b, chunks.end(c) - b, D, tqp, tscale,
-                                                 pre + b);
+            active_kernel<8, kernels::KernelOp::gemv_s8_panels>()(panels_ + b * D, scales_.data() + b,
+                                                                  chunks.end(c) - b, D, tqp, tscale, pre + b);
         };
         executor(chunks.count(), task);
     }

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <type_traits>
+#include <utility>
 
 #include "int8_panels.hpp"
 #include "row_format.hpp"
@@ -57,6 +58,45 @@ struct KernelTable {
     bool splits_float_x = false;
 };
 
+/// One kernel of a KernelTable, asked for alone (PathTables<I>::kernel<Bits, Op>()):
+/// a unit then compiles only the kernels it calls, not the whole table.
+enum class KernelOp {
+    dequantize_row,
+    dot_row,
+    dot_row_q8,
+    gemv_rows,
+    gemv_rows_q8,
+    axpy_rows,
+    quantize_activations,
+    gemv_s8_panels
+};
+
+/// The KernelTable member that holds kernel Op.
+template <KernelOp Op>
+constexpr auto kernel_member() noexcept {
+    if constexpr (Op == KernelOp::dequantize_row)
+        return &KernelTable::dequantize_row;
+    else if constexpr (Op == KernelOp::dot_row)
+        return &KernelTable::dot_row;
+    else if constexpr (Op == KernelOp::dot_row_q8)
+        return &KernelTable::dot_row_q8;
+    else if constexpr (Op == KernelOp::gemv_rows)
+        return &KernelTable::gemv_rows;
+    else if constexpr (Op == KernelOp::gemv_rows_q8)
+        return &KernelTable::gemv_rows_q8;
+    else if constexpr (Op == KernelOp::axpy_rows)
+        return &KernelTable::axpy_rows;
+    else if constexpr (Op == KernelOp::quantize_activations)
+        return &KernelTable::quantize_activations;
+    else
+        return &KernelTable::gemv_s8_panels;
+}
+
+/// The function pointer type of kernel Op.
+template <KernelOp Op>
+using KernelFn =
+    std::remove_cv_t<std::remove_reference_t<decltype(std::declval<const KernelTable&>().*kernel_member<Op>())>>;
+
 /// Index of a code width in a 4-entry per-Bits array (2, 3, 4, 8 -> 0..3).
 constexpr int bits_index(int bits) noexcept { return bits == 2 ? 0 : bits == 3 ? 1 : bits == 4 ? 2 : 3; }
 
@@ -93,7 +133,9 @@ struct PathTables;
 
 // Used by a primitives file, at global scope and outside its target region,
 // for a path this build has: path ISA's kernels for width Bits are
-// NS::table_for_bits<Bits>.
+// NS::table_for_bits<Bits>, and each of them alone NS::<kernel><Bits> (the
+// width-independent ones NS::quantize_activations and NS::gemv_s8_panels).
+// Only the branch of the kernel asked for is instantiated.
 #define SPARSEINFER_BUILT_PATH(ISA, NS)                                      \
     template <>                                                              \
     struct sparseinfer::kernels::PathTables<ISA> {                           \
@@ -101,6 +143,26 @@ struct PathTables;
         template <int Bits>                                                  \
         static const ::sparseinfer::kernels::KernelTable* table() noexcept { \
             return &NS::table_for_bits<Bits>;                                \
+        }                                                                    \
+        template <int Bits, ::sparseinfer::kernels::KernelOp Op>             \
+        static ::sparseinfer::kernels::KernelFn<Op> kernel() noexcept {      \
+            using K = ::sparseinfer::kernels::KernelOp;                      \
+            if constexpr (Op == K::dequantize_row)                           \
+                return &NS::dequantize_row<Bits>;                            \
+            else if constexpr (Op == K::dot_row)                             \
+                return &NS::dot_row<Bits>;                                   \
+            else if constexpr (Op == K::dot_row_q8)                          \
+                return &NS::dot_row_q8<Bits>;                                \
+            else if constexpr (Op == K::gemv_rows)                           \
+                return &NS::gemv_rows<Bits>;                                 \
+            else if constexpr (Op == K::gemv_rows_q8)                        \
+                return &NS::gemv_rows_q8<Bits>;                              \
+            else if constexpr (Op == K::axpy_rows)                           \
+                return &NS::axpy_rows<Bits>;                                 \
+            else if constexpr (Op == K::quantize_activations)                \
+                return &NS::quantize_activations;                            \
+            else                                                             \
+                return &NS::gemv_s8_panels;                                  \
         }                                                                    \
     };
 

@@ -26,52 +26,53 @@ namespace sparseinfer::kernels {
 
 using sparseinfer::detail::RowLayout;
 
-/// The chosen kernels for l: width Bits, or l.bits when Bits is 0.
-template <int Bits>
-const KernelTable& kernels_for(const RowLayout& l) noexcept {
+/// The chosen kernel Op for l: width Bits alone, or l.bits' table when Bits is 0.
+template <KernelOp Op, int Bits>
+KernelFn<Op> chosen_kernel(const RowLayout& l) noexcept {
     if constexpr (Bits == 0)
-        return sparseinfer::detail::active_table(l.bits);
+        return sparseinfer::detail::active_table(l.bits).*kernel_member<Op>();
     else
-        return sparseinfer::detail::active_table_for<Bits>();
+        return sparseinfer::detail::active_kernel<Bits, Op>();
 }
 
 /// out[0..cols) = decoded row.
 template <int Bits = 0>
 void dequantize_row(const RowLayout& l, const std::uint8_t* row, float* out) noexcept {
-    kernels_for<Bits>(l).dequantize_row(l, row, out);
+    chosen_kernel<KernelOp::dequantize_row, Bits>(l)(l, row, out);
 }
 
 /// Returns row . x (x has cols floats).
 template <int Bits = 0>
 float dot_row(const RowLayout& l, const std::uint8_t* row, const float* x) noexcept {
-    return kernels_for<Bits>(l).dot_row(l, row, x);
+    return chosen_kernel<KernelOp::dot_row, Bits>(l)(l, row, x);
 }
 
 /// Returns row . x for int8-quantized activations.
 template <int Bits = 0>
 float dot_row(const RowLayout& l, const std::uint8_t* row, const QuantizedActivations& x) noexcept {
-    return kernels_for<Bits>(l).dot_row_q8(l, row, x.values.data(), x.scales.data(), x.sums.data());
+    return chosen_kernel<KernelOp::dot_row_q8, Bits>(l)(l, row, x.values.data(), x.scales.data(), x.sums.data());
 }
 
 /// y[i] = row(rows[i]) . x; rows == nullptr means rows 0..n-1.
 template <int Bits = 0>
 void gemv_rows(const RowLayout& l, const std::uint8_t* base, const std::uint32_t* rows, std::size_t n, const float* x,
                float* y) noexcept {
-    kernels_for<Bits>(l).gemv_rows(l, base, rows, n, x, y);
+    chosen_kernel<KernelOp::gemv_rows, Bits>(l)(l, base, rows, n, x, y);
 }
 
 /// gemv_rows for int8-quantized activations.
 template <int Bits = 0>
 void gemv_rows(const RowLayout& l, const std::uint8_t* base, const std::uint32_t* rows, std::size_t n,
                const QuantizedActivations& x, float* y) noexcept {
-    kernels_for<Bits>(l).gemv_rows_q8(l, base, rows, n, x.values.data(), x.scales.data(), x.sums.data(), y);
+    chosen_kernel<KernelOp::gemv_rows_q8, Bits>(l)(l, base, rows, n, x.values.data(), x.scales.data(), x.sums.data(),
+                                                   y);
 }
 
 /// y[0..cols) += sum_i a[i] * row(rows[i]); rows == nullptr means rows 0..n-1.
 template <int Bits = 0>
 void axpy_rows(const RowLayout& l, const std::uint8_t* base, const std::uint32_t* rows, std::size_t n, const float* a,
                float* y) noexcept {
-    kernels_for<Bits>(l).axpy_rows(l, base, rows, n, a, y);
+    chosen_kernel<KernelOp::axpy_rows, Bits>(l)(l, base, rows, n, a, y);
 }
 
 }  // namespace sparseinfer::kernels

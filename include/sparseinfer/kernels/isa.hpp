@@ -60,6 +60,13 @@ const KernelTable& table_for(Isa isa) noexcept {
     return *path_table<Bits>(isa_supported(isa) ? isa : Isa::scalar);
 }
 
+/// Kernel Op of `isa` for code width Bits alone (compiles no other kernel).
+/// The caller makes sure isa_supported(isa); an unsupported one gives scalar's.
+template <int Bits, KernelOp Op>
+KernelFn<Op> kernel_for(Isa isa) noexcept {
+    return path_kernel<Bits, Op>(isa_supported(isa) ? isa : Isa::scalar);
+}
+
 /// table_for for a width known at run time (compiles every width's kernels).
 inline const KernelTable& table_for(Isa isa, int bits) noexcept {
     return with_width(
@@ -123,6 +130,13 @@ template <int Bits>
 const kernels::KernelTable& active_table_for() noexcept {
     static const kernels::KernelTable* const table = &kernels::table_for<Bits>(active_kernels().isa);
     return *table;
+}
+
+/// The chosen path's kernel Op for code width Bits (no checks; see init_kernels()).
+template <int Bits, kernels::KernelOp Op>
+kernels::KernelFn<Op> active_kernel() noexcept {
+    static const kernels::KernelFn<Op> fn = kernels::kernel_for<Bits, Op>(active_kernels().isa);
+    return fn;
 }
 
 /// active_table_for a width known at run time (compiles every width's kernels).

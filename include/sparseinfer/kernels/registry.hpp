@@ -59,6 +59,11 @@ struct PathTables {
     static const KernelTable* table() noexcept {
         return separate_table(I, Bits);
     }
+    template <int Bits, KernelOp Op>
+    static KernelFn<Op> kernel() noexcept {
+        const KernelTable* t = separate_table(I, Bits);
+        return t != nullptr ? t->*kernel_member<Op>() : nullptr;
+    }
 };
 #else
 /// Header-only: a path no primitives file specialized is not in this build
@@ -69,6 +74,10 @@ struct PathTables {
     /// The path's kernels for code width Bits (nullptr when not built).
     template <int Bits>
     static const KernelTable* table() noexcept {
+        return nullptr;
+    }
+    template <int Bits, KernelOp Op>
+    static KernelFn<Op> kernel() noexcept {
         return nullptr;
     }
 };
@@ -112,6 +121,21 @@ const KernelTable* path_table(Isa isa, std::index_sequence<K...>) noexcept {
 template <int Bits>
 const KernelTable* path_table(Isa isa) noexcept {
     return path_table<Bits>(isa, std::make_index_sequence<sizeof isa_registry / sizeof isa_registry[0]>{});
+}
+
+/// Kernel Op of path `isa` for code width Bits, or nullptr when this build
+/// lacks the path. Instantiates that one kernel of every built path.
+template <int Bits, KernelOp Op, std::size_t... K>
+KernelFn<Op> path_kernel(Isa isa, std::index_sequence<K...>) noexcept {
+    KernelFn<Op> f = nullptr;
+    ((isa == isa_registry[K].isa ? (void)(f = PathTables<isa_registry[K].isa>::template kernel<Bits, Op>()) : (void)0),
+     ...);
+    return f;
+}
+
+template <int Bits, KernelOp Op>
+KernelFn<Op> path_kernel(Isa isa) noexcept {
+    return path_kernel<Bits, Op>(isa, std::make_index_sequence<sizeof isa_registry / sizeof isa_registry[0]>{});
 }
 
 /// The registry entry of a path.

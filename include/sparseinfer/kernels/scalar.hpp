@@ -219,6 +219,19 @@ inline const KernelTable& table(int bits) noexcept {
 // Header-only, the scalar path is one more table of the registry; the compiled
 // mode's units reach it through the kernels unit like the others (tests still
 // call scalar::table directly, as the reference).
+// Its kernels do not depend on the width (they read it from the layout), so
+// the whole table is compiled once and each kernel is taken from it.
 #if !defined(SPARSEINFER_SEPARATE_KERNELS)
-SPARSEINFER_BUILT_PATH(::sparseinfer::Isa::scalar, ::sparseinfer::kernels::scalar)
+template <>
+struct sparseinfer::kernels::PathTables<sparseinfer::Isa::scalar> {
+    static constexpr bool built = true;
+    template <int Bits>
+    static const KernelTable* table() noexcept {
+        return &scalar::table_for_bits<Bits>;
+    }
+    template <int Bits, KernelOp Op>
+    static KernelFn<Op> kernel() noexcept {
+        return scalar::table_for_bits<Bits>.*kernel_member<Op>();
+    }
+};
 #endif
