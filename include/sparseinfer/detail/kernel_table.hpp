@@ -135,8 +135,12 @@ struct PathTables;
 // for a path this build has: path ISA's kernels for width Bits are
 // NS::table_for_bits<Bits>, and each of them alone NS::<kernel><Bits> (the
 // width-independent ones NS::quantize_activations and NS::gemv_s8_panels).
-// Only the branch of the kernel asked for is instantiated.
-#define SPARSEINFER_BUILT_PATH(ISA, NS)                                      \
+// The kernels that use no int8 dot product (dequantize_row, float dot_row,
+// axpy_rows, quantize_activations) are SHARED::'s: a path that differs from
+// another only in its dot-product instruction (avx512_vnni, neon_dotprod)
+// names that path, so those kernels are compiled once for both; any other path
+// names itself. Only the branch of the kernel asked for is instantiated.
+#define SPARSEINFER_BUILT_PATH(ISA, NS, SHARED)                              \
     template <>                                                              \
     struct sparseinfer::kernels::PathTables<ISA> {                           \
         static constexpr bool built = true;                                  \
@@ -148,9 +152,9 @@ struct PathTables;
         static ::sparseinfer::kernels::KernelFn<Op> kernel() noexcept {      \
             using K = ::sparseinfer::kernels::KernelOp;                      \
             if constexpr (Op == K::dequantize_row)                           \
-                return &NS::dequantize_row<Bits>;                            \
+                return &SHARED::dequantize_row<Bits>;                        \
             else if constexpr (Op == K::dot_row)                             \
-                return &NS::dot_row<Bits>;                                   \
+                return &SHARED::dot_row<Bits>;                               \
             else if constexpr (Op == K::dot_row_q8)                          \
                 return &NS::dot_row_q8<Bits>;                                \
             else if constexpr (Op == K::gemv_rows)                           \
@@ -158,9 +162,9 @@ struct PathTables;
             else if constexpr (Op == K::gemv_rows_q8)                        \
                 return &NS::gemv_rows_q8<Bits>;                              \
             else if constexpr (Op == K::axpy_rows)                           \
-                return &NS::axpy_rows<Bits>;                                 \
+                return &SHARED::axpy_rows<Bits>;                             \
             else if constexpr (Op == K::quantize_activations)                \
-                return &NS::quantize_activations;                            \
+                return &SHARED::quantize_activations;                        \
             else                                                             \
                 return &NS::gemv_s8_panels;                                  \
         }                                                                    \

@@ -644,6 +644,6 @@ inline constexpr KernelTable table_for_bits = {Isa::avx2,
 
 }  // namespace sparseinfer::kernels::avx2
 SPARSEINFER_TARGET_REGION_END
-SPARSEINFER_BUILT_PATH(::sparseinfer::Isa::avx2, ::sparseinfer::kernels::avx2)
+SPARSEINFER_BUILT_PATH(::sparseinfer::Isa::avx2, ::sparseinfer::kernels::avx2, ::sparseinfer::kernels::avx2)
 
 #endif
