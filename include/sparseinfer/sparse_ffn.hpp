@@ -50,16 +50,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "activation.hpp"
-#include "detail/aligned_allocator.hpp"
 #include "detail/ffn_matrices.hpp"
+#include "detail/ffn_rows.hpp"
 #include "detail/quantizer.hpp"
-#include "detail/row_chunks.hpp"
 #include "detail/row_format.hpp"
 #include "detail/unique_ids.hpp"
 #include "error.hpp"
@@ -106,17 +104,7 @@ public:
     SparseFfn(const float* gate, const float* up, const float* down, std::size_t d_model, std::size_t hidden,
               Activation act, QuantOptions opts = {}, Policy policy = Policy{})
         : act_(act), policy_(policy) {
-        if (up == nullptr) throw error("argument 'up' is a null pointer");
-        if (down == nullptr) throw error("argument 'down' is a null pointer");
-        if (d_model == 0) throw error("d_model is 0");
-        if (hidden == 0) throw error("hidden is 0");
-        if (hidden > std::numeric_limits<std::uint32_t>::max())
-            throw error("hidden is " + std::to_string(hidden) + "; neuron ids are 32-bit");
-        std::size_t values = 0;
-        if (!detail::checked_mul(hidden, d_model, values)) throw error("d_model * hidden overflows");
-        if (gate != nullptr) detail::check_finite_matrix(gate, values, d_model, "gate");
-        detail::check_finite_matrix(up, values, d_model, "up");
-        detail::check_finite_matrix(down, values, hidden, "down");
+        detail::check_ffn_floats(gate, up, down, d_model, hidden);
         owned_ = std::make_unique<Owned>();
         if (gate != nullptr) owned_->gate.push_back(Weights::from_f32(gate, hidden, d_model, opts));
         owned_->up.push_back(Weights::from_f32(up, hidden, d_model, opts));
@@ -263,19 +251,7 @@ public:
     /// The dequantized matrix in checkpoint layout (down as [d_model][hidden]):
     /// the exact weights the kernels use, for references and error measurements.
     std::vector<float> dequantized(FfnMatrix which) const {
-        if (which == FfnMatrix::gate && !gated_) throw error("this layer has no gate matrix");
-        std::vector<float> out(hidden_ * d_model_), row(d_model_);
-        const std::uint8_t* base = matrix_data(which);
-        for (std::size_t i = 0; i < hidden_; ++i) {
-            kernels::dequantize_row<Bits>(layout_, base + i * layout_.row_stride, row.data());
-            for (std::size_t j = 0; j < d_model_; ++j) {
-                if (which == FfnMatrix::down)
-                    out[j * hidden_ + i] = row[j];
-                else
-                    out[i * d_model_ + j] = row[j];
-            }
-        }
-        return out;
+        return detail::dequantize_matrix<Bits>(matrix(which), which == FfnMatrix::down);
     }
 
 private:
@@ -315,16 +291,13 @@ private:
     }
 
     void allocate_scratch() {
-        for (auto* v : {&g_, &u_, &h_, &gate_all_, &score_}) v->assign(hidden_, 0.0f);
+        rows_.reset(d_model_, hidden_, act_, gated_);
+        score_.assign(hidden_, 0.0f);
         selected_.assign(hidden_, 0);
         cold_.assign(hidden_, 0);
         hot_.assign(hidden_, 0);
         hot_neuron_.assign(hidden_, 0);
         ids_ = detail::UniqueIds(hidden_);
-        // One partial output per chunk but the first, for the largest list (every neuron);
-        // rows 64 bytes apart, so tasks never share a cache line.
-        partial_stride_ = (d_model_ + 15) / 16 * 16;
-        partials_.assign((detail::RowChunks::max_count(hidden_) - 1) * partial_stride_, 0.0f);
     }
 
     std::size_t rows_per_neuron() const noexcept { return gated_ ? 3 : 2; }
@@ -341,25 +314,18 @@ private:
 
     /// Sets the input of this call: x, or x quantized into xq_ in int8 mode.
     void prepare_input(const float* x) {
-        x_ = x;
-        xq_in_ = nullptr;
-        if (int8_) {
-            quantize_activations(x, d_model_, xq_);
-            xq_in_ = &xq_;
-        }
+        if (int8_) quantize_activations(x, d_model_, xq_);
+        rows_.set_input(x, int8_ ? &xq_ : nullptr);
     }
     /// Sets a caller-quantized input for this call (int8 kernels whatever the mode).
-    void prepare_input(const QuantizedActivations& xq) {
-        x_ = nullptr;
-        xq_in_ = &xq;
-    }
+    void prepare_input(const QuantizedActivations& xq) { rows_.set_input(nullptr, &xq); }
 
     // The forward functions for either input (const float* or QuantizedActivations).
     template <class Input>
     void dense(const Input& x, float* y) {
         check_io(x, y);
         prepare_input(x);
-        compute(main_source(), nullptr, nullptr, hidden_, false, y, true);
+        rows_.compute(main_source(), nullptr, nullptr, hidden_, false, y, true, executor_);
         stats_.calls += 1;
         stats_.neurons += hidden_;
         stats_.bytes_read += hidden_ * rows_per_neuron() * layout_.row_bytes;
@@ -376,8 +342,9 @@ private:
         check_io(x, y);
         if (!gated_) throw error("forward_gate_first needs a gated layer (this one has no gate)");
         prepare_input(x);
-        gate_all();
-        for (std::size_t i = 0; i < hidden_; ++i) score_[i] = std::fabs(activate(act_, gate_all_[i]));
+        rows_.gate_all(main_source(), executor_);
+        const std::vector<float>& gate = rows_.gate_values();
+        for (std::size_t i = 0; i < hidden_; ++i) score_[i] = std::fabs(activate(act_, gate[i]));
         const std::size_t n = select(sel, score_.data(), hidden_, selected_.data());
         stats_.bytes_read += hidden_ * layout_.row_bytes;  // the dense gate pass
         run_listed(selected_.data(), n, true, y);
@@ -387,93 +354,17 @@ private:
     void all_scores(const Input& x, float* scores) {
         check_io(x, scores);
         prepare_input(x);
-        gate_all();
-        for (std::size_t i = 0; i < hidden_; ++i) scores[i] = std::fabs(activate(act_, gate_all_[i]));
+        rows_.gate_all(main_source(), executor_);
+        const std::vector<float>& gate = rows_.gate_values();
+        for (std::size_t i = 0; i < hidden_; ++i) scores[i] = std::fabs(activate(act_, gate[i]));
     }
 
-    /// Where a set of rows lives: the layer's matrices or the store's bundles.
-    struct Source {
-        const detail::RowLayout* layout;
-        const std::uint8_t* gate;  // unused without a gate
-        const std::uint8_t* up;
-        const std::uint8_t* down;
-    };
+    using Source = detail::FfnSource;
     Source main_source() const noexcept {
         return {&layout_, gated_ ? gate_.data() : nullptr, up_.data(), down_.data()};
     }
     Source slot_source(const SlotStore& s) const noexcept {
         return {&slot_layout_, s.data(), s.data() + slot_up_offset_, s.data() + slot_down_offset_};
-    }
-
-    void gemv(const detail::RowLayout& l, const std::uint8_t* base, const std::uint32_t* rows, std::size_t n,
-              float* out) const {
-        if (xq_in_ != nullptr)
-            kernels::gemv_rows<Bits>(l, base, rows, n, *xq_in_, out);
-        else
-            kernels::gemv_rows<Bits>(l, base, rows, n, x_, out);
-    }
-
-    /// gate_all_ = the first matrix's value for every neuron (gate, or up without a gate).
-    void gate_all() {
-        const Source s = main_source();
-        const std::uint8_t* first = gated_ ? s.gate : s.up;
-        const detail::RowChunks chunks(hidden_);
-        auto task = [&](std::size_t c) {
-            const std::size_t b = chunks.begin(c);
-            gemv(layout_, first + b * layout_.row_stride, nullptr, chunks.end(c) - b, gate_all_.data() + b);
-        };
-        executor_(chunks.count(), task);
-    }
-
-    /// Computes n neurons at rows `rows` of `src` (nullptr: 0..n-1) and adds
-    /// them to y (or sets y when `overwrite`). `neurons` are their ids, for
-    /// reading precomputed gate values (gate_known). The rows are split into
-    /// chunks (detail/row_chunks.hpp), one task each: chunk 0 adds its down rows
-    /// to y, every other chunk to its own partial output, added to y in chunk
-    /// order afterwards, so no two tasks write the same memory.
-    void compute(const Source& src, const std::uint32_t* rows, const std::uint32_t* neurons, std::size_t n,
-                 bool gate_known, float* y, bool overwrite) {
-        if (overwrite) std::fill_n(y, d_model_, 0.0f);
-        if (n == 0) return;
-        const detail::RowChunks chunks(n);
-        auto task = [&](std::size_t c) {
-            compute_rows(src, rows, neurons, chunks.begin(c), chunks.end(c), gate_known, c == 0 ? y : partial(c));
-        };
-        executor_(chunks.count(), task);
-        for (std::size_t c = 1; c < chunks.count(); ++c) {
-            const float* p = partial(c);
-            for (std::size_t j = 0; j < d_model_; ++j) y[j] += p[j];
-        }
-    }
-
-    /// Chunk c's partial output (c >= 1).
-    float* partial(std::size_t c) noexcept { return partials_.data() + (c - 1) * partial_stride_; }
-
-    /// compute() for the rows b..e-1 of the list (of src when rows == nullptr), adding to out
-    /// (set to zero first unless it is y's chunk 0, which adds).
-    void compute_rows(const Source& src, const std::uint32_t* rows, const std::uint32_t* neurons, std::size_t b,
-                      std::size_t e, bool gate_known, float* out) {
-        const detail::RowLayout& l = *src.layout;
-        const std::size_t n = e - b;
-        const std::uint32_t* list = rows != nullptr ? rows + b : nullptr;
-        auto at = [&](const std::uint8_t* base) { return rows != nullptr ? base : base + b * l.row_stride; };
-        float *g = g_.data() + b, *u = u_.data() + b, *h = h_.data() + b;
-        if (gated_) {
-            if (gate_known)
-                for (std::size_t i = b; i < e; ++i) g_[i] = gate_all_[neurons ? neurons[i] : i];
-            else
-                gemv(l, at(src.gate), list, n, g);
-            gemv(l, at(src.up), list, n, u);
-            for (std::size_t i = 0; i < n; ++i) h[i] = activate(act_, g[i]) * u[i];
-        } else {
-            if (gate_known)
-                for (std::size_t i = b; i < e; ++i) u_[i] = gate_all_[neurons ? neurons[i] : i];
-            else
-                gemv(l, at(src.up), list, n, u);
-            for (std::size_t i = 0; i < n; ++i) h[i] = activate(act_, u[i]);
-        }
-        if (b != 0) std::fill_n(out, d_model_, 0.0f);
-        kernels::axpy_rows<Bits>(l, at(src.down), list, n, h, out);
     }
 
     /// Records the (validated) list in the cache and computes it, resident
@@ -494,11 +385,11 @@ private:
                     cold_[n_cold++] = active[i];
                 }
             }
-            compute(main_source(), cold_.data(), cold_.data(), n_cold, gate_known, y, false);
-            compute(slot_source(*store), hot_.data(), hot_neuron_.data(), n_hot, gate_known, y, false);
+            rows_.compute(main_source(), cold_.data(), cold_.data(), n_cold, gate_known, y, false, executor_);
+            rows_.compute(slot_source(*store), hot_.data(), hot_neuron_.data(), n_hot, gate_known, y, false, executor_);
         } else {
             n_cold = n;
-            compute(main_source(), active, active, n, gate_known, y, false);
+            rows_.compute(main_source(), active, active, n, gate_known, y, false, executor_);
         }
         stats_.calls += 1;
         stats_.neurons += n;
@@ -522,13 +413,10 @@ private:
     FfnStats stats_;
 
     // Per-call scratch, sized at construction.
-    const float* x_ = nullptr;
-    const QuantizedActivations* xq_in_ = nullptr;  // this call's int8 input: xq_ or the caller's
-    QuantizedActivations xq_;
-    std::vector<float> g_, u_, h_, gate_all_, score_;
+    detail::FfnRows<Bits> rows_;  // the arithmetic, with its own scratch
+    QuantizedActivations xq_;     // x quantized in int8 mode
+    std::vector<float> score_;
     std::vector<std::uint32_t> selected_, cold_, hot_, hot_neuron_;
-    std::vector<float, detail::AlignedAllocator<float>> partials_;  // see compute()
-    std::size_t partial_stride_ = 0;
     detail::UniqueIds ids_;
 };
 

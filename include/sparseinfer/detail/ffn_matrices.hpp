@@ -1,7 +1,8 @@
 // sparseinfer/detail/ffn_matrices.hpp - the checks and conversions that turn
 // a layer's matrices into what SparseFfn reads: float input checked finite,
 // down transposed (one row per neuron), and the three quantized matrices
-// checked against each other (one layout, one row count).
+// checked against each other (one layout, one row count), and decoded back
+// for references.
 #pragma once
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "../error.hpp"
+#include "../kernels/dispatch.hpp"
 #include "row_format.hpp"
 
 namespace sparseinfer::detail {
@@ -43,6 +45,36 @@ inline std::vector<float> transpose_down(const float* down, std::size_t d_model,
 /// share one layout (columns, group size, row bytes) and row count, rows are
 /// not bundled, up is not empty and neuron ids fit 32 bits. Throws
 /// sparseinfer::error naming the mismatch.
+/// Checks a float layer as a checkpoint gives it (gate may be null): throws
+/// sparseinfer::error naming the argument, the size or the non-finite value.
+inline void check_ffn_floats(const float* gate, const float* up, const float* down, std::size_t d_model,
+                             std::size_t hidden) {
+    if (up == nullptr) throw error("argument 'up' is a null pointer");
+    if (down == nullptr) throw error("argument 'down' is a null pointer");
+    if (d_model == 0) throw error("d_model is 0");
+    if (hidden == 0) throw error("hidden is 0");
+    if (hidden > std::numeric_limits<std::uint32_t>::max())
+        throw error("hidden is " + std::to_string(hidden) + "; neuron ids are 32-bit");
+    std::size_t values = 0;
+    if (!checked_mul(hidden, d_model, values)) throw error("d_model * hidden overflows");
+    if (gate != nullptr) check_finite_matrix(gate, values, d_model, "gate");
+    check_finite_matrix(up, values, d_model, "up");
+    check_finite_matrix(down, values, hidden, "down");
+}
+
+/// The decoded matrix of a view [rows][cols], or its transpose [cols][rows]
+/// (down^T back to down as checkpoints hold it).
+template <int Bits, class View>
+std::vector<float> dequantize_matrix(const View& m, bool transposed) {
+    const std::size_t rows = m.rows(), cols = m.cols();
+    std::vector<float> out(rows * cols), row(cols);
+    for (std::size_t i = 0; i < rows; ++i) {
+        kernels::dequantize_row<Bits>(m.layout(), m.data() + i * m.layout().row_stride, row.data());
+        for (std::size_t j = 0; j < cols; ++j) (transposed ? out[j * rows + i] : out[i * cols + j]) = row[j];
+    }
+    return out;
+}
+
 template <class View>
 void check_ffn_views(const View* gate, const View& up, const View& down_t) {
     auto same_shape = [&](const View& m, const char* name) {
