@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <string>
 #include <vector>
+#include "../detail/adaptive_learning.hpp"
 #include "../detail/cache_queues.hpp"
 #include "../detail/config_check.hpp"
 
@@ -60,7 +61,7 @@ public:
     /// Residents the policy can evict: between calls, every resident that is not pinned.
     std::size_t tracked() const noexcept { return queue_.size() + fresh_.size(); }
     /// The learned persistence r (share of active neurons still active next token beyond their rate).
-    double persistence() const noexcept { return persistence_; }
+    double persistence() const noexcept { return persistence_.value(); }
     /// The half-life the rates currently use (half_life, or half_life / 4 while that predicts better).
     double half_life() const noexcept { return half_life_[0]; }
     /// Decayed activation rate of a neuron, in [0, 1].
@@ -74,7 +75,7 @@ public:
     /// The sum over all neurons of rate^2 (estimator 0) or challenger_rate^2 (estimator 1), as
     /// kept while the weights grow (the Brier scores use it).
     double squared_rate_sum(int estimator) const noexcept {
-        const Estimator& e = est_[estimator == 0 ? 0 : 1];
+        const detail::RateEstimator& e = est_[estimator == 0 ? 0 : 1];
         return e.mass > 0 ? e.sumsq / (e.mass * e.mass) : 0.0;
     }
 
@@ -83,19 +84,20 @@ public:
         const auto t = static_cast<std::uint32_t>(ctx.tokens());  // wraps harmlessly: stamps only mark
         const bool evaluate =
             (t & (evaluation_period - 1)) == 0 && ctx.tokens() > 64;  // the current and previous token
-        const Estimator before[2] = {est_[0], est_[1]};               // what the evaluation scores
-        for (Estimator& e : est_) {
-            e.increment *= e.growth;
-            e.mass += e.increment;
-        }
+        const detail::RateEstimator before[2] = {est_[0], est_[1]};   // what the evaluation scores
+        for (detail::RateEstimator& e : est_) e.next_token();
         // Pass 1 (see touch_all); the token before an evaluation also sums its squared weights.
         misses_.resize(n);
         // Persistence is learned on every fourth token (t & 3 == 1), never an evaluation's or the one before.
         const PassOne p = evaluate                                   ? touch_all<false, true, false>(ctx, active, n, t)
                           : ((t + 1) & (evaluation_period - 1)) == 0 ? touch_all<true, false, false>(ctx, active, n, t)
-                          : (t & 3) == 1                             ? touch_all<false, false, true>(ctx, active, n, t)
-                                         : touch_all<false, false, false>(ctx, active, n, t);
-        if (evaluate) score_estimators(before, p, n);
+                          : detail::PersistenceLearner::counts_returns(t)
+                              ? touch_all<false, false, true>(ctx, active, n, t)
+                              : touch_all<false, false, false>(ctx, active, n, t);
+        if (evaluate) {
+            const double act[2] = {p.act0, p.act1};
+            race_.score(before, previous_sq_, act, n);
+        }
         if (((t + 1) & (evaluation_period - 1)) == 0) {
             previous_sq_[0] = p.sq0;
             previous_sq_[1] = p.sq1;
@@ -108,7 +110,7 @@ public:
         // The float weights round, the running sums do not: exact again every 1024 tokens.
         if ((t & 1023) == 0) resum_squares();
         // This token's weights sum to the sum before it plus n increments.
-        learn_persistence(t, p.returned, p.sum0 + count * i0, n);
+        persistence_.on_token(t, p.returned, p.sum0 + count * i0, est_[0].mass, n);
         // Neurons admitted since they were last out of the working set that left it now are
         // filed, at their weight of today; the others stay out of the queue (protected anyway).
         file_dropped(t);
@@ -118,7 +120,7 @@ public:
             admit_misses(ctx, t, m);
         else
             file_lowest(0);
-        if (est_[0].increment > 1e30 || est_[1].increment > 1e30 || switch_pending_) refile(ctx);
+        if (est_[0].increment > 1e30 || est_[1].increment > 1e30 || race_.challenger_won()) refile(ctx);
     }
 
     template <class Ctx>
@@ -138,12 +140,6 @@ public:
 private:
     static constexpr std::uint32_t npos = 0xFFFFFFFFu;
 
-    struct Estimator {
-        double growth = 1;     // per-token growth of the increment: 2^(1 / half-life)
-        double increment = 1;  // weight of an activation now
-        double mass = 0;       // sum of the increments so far: rate = weight / mass
-        double sumsq = 0;      // sum over all neurons of weight^2, kept as the weights grow
-    };
     struct Node {                  // 16 bytes: four to a cache line
         float weight = 0;          // decayed count under est_[0] (drives every decision)
         float other = 0;           // the same under est_[1], the challenger half-life
@@ -298,8 +294,8 @@ private:
     /// misses left); those not used go (back) into the queue.
     template <class Ctx>
     void admit_misses(Ctx& ctx, std::uint32_t t, std::size_t m) {
-        const auto boost_mass = static_cast<float>(persistence_ * est_[0].mass);
-        const auto keep = static_cast<float>(1 - persistence_);
+        const auto boost_mass = static_cast<float>(persistence_.value() * est_[0].mass);
+        const auto keep = static_cast<float>(1 - persistence_.value());
         auto passed = [this, t](std::uint32_t v) { return node_[v].last == t; };
         std::size_t next = 0, have = 0, batch = 4, k = 0;
         try {
@@ -375,41 +371,6 @@ private:
         est_[1].sumsq = sq1;
     }
 
-    /// Brier score of each estimator's rates as a prediction of this token (lower is better) over
-    /// the neurons not active in the previous token (those the rate alone must predict): sum of
-    /// rate^2, minus twice the rates of the active ones. Every 8th token, O(active neurons): the
-    /// sum of squares over all neurons is kept as the weights grow, and the previous token's
-    /// neurons are subtracted. When the challenger has been better for a while, the two swap roles.
-    void score_estimators(const Estimator* before, const PassOne& p, std::size_t n) {
-        if (n == 0 || before[0].mass <= 0) return;
-        const double m0 = before[0].mass, m1 = before[1].mass;
-        // Persistence, not the rate, predicts the neurons of the previous token: left out.
-        const double s0 = before[0].sumsq - previous_sq_[0], s1 = before[1].sumsq - previous_sq_[1];
-        const double act0 = p.act0, act1 = p.act1;
-        const double brier0 = s0 / (m0 * m0) - 2 * act0 / m0, brier1 = s1 / (m1 * m1) - 2 * act1 / m1;
-        // Exponential mean (about 10 evaluations) and variance (about 20, so the step of a topic
-        // change inflates it less) of the gap; swap when the mean exceeds two standard errors of
-        // such a mean, so noise alone does not flip the roles.
-        const double gap = (brier0 - brier1) / static_cast<double>(n), a = 0.1, a_var = 0.05;
-        const double delta = gap - gap_mean_;
-        gap_mean_ += a * delta;
-        gap_var_ = (1 - a_var) * (gap_var_ + a_var * delta * delta);
-        if (++evaluations_ >= 5 && gap_mean_ > 2 * std::sqrt(gap_var_ * a / (2 - a))) switch_pending_ = true;
-    }
-
-    void learn_persistence(std::uint32_t t, std::size_t returned, double weight_sum, std::size_t n) {
-        if ((t & 3) == 1 && prev_n_ > 0) {
-            const double came_back = static_cast<double>(returned) / static_cast<double>(prev_n_);
-            const double expected = std::min(prev_rate_mean_, 0.999);
-            const double r = std::min(1.0, std::max(0.0, (came_back - expected) / (1 - expected)));
-            persistence_ += 0.1 * (r - persistence_);
-        }
-        if ((t & 3) == 0) {
-            prev_n_ = n;
-            prev_rate_mean_ = n > 0 ? weight_sum / est_[0].mass / static_cast<double>(n) : 0.0;
-        }
-    }
-
     /// Rescales weights that grew large, swaps the estimators when a switch is pending, and refiles
     /// every resident (buckets depend on the scale). O(num_neurons), rare.
     template <class Ctx>
@@ -428,7 +389,7 @@ private:
             est_[e].sumsq = sumsq;
             previous_sq_[e] *= s * s;
         }
-        if (switch_pending_) {
+        if (race_.challenger_won()) {
             for (Node& nd : node_) std::swap(nd.weight, nd.other);
             std::swap(est_[0], est_[1]);
             std::swap(half_life_[0], half_life_[1]);
@@ -444,9 +405,7 @@ private:
                 est_[0].increment *= 2;
                 est_[1].increment *= 2;
             }
-            switch_pending_ = false;
-            gap_mean_ = gap_var_ = 0;
-            evaluations_ = 0;
+            race_.restart();
         }
         queue_.clear();
         fresh_.clear();
@@ -456,14 +415,10 @@ private:
     }
 
     std::size_t capacity_;
-    Estimator est_[2];
+    detail::RateEstimator est_[2];  // est_[0] drives the decisions, est_[1] challenges it
     double half_life_[2] = {0, 0};
-    double gap_mean_ = 0, gap_var_ = 0;  // Brier(primary) - Brier(challenger) per active neuron
-    int evaluations_ = 0;
-    bool switch_pending_ = false;
-    double persistence_ = 0;
-    std::size_t prev_n_ = 0;
-    double prev_rate_mean_ = 0;
+    detail::EstimatorRace race_;
+    detail::PersistenceLearner persistence_;
     std::vector<Node> node_;
     detail::LogBucketQueue<Node> queue_;
     std::vector<std::uint32_t> fresh_, dropped_, misses_, victims_, admitted_;
