@@ -136,11 +136,12 @@ struct PathTables;
 // NS::table_for_bits<Bits>, and each of them alone NS::<kernel><Bits> (the
 // width-independent ones NS::quantize_activations and NS::gemv_s8_panels).
 // The kernels that use no int8 dot product (dequantize_row, float dot_row,
-// axpy_rows, quantize_activations) are SHARED::'s: a path that differs from
-// another only in its dot-product instruction (avx512_vnni, neon_dotprod)
-// names that path, so those kernels are compiled once for both; any other path
-// names itself. Only the branch of the kernel asked for is instantiated.
-#define SPARSEINFER_BUILT_PATH(ISA, NS, SHARED)                              \
+// axpy_rows, quantize_activations) are NS::shared_path's: a path that differs
+// from another only in its dot-product instruction (avx512_vnni, neon_dotprod)
+// names that path there, so those kernels are compiled once for both; any
+// other path names itself. Only the branch of the kernel asked for is
+// instantiated.
+#define SPARSEINFER_BUILT_PATH(ISA, NS)                                      \
     template <>                                                              \
     struct sparseinfer::kernels::PathTables<ISA> {                           \
         static constexpr bool built = true;                                  \
@@ -152,9 +153,9 @@ struct PathTables;
         static ::sparseinfer::kernels::KernelFn<Op> kernel() noexcept {      \
             using K = ::sparseinfer::kernels::KernelOp;                      \
             if constexpr (Op == K::dequantize_row)                           \
-                return &SHARED::dequantize_row<Bits>;                        \
+                return &NS::shared_path::dequantize_row<Bits>;               \
             else if constexpr (Op == K::dot_row)                             \
-                return &SHARED::dot_row<Bits>;                               \
+                return &NS::shared_path::dot_row<Bits>;                      \
             else if constexpr (Op == K::dot_row_q8)                          \
                 return &NS::dot_row_q8<Bits>;                                \
             else if constexpr (Op == K::gemv_rows)                           \
@@ -162,9 +163,9 @@ struct PathTables;
             else if constexpr (Op == K::gemv_rows_q8)                        \
                 return &NS::gemv_rows_q8<Bits>;                              \
             else if constexpr (Op == K::axpy_rows)                           \
-                return &SHARED::axpy_rows<Bits>;                             \
+                return &NS::shared_path::axpy_rows<Bits>;                    \
             else if constexpr (Op == K::quantize_activations)                \
-                return &SHARED::quantize_activations;                        \
+                return &NS::shared_path::quantize_activations;               \
             else                                                             \
                 return &NS::gemv_s8_panels;                                  \
         }                                                                    \

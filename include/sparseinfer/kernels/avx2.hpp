@@ -45,6 +45,9 @@ constexpr std::size_t nibble_blocks = 2;
 constexpr std::size_t crumb_blocks = 4;
 /// Float x runs on the integer dot products, split into three int8 limbs.
 constexpr bool splits_float_x = true;
+/// The path whose copies of the kernels without int8 dot products this one
+/// uses (SPARSEINFER_BUILT_PATH): its own.
+namespace shared_path = ::sparseinfer::kernels::avx2;
 
 SPARSEINFER_KERNEL_INLINE float hsum(__m256 v) noexcept {
     __m128 t = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -644,6 +647,6 @@ inline constexpr KernelTable table_for_bits = {Isa::avx2,
 
 }  // namespace sparseinfer::kernels::avx2
 SPARSEINFER_TARGET_REGION_END
-SPARSEINFER_BUILT_PATH(::sparseinfer::Isa::avx2, ::sparseinfer::kernels::avx2, ::sparseinfer::kernels::avx2)
+SPARSEINFER_BUILT_PATH(::sparseinfer::Isa::avx2, ::sparseinfer::kernels::avx2)
 
 #endif

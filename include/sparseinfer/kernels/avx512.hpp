@@ -47,8 +47,7 @@ SPARSEINFER_TARGET_REGION_END
 
 #undef SPARSEINFER_AVX512_BODY_VNNI
 
-SPARSEINFER_BUILT_PATH(::sparseinfer::Isa::avx512, ::sparseinfer::kernels::avx512, ::sparseinfer::kernels::avx512)
-SPARSEINFER_BUILT_PATH(::sparseinfer::Isa::avx512_vnni, ::sparseinfer::kernels::avx512_vnni,
-                       ::sparseinfer::kernels::avx512)
+SPARSEINFER_BUILT_PATH(::sparseinfer::Isa::avx512, ::sparseinfer::kernels::avx512)
+SPARSEINFER_BUILT_PATH(::sparseinfer::Isa::avx512_vnni, ::sparseinfer::kernels::avx512_vnni)
 
 #endif

@@ -36,7 +36,7 @@ namespace sparseinfer::kernels::neon {
 #include "detail/neon_body.inc"
 }  // namespace sparseinfer::kernels::neon
 SPARSEINFER_TARGET_REGION_END
-SPARSEINFER_BUILT_PATH(::sparseinfer::Isa::neon, ::sparseinfer::kernels::neon, ::sparseinfer::kernels::neon)
+SPARSEINFER_BUILT_PATH(::sparseinfer::Isa::neon, ::sparseinfer::kernels::neon)
 
 // Clang 14's arm_neon.h declares the dot-product intrinsics only when the
 // compiler flags enable the extension, so with Clang the path needs them.
@@ -49,8 +49,7 @@ namespace sparseinfer::kernels::neon_dotprod {
 #include "detail/neon_body.inc"
 }  // namespace sparseinfer::kernels::neon_dotprod
 SPARSEINFER_TARGET_REGION_END
-SPARSEINFER_BUILT_PATH(::sparseinfer::Isa::neon_dotprod, ::sparseinfer::kernels::neon_dotprod,
-                       ::sparseinfer::kernels::neon)
+SPARSEINFER_BUILT_PATH(::sparseinfer::Isa::neon_dotprod, ::sparseinfer::kernels::neon_dotprod)
 #endif
 #undef SPARSEINFER_NEON_BODY_DOTPROD
 
