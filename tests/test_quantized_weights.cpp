@@ -509,45 +509,58 @@ TEST_CASE("optimized's candidate sweep gives the same sums on every path") {
     namespace d = sparseinfer::detail;
     std::mt19937 rng(5);
     std::uniform_real_distribution<float> u(-0.05f, 1.05f);
-    for (std::size_t n : {1u, 7u, 31u, 32u, 64u, 97u}) {
-        std::vector<float> y(n);
-        for (auto& v : y) v = u(rng);
-        d::PassBatch ref;
-        for (std::size_t k = 0; k + 3 < d::PassBatch::width; ++k)  // the last lanes stay unused
-            ref.set(k, u(rng) * 0.1, 14.0 + 0.2 * static_cast<double>(k), 0.07, u(rng) * 0.1);
-        d::PassBatch portable = ref;
-        d::run_batch_portable<true, true>(ref, y.data(), n, 15.0f);
-        // The sums are those of a plain loop over the values, lane by lane.
-        for (std::size_t k = 0; k < 4; ++k) {
-            float s1 = 0, sse = 0;
-            plain_sweep_sums(y, portable.off[k], portable.sc[k], portable.d[k], portable.m[k], s1, sse);
-            CHECK(ref.s1[k] == s1);
-            CHECK(ref.sse[k] == sse);
-        }
-        CHECK(ref.s1[d::PassBatch::width - 1] == 0);  // sc = 0: every code 0
-#if defined(SPARSEINFER_QUANT_AVX2)
-        auto expect_equal = [&](const d::PassBatch& got, const char* path) {
-            INFO("path " << path << ", n = " << n);
-            for (std::size_t k = 0; k < d::PassBatch::width; ++k) {
-                CHECK(got.s1[k] == ref.s1[k]);
-                CHECK(got.s2[k] == ref.s2[k]);
-                CHECK(got.sqy[k] == ref.sqy[k]);
-                CHECK(got.sse[k] == ref.sse[k]);
+    // 16 lanes (13 set, the last three unused: sc = 0), 9 (just past one AVX2
+    // register), 8 (one AVX2 register) and 5 lanes swept.
+    for (std::size_t lanes : {16u, 9u, 8u, 5u})
+        for (std::size_t n : {1u, 7u, 31u, 32u, 64u, 97u}) {
+            std::vector<float> y(n);
+            for (auto& v : y) v = u(rng);
+            d::PassBatch ref;
+            for (std::size_t k = 0; k + 3 < d::PassBatch::width; ++k)  // the last lanes stay unused
+                ref.set(k, u(rng) * 0.1, 14.0 + 0.2 * static_cast<double>(k), 0.07, u(rng) * 0.1);
+            ref.lanes = lanes;
+            d::PassBatch portable = ref;
+            d::run_batch_portable<true, true>(ref, y.data(), n, 15.0f);
+            // The sums are those of a plain loop over the values, lane by lane.
+            for (std::size_t k = 0; k < 4; ++k) {
+                float s1 = 0, sse = 0;
+                plain_sweep_sums(y, portable.off[k], portable.sc[k], portable.d[k], portable.m[k], s1, sse);
+                CHECK(ref.s1[k] == s1);
+                CHECK(ref.sse[k] == sse);
             }
-        };
-        const auto cpu = d::detect_cpu_features();
-        if (cpu.avx2) {
-            d::PassBatch b = portable;
-            d::quant_avx2::run_batch<true, true>(b, y.data(), n, 15.0f);
-            expect_equal(b, "avx2");
-        }
-        if (cpu.avx512) {
-            d::PassBatch b = portable;
-            d::quant_avx512::run_batch<true, true>(b, y.data(), n, 15.0f);
-            expect_equal(b, "avx512");
-        }
+            CHECK(ref.s1[d::PassBatch::width - 1] == 0);  // sc = 0 or not swept: every code 0
+            // Lanes not swept have zero outputs, though their parameters are set.
+            for (std::size_t k = lanes; k < d::PassBatch::width; ++k) {
+                INFO("lanes = " << lanes << ", lane " << k);
+                CHECK(ref.s1[k] == 0);
+                CHECK(ref.s2[k] == 0);
+                CHECK(ref.sqy[k] == 0);
+                CHECK(ref.sse[k] == 0);
+            }
+            if (lanes == 16) CHECK(ref.sse[d::PassBatch::width - 1] > 0);  // swept with sc = 0: the error of code 0
+#if defined(SPARSEINFER_QUANT_AVX2)
+            auto expect_equal = [&](const d::PassBatch& got, const char* path) {
+                INFO("path " << path << ", n = " << n << ", lanes = " << lanes);
+                for (std::size_t k = 0; k < d::PassBatch::width; ++k) {
+                    CHECK(got.s1[k] == ref.s1[k]);
+                    CHECK(got.s2[k] == ref.s2[k]);
+                    CHECK(got.sqy[k] == ref.sqy[k]);
+                    CHECK(got.sse[k] == ref.sse[k]);
+                }
+            };
+            const auto cpu = d::detect_cpu_features();
+            if (cpu.avx2) {
+                d::PassBatch b = portable;
+                d::quant_avx2::run_batch<true, true>(b, y.data(), n, 15.0f);
+                expect_equal(b, "avx2");
+            }
+            if (cpu.avx512) {
+                d::PassBatch b = portable;
+                d::quant_avx512::run_batch<true, true>(b, y.data(), n, 15.0f);
+                expect_equal(b, "avx512");
+            }
 #endif
-    }
+        }
 }
 
 // One pair's squared error by a plain loop in double (quantizer.hpp's former
@@ -624,6 +637,8 @@ TEST_CASE("The lanes' least-squares fits are the same on every path") {
     for (std::size_t k = 0; k < 13; ++k) swept.set(k, 0.0, 14.0 + 0.2 * static_cast<double>(k), 0, 0);
     swept.set(13, 0.9, 0.5, 0, 0);   // every code 0 or 1, most 0
     swept.set(14, 2.0, 15.0, 0, 0);  // every code 0: no fit
+    swept.set(15, 0.0, 15.0, 0, 0);  // not swept: zero sums, no fit
+    swept.lanes = 15;
     d::run_batch_portable<true, false>(swept, y.data(), n, 15.0f);
     d::LaneFits ref;
     d::PassBatch ref_next;
@@ -646,10 +661,12 @@ TEST_CASE("The lanes' least-squares fits are the same on every path") {
     CHECK(ok >= 13);
     CHECK_FALSE(ref.ok[14]);
     CHECK_FALSE(ref.ok[15]);
+    CHECK(ref_next.lanes == 15);  // the next sweep covers the same lanes
 #if defined(SPARSEINFER_QUANT_AVX2)
     const auto cpu = d::detect_cpu_features();
     auto expect_equal = [&](const d::LaneFits& got, const d::PassBatch& next, const char* path) {
         INFO("path " << path);
+        CHECK(next.lanes == ref_next.lanes);
         for (std::size_t k = 0; k < d::PassBatch::width; ++k) {
             INFO("lane " << k);
             CHECK(got.ok[k] == ref.ok[k]);

@@ -51,11 +51,14 @@ struct CodePass {
 /// and sums what a CodePass holds, for its own (d[k], m[k]). Candidates live in
 /// lanes, so the sweep runs on vectors with no reduction across lanes, and
 /// each candidate's sums run over the values in order (the same on every path).
-/// An unused lane has sc = 0 and costs nothing but its slot.
+/// Only lanes [0, lanes) are swept; the outputs of the others are zero. A
+/// batch of at most 8 lanes fills one AVX2 register, so it costs half as much
+/// there. An unused lane below `lanes` has sc = 0 and costs its slot only.
 struct PassBatch {
     static constexpr std::size_t width = 16;
     float off[width] = {}, sc[width] = {}, d[width] = {}, m[width] = {};
     float s1[width] = {}, s2[width] = {}, sqy[width] = {}, sse[width] = {};
+    std::size_t lanes = width;  ///< lanes swept, in [1, width]
 
     /// Sets lane k to codes under (off, sc) and the error of (d, m).
     void set(std::size_t k, double off_k, double sc_k, double d_k, double m_k) noexcept {
@@ -66,6 +69,12 @@ struct PassBatch {
     }
     /// Lane k's sums.
     CodePass lane(std::size_t k) const noexcept { return {s1[k], s2[k], sqy[k], sse[k]}; }
+    /// Zeroes the outputs of the lanes not swept (the portable sweep ends with
+    /// it; the vector sweeps mask their stores instead, as a wide load of
+    /// lanes written by scalar stores would wait for them).
+    void clear_unswept() noexcept {
+        for (std::size_t k = lanes; k < width; ++k) s1[k] = s2[k] = sqy[k] = sse[k] = 0.0f;
+    }
 };
 
 /// The least-squares fit of each lane of a swept batch: the (d, m) minimising
@@ -73,7 +82,8 @@ struct PassBatch {
 /// sum sy, in double. ok[k] when the codes determine a positive scale; then
 /// `next` lane k is set (as PassBatch::set) to codes nearest under that fit and
 /// its error, else zero (unused). Lanes with zero sums (unused ones) are never
-/// ok. The same operations on the same values on every path, without branches.
+/// ok; next sweeps as many lanes as the batch. The same operations on the same
+/// values on every path, without branches.
 struct LaneFits {
     double d[PassBatch::width], m[PassBatch::width];
     bool ok[PassBatch::width];
@@ -89,9 +99,10 @@ void run_batch_portable(PassBatch& b, const float* y, std::size_t n, float qmax)
     SPARSEINFER_NO_FMA_BODY
     constexpr std::size_t w = PassBatch::width;
     float a1[w] = {}, a2[w] = {}, a3[w] = {}, a4[w] = {};
+    const std::size_t lanes = b.lanes;
     for (std::size_t i = 0; i < n; ++i) {
         const float v = y[i];
-        for (std::size_t k = 0; k < w; ++k) {
+        for (std::size_t k = 0; k < lanes; ++k) {
             float t = Clamp ? (v - b.off[k]) * b.sc[k] : v * b.sc[k];
             if (Clamp) {
                 t = t > 0.0f ? t : 0.0f;  // also maps NaN to 0
@@ -115,11 +126,13 @@ void run_batch_portable(PassBatch& b, const float* y, std::size_t n, float qmax)
         b.sqy[k] = a3[k];
         b.sse[k] = a4[k];
     }
+    b.clear_unswept();
 }
 
 /// LaneFits in portable code.
 inline void fit_lanes_portable(const PassBatch& b, double n, double sy, LaneFits& f, PassBatch& next) noexcept {
     SPARSEINFER_NO_FMA_BODY
+    next.lanes = b.lanes;
     for (std::size_t k = 0; k < PassBatch::width; ++k) {
         const double s1 = b.s1[k], s2 = b.s2[k], sqy = b.sqy[k];
         const double det = n * s2 - s1 * s1;
@@ -203,7 +216,8 @@ SPARSEINFER_KERNEL_INLINE void step(__m256 v, __m256 off, __m256 sc, __m256 d, _
 
 /// run_batch_portable on two 8-float registers per quantity, both halves in
 /// one pass over the values (their sums are independent chains), the same
-/// operations in the same order, so the sums are equal bit for bit.
+/// operations in the same order, so the sums are equal bit for bit; the
+/// second half only when the batch sweeps more than 8 lanes.
 template <bool Sums, bool Sse, bool Clamp = true>
 void run_batch(PassBatch& b, const float* y, std::size_t n, float qmax) noexcept {
     const __m256 vq = _mm256_set1_ps(qmax), zero = _mm256_setzero_ps();
@@ -212,19 +226,28 @@ void run_batch(PassBatch& b, const float* y, std::size_t n, float qmax) noexcept
     const __m256 off1 = _mm256_loadu_ps(b.off + 8), sc1 = _mm256_loadu_ps(b.sc + 8), d1 = _mm256_loadu_ps(b.d + 8),
                  m1 = _mm256_loadu_ps(b.m + 8);
     __m256 a1 = zero, a2 = zero, a3 = zero, a4 = zero, c1 = zero, c2 = zero, c3 = zero, c4 = zero;
-    for (std::size_t i = 0; i < n; ++i) {
-        const __m256 v = _mm256_set1_ps(y[i]);
-        step<Sums, Sse, Clamp>(v, off0, sc0, d0, m0, vq, a1, a2, a3, a4);
-        step<Sums, Sse, Clamp>(v, off1, sc1, d1, m1, vq, c1, c2, c3, c4);
+    if (b.lanes <= 8) {
+        for (std::size_t i = 0; i < n; ++i)
+            step<Sums, Sse, Clamp>(_mm256_set1_ps(y[i]), off0, sc0, d0, m0, vq, a1, a2, a3, a4);
+    } else {
+        for (std::size_t i = 0; i < n; ++i) {
+            const __m256 v = _mm256_set1_ps(y[i]);
+            step<Sums, Sse, Clamp>(v, off0, sc0, d0, m0, vq, a1, a2, a3, a4);
+            step<Sums, Sse, Clamp>(v, off1, sc1, d1, m1, vq, c1, c2, c3, c4);
+        }
     }
-    _mm256_storeu_ps(b.s1, a1);
-    _mm256_storeu_ps(b.s2, a2);
-    _mm256_storeu_ps(b.sqy, a3);
-    _mm256_storeu_ps(b.sse, a4);
-    _mm256_storeu_ps(b.s1 + 8, c1);
-    _mm256_storeu_ps(b.s2 + 8, c2);
-    _mm256_storeu_ps(b.sqy + 8, c3);
-    _mm256_storeu_ps(b.sse + 8, c4);
+    // Lanes from b.lanes on are stored as zero.
+    const __m256i swept = _mm256_set1_epi32(static_cast<int>(b.lanes));
+    const __m256 k0 = _mm256_castsi256_ps(_mm256_cmpgt_epi32(swept, _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
+    const __m256 k1 = _mm256_castsi256_ps(_mm256_cmpgt_epi32(swept, _mm256_setr_epi32(8, 9, 10, 11, 12, 13, 14, 15)));
+    _mm256_storeu_ps(b.s1, _mm256_and_ps(a1, k0));
+    _mm256_storeu_ps(b.s2, _mm256_and_ps(a2, k0));
+    _mm256_storeu_ps(b.sqy, _mm256_and_ps(a3, k0));
+    _mm256_storeu_ps(b.sse, _mm256_and_ps(a4, k0));
+    _mm256_storeu_ps(b.s1 + 8, _mm256_and_ps(c1, k1));
+    _mm256_storeu_ps(b.s2 + 8, _mm256_and_ps(c2, k1));
+    _mm256_storeu_ps(b.sqy + 8, _mm256_and_ps(c3, k1));
+    _mm256_storeu_ps(b.sse + 8, _mm256_and_ps(c4, k1));
 }
 
 /// sse_pair_portable with the four partials of each pair in one register.
@@ -262,6 +285,7 @@ inline void sse_pair(SsePair& p, const float* x, std::size_t n, int qmax) noexce
 
 /// fit_lanes_portable four lanes at a time (a failed lane's outputs are masked to +0).
 inline void fit_lanes(const PassBatch& b, double n, double sy, LaneFits& f, PassBatch& next) noexcept {
+    next.lanes = b.lanes;
     const __m256d vn = _mm256_set1_pd(n), vsy = _mm256_set1_pd(sy), one = _mm256_set1_pd(1.0),
                   zero = _mm256_setzero_pd();
     for (std::size_t k = 0; k < PassBatch::width; k += 4) {
@@ -309,14 +333,17 @@ void run_batch(PassBatch& b, const float* y, std::size_t n, float qmax) noexcept
             a4 = _mm512_add_ps(a4, _mm512_mul_ps(e, e));
         }
     }
-    _mm512_storeu_ps(b.s1, a1);
-    _mm512_storeu_ps(b.s2, a2);
-    _mm512_storeu_ps(b.sqy, a3);
-    _mm512_storeu_ps(b.sse, a4);
+    // Lanes from b.lanes on are stored as zero.
+    const auto swept = static_cast<__mmask16>((1u << b.lanes) - 1u);
+    _mm512_storeu_ps(b.s1, _mm512_maskz_mov_ps(swept, a1));
+    _mm512_storeu_ps(b.s2, _mm512_maskz_mov_ps(swept, a2));
+    _mm512_storeu_ps(b.sqy, _mm512_maskz_mov_ps(swept, a3));
+    _mm512_storeu_ps(b.sse, _mm512_maskz_mov_ps(swept, a4));
 }
 
 /// fit_lanes_portable eight lanes at a time (a failed lane's outputs are zeroed by mask).
 inline void fit_lanes(const PassBatch& b, double n, double sy, LaneFits& f, PassBatch& next) noexcept {
+    next.lanes = b.lanes;
     const __m512d vn = _mm512_set1_pd(n), vsy = _mm512_set1_pd(sy), one = _mm512_set1_pd(1.0),
                   zero = _mm512_setzero_pd();
     for (std::size_t k = 0; k < PassBatch::width; k += 8) {

@@ -42,14 +42,19 @@ inline GroupFit fit_optimized(const float* x, std::size_t n, int qmax, const Gro
     const double sy = (part[0] + part[1]) + (part[2] + part[3]);
     const auto fq = static_cast<float>(qmax);
     const double dn = static_cast<double>(n);
-    // Candidate inverse scales from (qmax - 0.9) to (qmax + 0.2) codes over the range.
-    constexpr std::size_t candidates = 12;
-    static_assert(candidates + 1 <= PassBatch::width, "the candidates and min/max share a sweep");
+    // Candidate inverse scales from (qmax - 0.9) to (qmax + 0.2) codes over the
+    // range, min/max's own among them. They only seed the two refits below, so
+    // seven do nearly as well as twelve did (the README's quantization table),
+    // and with min/max's lane they fill one 8-lane AVX2 register.
+    constexpr std::size_t candidates = 7;
+    constexpr double steps[candidates] = {-0.9, -0.7, -0.5, -0.3, -0.1, 0.0, 0.2};
+    static_assert(candidates + 1 <= 8, "the candidates and min/max share an 8-lane sweep");
     // Sweep 1: each candidate's codes. y is in [0, 1] (x - min and the range
     // round alike, and float rounding keeps 1 + a few double ulps at 1) and the
     // scales are at most qmax + 0.2, so y * scale < qmax + 0.5: no offset, no clamp.
     PassBatch first;
-    for (std::size_t c = 0; c < candidates; ++c) first.set(c, 0.0, qmax + 0.1 * (static_cast<double>(c) - 9), 0, 0);
+    first.lanes = candidates + 1;
+    for (std::size_t c = 0; c < candidates; ++c) first.set(c, 0.0, qmax + steps[c], 0, 0);
     run_batch<true, false, false>(first, y, n, fq);
     // Sweep 2: codes nearest under each fit (d1, m1): their error, and the refit.
     LaneFits fit1, fit2;
@@ -57,7 +62,7 @@ inline GroupFit fit_optimized(const float* x, std::size_t n, int qmax, const Gro
     fit_lanes(first, dn, sy, fit1, second);
     run_batch<true, true>(second, y, n, fq);
     // Sweep 3: the error of each refit (d2, m2) with its nearest codes and, in
-    // lane 12, min/max's (in y, min/max is d = 1 / qmax, m = 0). A lane that
+    // lane 7, min/max's (in y, min/max is d = 1 / qmax, m = 0). A lane that
     // failed the first fit has zero sums in `second`, so fails the refit too.
     fit_lanes(second, dn, sy, fit2, third);
     third.set(candidates, 0.0, fq, 1.0 / qmax, 0.0);
@@ -160,6 +165,7 @@ SPARSEINFER_SEPARATE_FN void quantize_row(const RowLayout& layout, QuantMethod m
             // fsc - 1 + k / 3 and min code fmn - 1 + k % 3.
             constexpr int cells = 9;
             PassBatch grid;
+            grid.lanes = cells;
             double dy[cells];
             for (int k = 0; k < cells; ++k) {
                 const int a = fsc - 1 + k / 3, b = fmn - 1 + k % 3;
