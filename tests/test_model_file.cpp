@@ -5,9 +5,13 @@
 #include <sparseinfer/model_file.hpp>
 #include <sparseinfer/predictor.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <random>
 #include <sstream>
 #include <string>
@@ -229,4 +233,70 @@ TEST_CASE("a stored predictor whose parts are missing, of the wrong kind or size
                    out.add_array(si::predictor_tensor_name(0, si::PredictorPart::p_panels), as_floats.data(), 4);
                }),
                Catch::Contains("'layers.0.predictor.p_panels' is an array of float32; expected an array of int8"));
+}
+
+TEST_CASE("cache profiles saved beside their layers load count for count") {
+    namespace policy = si::policy;
+    // 97 neurons (not a multiple of 8), a skewed random trace.
+    const std::size_t neurons = 97, tokens = 300;
+    si::NeuronCache<policy::Lru> recorded(neurons, {10});
+    std::mt19937 rng(3);
+    std::uniform_int_distribution<std::uint32_t> any(0, neurons - 1);
+    for (std::size_t t = 0; t < tokens; ++t) {
+        std::vector<std::uint32_t> active;
+        for (std::uint32_t n = 0; n < neurons; ++n)
+            if (any(rng) < (n % 7 == 0 ? 80u : 10u)) active.push_back(n);
+        recorded.record_activations(active);
+    }
+    si::TensorFileWriter out;
+    si::add_cache_profile(out, 0, recorded);  // layer 1 has none: profiles are optional
+    out.add_array("layers.2.cache.profile", std::vector<float>{1.0f, 2.0f}.data(), 2);  // the wrong kind
+    const std::string path = temp_path("profile");
+    out.write(path);
+    {
+        si::MappedFile file(path);
+        const auto tf = si::TensorFile::from_bytes(file.data(), file.size());
+        CHECK(si::cache_profile_tensor_name(0) == "layers.0.cache.profile");
+        CHECK(si::has_cache_profile(tf, 0));
+        CHECK_FALSE(si::has_cache_profile(tf, 1));
+        // Loaded from the file, the counts are the recorded ones, and a static
+        // set placed from them is the one placed from the recording's own profile.
+        si::NeuronCache<policy::StaticProfile> from_file(neurons, {10}), from_stream(neurons, {10});
+        si::load_cache_profile(tf, 0, from_file);
+        std::stringstream saved;
+        recorded.save_profile(saved);
+        from_stream.load_profile(saved);
+        CHECK(from_file.total_activations() == tokens);
+        for (std::uint32_t n = 0; n < neurons; ++n) {
+            INFO("neuron " << n);
+            CHECK(from_file.activation_count(n) == recorded.activation_count(n));
+        }
+        CHECK(from_file.hot_first_order() == recorded.hot_first_order());
+        CHECK(from_file.stats().num_hot == 10);  // the static set, placed on loading
+        CHECK(from_stream.stats().num_hot == 10);
+        // Missing, of the wrong kind, or for another number of neurons: named errors, the cache unchanged.
+        CHECK_THROWS_WITH(si::load_cache_profile(tf, 1, from_file),
+                          Catch::Contains("no tensor 'layers.1.cache.profile'"));
+        CHECK_THROWS_WITH(si::load_cache_profile(tf, 2, from_file),
+                          Catch::Contains("'layers.2.cache.profile' is not an int8 array"));
+        si::NeuronCache<policy::Lru> other(neurons + 1, {10});
+        CHECK_THROWS_WITH(si::load_cache_profile(tf, 0, other),
+                          Catch::Contains("'layers.0.cache.profile'") && Catch::Contains("num_neurons 97"));
+        CHECK(other.total_activations() == 0);
+    }
+    // A profile byte changed in the file: the profile's checksum catches it.
+    std::vector<char> bytes;
+    {
+        std::ifstream in(path, std::ios::binary);
+        bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    }
+    std::remove(path.c_str());
+    const char magic[] = "SINCPROF";
+    const auto at = std::search(bytes.begin(), bytes.end(), magic, magic + 8);
+    REQUIRE(at != bytes.end());
+    at[48 + 8 * 5] ^= 1;  // neuron 5's count
+    const auto tf = si::TensorFile::from_bytes(bytes.data(), bytes.size(), si::Verify::structure);
+    si::NeuronCache<policy::Lru> c(neurons, {10});
+    CHECK_THROWS_AS(si::load_cache_profile(tf, 0, c), si::format_error);
+    CHECK(c.total_activations() == 0);
 }

@@ -15,6 +15,11 @@
 //   layers.<i>.predictor.p_scales  float32 array [hidden]  P's row scales
 //   layers.<i>.predictor.sigma     float32 array [hidden]  the error scales of checked top-k
 //
+// and, optionally, a neuron-cache profile of the layer (per-neuron activation
+// counts, e.g. what a StaticProfile cache is seeded from) as
+//
+//   layers.<i>.cache.profile       int8 array              NeuronCache::save_profile's bytes
+//
 // with i = 0, 1, ... in decimal without leading zeros; other tensors (an
 // engine's own, under other names) may sit beside them. A layer built from the
 // file views the mapped bytes (SparseFfn::from_views), and so does a predictor
@@ -29,10 +34,14 @@
 //   auto ffn0 = sparseinfer::ffn_layer_from<4>(tf, 0, sparseinfer::Activation::silu);
 //   if (sparseinfer::has_predictor(tf, 0))                   // saved with add_predictor(out, 0, pred.factors())
 //       auto pred0 = sparseinfer::LowRankPredictor::from_views(sparseinfer::predictor_from(tf, 0));
+//   if (sparseinfer::has_cache_profile(tf, 0))               // saved with add_cache_profile(out, 0, cache)
+//       sparseinfer::load_cache_profile(tf, 0, ffn0.cache());
 #pragma once
 
 #include <cstddef>
+#include <sstream>
 #include <string>
+#include <vector>
 
 #include "activation.hpp"
 #include "detail/int8_panels.hpp"
@@ -172,6 +181,47 @@ inline PredictorFactors predictor_from(const TensorFile& file, std::size_t layer
     f.p_scales = file.array<float>(scales).to_vector();
     f.error_scale = file.array<float>(sigma).to_vector();
     return f;
+}
+
+/// The tensor name of layer `layer`'s neuron-cache profile (see the header comment).
+inline std::string cache_profile_tensor_name(std::size_t layer) {
+    return "layers." + std::to_string(layer) + ".cache.profile";
+}
+
+/// Adds `cache`'s profile (NeuronCache::save_profile) as layer `layer`'s, copied now.
+template <class Policy>
+void add_cache_profile(TensorFileWriter& out, std::size_t layer, const NeuronCache<Policy>& cache) {
+    std::ostringstream profile;
+    cache.save_profile(profile);
+    const std::string bytes = profile.str();
+    out.add_array(cache_profile_tensor_name(layer), std::vector<std::int8_t>(bytes.begin(), bytes.end()));
+}
+
+/// True when the file holds a neuron-cache profile for layer `layer`.
+inline bool has_cache_profile(const TensorFile& file, std::size_t layer) {
+    return file.find(cache_profile_tensor_name(layer)) != nullptr;
+}
+
+/// Loads layer `layer`'s stored profile into `cache` (NeuronCache::load_profile:
+/// counts and tokens replaced, the residents chosen again). Throws
+/// sparseinfer::format_error naming the tensor when it is missing or not an
+/// int8 array, or when its bytes are not a profile of as many neurons as the
+/// cache has (then with the profile's error and byte offset); the cache is
+/// then unchanged.
+template <class Policy>
+void load_cache_profile(const TensorFile& file, std::size_t layer, NeuronCache<Policy>& cache) {
+    const std::string name = cache_profile_tensor_name(layer);
+    const TensorFile::Entry* e = file.find(name);
+    if (e == nullptr) throw format_error("model file has no tensor '" + name + "'");
+    if (e->array != ArrayType::int8)
+        throw format_error("model file's tensor '" + name + "' is not an int8 array (a saved profile's bytes)");
+    const auto bytes = file.array<std::int8_t>(*e);
+    std::istringstream in(std::string(reinterpret_cast<const char*>(bytes.bytes()), e->rows));
+    try {
+        cache.load_profile(in);
+    } catch (const format_error& err) {
+        throw format_error("model file's tensor '" + name + "': " + err.what());
+    }
 }
 
 }  // namespace sparseinfer

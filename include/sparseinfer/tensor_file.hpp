@@ -87,6 +87,14 @@ public:
         check_array(name, data, count);
         add_item(name, Item{name, ArrayType::int8, {}, count, reinterpret_cast<const std::uint8_t*>(data), nullptr});
     }
+    /// Adds an int8 array copied into the writer: for bytes made only for the
+    /// file. Throws on an empty array.
+    void add_array(const std::string& name, const std::vector<std::int8_t>& values) {
+        check_array(name, values.data(), values.size());
+        auto bytes = std::make_shared<std::vector<std::uint8_t>>(values.size());
+        std::memcpy(bytes->data(), values.data(), values.size());
+        add_item(name, Item{name, ArrayType::int8, {}, values.size(), bytes->data(), bytes});
+    }
     /// Adds a float32 array (as above), copied now into its stored little-endian bytes.
     void add_array(const std::string& name, const float* data, std::size_t count) {
         check_array(name, data, count);
@@ -171,7 +179,7 @@ private:
         detail::RowLayout layout;  // a matrix's
         std::size_t rows;          // a matrix's rows, an array's elements
         const std::uint8_t* data;
-        std::shared_ptr<const std::vector<std::uint8_t>> owned;  // a float array's stored bytes
+        std::shared_ptr<const std::vector<std::uint8_t>> owned;  // stored bytes the writer keeps
 
         /// Bytes of the item's weights or array file; throws if that overflows.
         std::size_t file_bytes() const {
