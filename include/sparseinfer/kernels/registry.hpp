@@ -76,6 +76,7 @@ struct PathTables {
     static const KernelTable* table() noexcept {
         return nullptr;
     }
+    /// The path's kernel Op for code width Bits alone (nullptr when not built).
     template <int Bits, KernelOp Op>
     static KernelFn<Op> kernel() noexcept {
         return nullptr;
@@ -133,6 +134,8 @@ KernelFn<Op> path_kernel(Isa isa, std::index_sequence<K...>) noexcept {
     return f;
 }
 
+/// Kernel Op of path `isa` for code width Bits, or nullptr when this build
+/// lacks the path (as above, over the whole registry).
 template <int Bits, KernelOp Op>
 KernelFn<Op> path_kernel(Isa isa) noexcept {
     return path_kernel<Bits, Op>(isa, std::make_index_sequence<sizeof isa_registry / sizeof isa_registry[0]>{});

@@ -222,13 +222,16 @@ inline const KernelTable& table(int bits) noexcept {
 // Its kernels do not depend on the width (they read it from the layout), so
 // the whole table is compiled once and each kernel is taken from it.
 #if !defined(SPARSEINFER_SEPARATE_KERNELS)
+/// The scalar path's kernels, which every build has.
 template <>
 struct sparseinfer::kernels::PathTables<sparseinfer::Isa::scalar> {
-    static constexpr bool built = true;
+    static constexpr bool built = true;  ///< always
+    /// The scalar kernels for code width Bits.
     template <int Bits>
     static const KernelTable* table() noexcept {
         return &scalar::table_for_bits<Bits>;
     }
+    /// The scalar kernel Op for code width Bits.
     template <int Bits, KernelOp Op>
     static KernelFn<Op> kernel() noexcept {
         return scalar::table_for_bits<Bits>.*kernel_member<Op>();
