@@ -81,7 +81,7 @@ public:
     /// Token t of n active neurons, `returned` of them active in the previous
     /// token; weight_sum / mass is the sum of their rates.
     void on_token(std::uint32_t t, std::size_t returned, double weight_sum, double mass, std::size_t n) noexcept {
-        if ((t & 3) == 1 && prev_n_ > 0) {
+        if (counts_returns(t) && prev_n_ > 0) {
             const double came_back = static_cast<double>(returned) / static_cast<double>(prev_n_);
             const double expected = std::min(prev_rate_mean_, 0.999);
             const double r = std::min(1.0, std::max(0.0, (came_back - expected) / (1 - expected)));
