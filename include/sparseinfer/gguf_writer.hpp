@@ -19,7 +19,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <fstream>
 #include <ostream>
 #include <string>
 #include <string_view>
@@ -28,6 +27,7 @@
 
 #include "detail/ggml_blocks.hpp"
 #include "detail/gguf_parse.hpp"
+#include "detail/write_file.hpp"
 #include "error.hpp"
 #include "ggml_types.hpp"
 
@@ -126,11 +126,7 @@ public:
 
     /// Writes the file to `path` (created or truncated).
     void write(const std::string& path) const {
-        std::ofstream os(path, std::ios::binary | std::ios::trunc);
-        if (!os) throw error("cannot open '" + path + "' for writing");
-        write(os);
-        os.close();
-        if (!os) throw error("writing '" + path + "' failed");
+        detail::write_file(path, "GgufWriter::write", [this](std::ostream& os) { write(os); });
     }
 
 private:

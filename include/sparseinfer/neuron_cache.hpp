@@ -51,6 +51,7 @@
 #include <vector>
 
 #include "detail/cache_profile.hpp"
+#include "detail/write_file.hpp"
 #include "error.hpp"
 #include "policies.hpp"
 #include "slot_store.hpp"
@@ -302,11 +303,7 @@ public:
     }
     /// Writes the profile to the file at `path`; throws sparseinfer::error when that fails.
     void save_profile(const std::string& path) const {
-        std::ofstream out(path, std::ios::binary);
-        if (!out) throw error("NeuronCache::save_profile: cannot open '" + path + "' for writing");
-        save_profile(out);
-        out.flush();
-        if (!out) throw error("NeuronCache::save_profile: writing '" + path + "' failed");
+        detail::write_file(path, "NeuronCache::save_profile", [this](std::ostream& os) { save_profile(os); });
     }
     /// Replaces counts and tokens with a saved profile (hits, misses and churn restart at 0), then
     /// reclassifies (StaticProfile places its set from it). Throws sparseinfer::format_error on a

@@ -30,6 +30,7 @@
 #include "detail/row_format.hpp"
 #include "detail/weights_api.hpp"
 #include "detail/weights_file.hpp"
+#include "detail/write_file.hpp"
 #include "error.hpp"
 
 namespace sparseinfer {
@@ -91,11 +92,7 @@ public:
 
     /// Writes the matrix to a file at `path` (created or truncated).
     void save(const std::string& path) const {
-        std::ofstream os(path, std::ios::binary | std::ios::trunc);
-        if (!os) throw error("cannot open '" + path + "' for writing");
-        save(os);
-        os.close();
-        if (!os) throw error("writing '" + path + "' failed");
+        detail::write_file(path, "QuantizedWeights::save", [this](std::ostream& os) { save(os); });
     }
 
     /// Reads one weights file from the stream and validates all of it (header,

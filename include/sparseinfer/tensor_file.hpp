@@ -46,7 +46,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <fstream>
 #include <memory>
 #include <ostream>
 #include <string>
@@ -60,6 +59,7 @@
 #include "detail/row_format.hpp"
 #include "detail/tensor_file_parse.hpp"
 #include "detail/weights_file.hpp"
+#include "detail/write_file.hpp"
 #include "error.hpp"
 #include "quantized_weights.hpp"
 #include "quantized_weights_view.hpp"
@@ -165,11 +165,7 @@ public:
 
     /// Writes the file to `path` (created or truncated).
     void write(const std::string& path) const {
-        std::ofstream os(path, std::ios::binary | std::ios::trunc);
-        if (!os) throw error("cannot open '" + path + "' for writing");
-        write(os);
-        os.close();
-        if (!os) throw error("writing '" + path + "' failed");
+        detail::write_file(path, "TensorFileWriter::write", [this](std::ostream& os) { write(os); });
     }
 
 private:
