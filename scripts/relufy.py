@@ -9,13 +9,16 @@ needed):
      (most at temperature 1, some at 0.5, and some sampled for a few tokens
      and continued greedily, so the greedy paths the model is decoded along are
      covered), together with the original's log-probabilities at every position;
+     with --split, each SwiGLU neuron first becomes two ReGLU neurons (the FFN
+     width doubles; see split_neurons);
   1. optionally, layer by layer from the first: the layer's new FFN is fitted so
      that the layer ends where the original's does, on the residual stream the
-     partly converted model produces (relative squared error), with an L1
-     penalty on the FFN activations that pushes the share of exact zeros up;
+     partly converted model produces (relative squared error), optionally with
+     the sparsity penalty below;
   2. end to end on the bank: the KL divergence from the original's next-token
      distribution to the student's (optionally plus cross-entropy on the
-     original's first choice), with an L1 penalty on the FFN activations whose
+     original's first choice), plus a sparsity penalty that pushes the gates
+     outside each position's top share below zero (sparsity_penalty), whose
      weight a controller moves so that the share of exact zeros follows a
      target that rises slowly from the student's starting share.
 The bank makes a step cost one forward and backward pass; sampling is paid once.
@@ -132,18 +135,21 @@ class Model(torch.nn.Module):
         a, b = x[..., 0::2], x[..., 1::2]
         return torch.stack((a * cos - b * sin, a * sin + b * cos), dim=-1).flatten(-2)
 
-    def ffn_hidden(self, xb, l):
+    def ffn_hidden(self, xb, l, gates=None):
         g, u = xb @ self.p["w1"][l].T, xb @ self.p["w3"][l].T
+        if gates is not None:
+            gates.append((g, u))
         if self.act == "silu":
             return F.silu(g) * u
         if self.act == "relu":
             return F.relu(g) * u
         return F.relu(g) * F.relu(u)
 
-    def forward(self, tokens, start=0, cache=None, collect=None, trace=None):
+    def forward(self, tokens, start=0, cache=None, collect=None, trace=None, gates=None):
         """tokens [B, T] at positions start..start+T-1. `cache` (list of [k, v] per layer)
         is extended in place when given. `collect` gathers each layer's FFN hidden vector,
-        `trace` each layer's residual stream before and after its FFN."""
+        `trace` each layer's residual stream before and after its FFN, `gates` each layer's
+        gate and up pre-activations."""
         cfg, p = self.cfg, self.p
         B, T = tokens.shape
         pos = torch.arange(start, start + T)
@@ -169,7 +175,7 @@ class Model(torch.nn.Module):
             att = att.masked_fill(mask[None, None], float("-inf")).softmax(-1)
             o = torch.einsum("bhts,bshd->bthd", att, v).reshape(B, T, cfg.dim)
             x = x + o @ p["wo"][l].T
-            h = self.ffn_hidden(self.rmsnorm(x, p["ffn_norm"][l]), l)
+            h = self.ffn_hidden(self.rmsnorm(x, p["ffn_norm"][l]), l, gates)
             if collect is not None:
                 collect.append(h)
             mid = x
@@ -221,10 +227,11 @@ def fit_layer(teacher, student, layer, tokens, steps, lr, l1, target_zeros, batc
         for group in opt.param_groups:
             group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / steps))
         idx = torch.randint(0, x.shape[0], (batch,), generator=gen)
-        h = student.ffn_hidden(x[idx], layer)
+        gates = []
+        h = student.ffn_hidden(x[idx], layer, gates)
         y = h @ student.p["w2"][layer].T
         err = (y - target[idx]).pow(2).mean() / scale
-        loss = err + l1 * h.abs().mean()
+        loss = err + sparsity_penalty([(g[None], u[None]) for g, u in gates], [l1], student.act, 1 - target_zeros)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         for prm in params:  # only this layer's slice moves
@@ -238,6 +245,52 @@ def fit_layer(teacher, student, layer, tokens, steps, lr, l1, target_zeros, batc
             print(f"  layer {layer} step {step:4d}  rel. error {err.item():.4f}  zeros {zeros:.3f}  L1 weight {l1:.3f}",
                   flush=True)
     return l1
+
+
+def split_neurons(cfg, w, teacher):
+    """Doubles the FFN width: each SwiGLU neuron (g, u, d) becomes two ReGLU neurons
+    (g, a u, d) and (-g, b u, d), so that a relu(g) u + b relu(-g) u stands for
+    silu(g) u. Without biases that two-piece line through the origin is the closest a
+    ReLU of g can come to SiLU; a and b are fitted per layer by least squares over the
+    gate values of the original's greedy sequence. Exactly one of the two is nonzero
+    for any g != 0, so the split model starts at 50% exact zeros, and reads per token
+    what the original did when it skips them."""
+    new = Config(cfg.header())
+    new.hidden = 2 * cfg.hidden
+    with torch.no_grad():
+        gates = []
+        teacher(torch.tensor([greedy(teacher, 128)]), gates=gates)
+    w = dict(w)
+    w1, w2, w3 = [], [], []
+    for l in range(cfg.layers):
+        g = gates[l][0].flatten()
+        pos, neg = g[g > 0], g[g < 0]
+        a = (F.silu(pos) * pos).sum() / pos.pow(2).sum()
+        b = (F.silu(neg) * -neg).sum() / neg.pow(2).sum()
+        print(f"  layer {l}: silu(g) ~ {a:.3f} relu(g) + {b:.3f} relu(-g)")
+        w1.append(torch.cat([w["w1"][l], -w["w1"][l]]))
+        w3.append(torch.cat([a * w["w3"][l], b * w["w3"][l]]))
+        w2.append(torch.cat([w["w2"][l], w["w2"][l]], dim=1))
+    w["w1"], w["w2"], w["w3"] = torch.stack(w1), torch.stack(w2), torch.stack(w3)
+    return new, w
+
+
+def sparsity_penalty(gates, weights, variant, keep):
+    """Per layer: how far the gates outside each position's top `keep` share are above 0,
+    in units of each gate's own spread (so that scaling a gate's weights down cannot dodge
+    it), times the layer's weight. Only the neurons that should be zero are pushed, and only
+    towards 0: the kept ones keep their values, where an L1 penalty on every activation
+    would shrink them too. For dReLU a neuron fires when gate and up are both positive, so
+    the smaller of the two (in units of its spread) stands for it."""
+    terms = []
+    for w, (g, u) in zip(weights, gates):
+        z = g / (g.detach().pow(2).mean((0, 1)).sqrt() + 1e-6)
+        if variant == "drelu":
+            z = torch.minimum(z, u / (u.detach().pow(2).mean((0, 1)).sqrt() + 1e-6))
+        k = max(1, round(keep * z.shape[-1]))
+        cut = z.detach().topk(k, dim=-1).values[..., -1:]
+        terms.append(w * (F.relu(z) * (z < cut)).mean())
+    return torch.stack(terms).sum()
 
 
 def kl_rows(teacher_logits, student_logits):
@@ -293,9 +346,12 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("checkpoint", help="the original llama2.c checkpoint (stories260K.bin)")
     ap.add_argument("--variant", choices=["reglu", "drelu"], default="reglu")
+    ap.add_argument("--split", action="store_true",
+                    help="reglu: two ReLU neurons per SwiGLU neuron (doubles the FFN width; see split_neurons)")
     ap.add_argument("--layer-steps", type=int, default=0, help="phase 1 steps per layer (0: no phase 1)")
     ap.add_argument("--layer-lr", type=float, default=3e-3)
     ap.add_argument("--layer-sequences", type=int, default=128, help="phase 1: sequences of the bank it fits on")
+    ap.add_argument("--layer-l1", type=float, default=0.0, help="phase 1: initial L1 weight (0: none)")
     ap.add_argument("--layer-zeros", type=float, default=0.85, help="phase 1: share of exact zeros it aims at")
     ap.add_argument("--sequences", type=int, default=1536, help="sequences in the bank sampled from the original")
     ap.add_argument("--greedy-share", type=float, default=0.4, help="share of the bank continued greedily")
@@ -329,7 +385,14 @@ def main():
     print("original greedy:", " ".join(map(str, greedy(teacher, 17)[1:])))
 
     act = "relu" if args.variant == "reglu" else "drelu"
-    student = Model(cfg, weights, act)
+    if args.split:
+        if args.variant != "reglu":
+            sys.exit("--split is for --variant reglu")
+        print("split: each SwiGLU neuron into two ReGLU neurons")
+        student_cfg, student_weights = split_neurons(cfg, weights, teacher)
+    else:
+        student_cfg, student_weights = cfg, weights
+    student = Model(student_cfg, student_weights, act)
     top1, kl, sp = evaluate(teacher, student)
     print(f"before training ({args.variant}): top-1 {top1:.3f}, KL {kl:.4f}, sparsity {np.mean(sp):.3f}")
 
@@ -357,7 +420,7 @@ def main():
     if args.layer_steps > 0:
         print(f"phase 1: layer by layer, {args.layer_steps} steps each")
         for layer in range(cfg.layers):
-            fit_layer(teacher, student, layer, bank[:args.layer_sequences], args.layer_steps, args.layer_lr, args.l1, args.layer_zeros, 1024,
+            fit_layer(teacher, student, layer, bank[:args.layer_sequences], args.layer_steps, args.layer_lr, args.layer_l1, args.layer_zeros, 1024,
                       gen, max(1, args.layer_steps // 4))
         report("after phase 1")
 
@@ -377,11 +440,11 @@ def main():
             group["lr"] = lr
         target_zeros = first + (args.target_zeros - first) * min(1.0, step / ramp_steps)
         idx = torch.randint(0, bank.shape[0], (args.batch,), generator=gen)
-        hidden = []
-        logits = student(bank[idx], collect=hidden)
+        hidden, gates = [], []
+        logits = student(bank[idx], collect=hidden, gates=gates)
         want = bank_lp[idx].float()
         kl = kl_rows(want, logits).mean()
-        l1 = torch.stack([w * h.abs().mean() for w, h in zip(l1_weights, hidden)]).sum()
+        l1 = sparsity_penalty(gates, l1_weights, act, 1 - target_zeros)
         loss = kl + l1
         if args.top1_weight > 0:  # the original's first choice, as a hard label: top-1 agreement is a bar
             loss = loss + args.top1_weight * F.cross_entropy(logits.flatten(0, 1), want.argmax(-1).flatten())
@@ -395,7 +458,7 @@ def main():
                 zeros_seen = [float(np.mean(zeros))] * len(zeros)
             else:
                 zeros_seen = zeros
-            l1_weights = [min(10.0, max(1e-5, w * math.exp(args.gain * (target_zeros - z))))
+            l1_weights = [min(10.0, max(min(args.l1, 1e-5), w * math.exp(args.gain * (target_zeros - z))))
                           for w, z in zip(l1_weights, zeros_seen)]
         if step % 25 == 0 or step == 1:
             print(f"step {step:5d}  lr {lr:.2e}  KL {kl.item():.4f}  L1 {l1.item():.4f}  zeros {np.mean(zeros):.3f} ["
@@ -413,7 +476,7 @@ def main():
     tokens = " ".join(map(str, greedy(student, 65)[1:]))
     print("  greedy tokens (64):", tokens)
     if args.out:
-        write_checkpoint(args.out, cfg, {k: v.detach() for k, v in student.p.items()})
+        write_checkpoint(args.out, student.cfg, {k: v.detach() for k, v in student.p.items()})
         with open(os.path.splitext(args.out)[0] + ".tokens.txt", "w") as f:  # the engine's float reference
             f.write(tokens + "\n")
         with open(args.out, "rb") as f:
