@@ -40,6 +40,21 @@ llama2c::Model load_relu_model() {
     return m;
 }
 
+/// Teacher-forces the dense float engine's greedy sequence of `positions` tokens through
+/// `sparse` as well; returns at how many positions the two gave the same logits bit for bit
+/// (the exact-zero pass sums the same nonzero terms in the same order as the dense one).
+std::size_t bit_identical_positions(const llama2c::Model& m, llama2c::Engine& sparse, int positions) {
+    llama2c::Engine dense(m, {});
+    int token = 1;
+    std::size_t identical = 0;
+    for (int pos = 0; pos < positions; ++pos) {
+        const std::vector<float> want = dense.forward(token, pos);
+        identical += want == sparse.forward(token, pos) ? 1 : 0;
+        token = llama2c::argmax(want);
+    }
+    return identical;
+}
+
 bool model_present() { return std::ifstream(model_path, std::ios::binary).good(); }
 
 /// Independent reference: reads the checkpoint into doubles and decodes greedily;
@@ -358,18 +373,10 @@ TEST_CASE("--activation and --selector nonzero: names, and options that need a R
 TEST_CASE("a ReLU model: dropping exactly the zero neurons gives the dense float logits bit for bit") {
     llama2c::Model m = llama2c::synthetic_model();
     m.activation = llama2c::FfnActivation::relu;  // about half the random gates are negative
-    llama2c::Engine dense(m, {});
     llama2c::EngineOptions o;
     o.selector = llama2c::Selector::nonzero;
     llama2c::Engine sparse(m, o);
-    int token = 1;
-    std::size_t identical = 0;
-    for (int pos = 0; pos < 64; ++pos) {
-        const std::vector<float> want = dense.forward(token, pos);
-        identical += want == sparse.forward(token, pos) ? 1 : 0;
-        token = llama2c::argmax(want);
-    }
-    CHECK(identical == 64);
+    CHECK(bit_identical_positions(m, sparse, 64) == 64);
     CHECK(sparse.active_share() > 0.3);
     CHECK(sparse.active_share() < 0.7);
     // Keeping fewer neurons than the nonzero ones (top-k at 90% of their share) changes the output.
@@ -457,21 +464,10 @@ TEST_CASE("the ReLU-fied checkpoint stays the original model (top-1 agreement ov
 TEST_CASE("the ReLU-fied checkpoint: dropping exactly the zero neurons is lossless") {
     if (!relu_model_present()) return;
     const llama2c::Model m = load_relu_model();
-    llama2c::Engine dense(m, {});
     llama2c::EngineOptions o;
     o.selector = llama2c::Selector::nonzero;
     llama2c::Engine sparse(m, o);
-    int token = 1;
-    std::size_t identical = 0;
-    for (int pos = 0; pos < 64; ++pos) {
-        const std::vector<float> want = dense.forward(token, pos);
-        const std::vector<float>& got = sparse.forward(token, pos);
-        identical += want == got ? 1 : 0;  // bit for bit: same nonzero terms, same order
-        const int next = llama2c::argmax(want);
-        CHECK(llama2c::argmax(got) == next);
-        token = next;
-    }
-    CHECK(identical == 64);
+    CHECK(bit_identical_positions(m, sparse, 64) == 64);
     CHECK(sparse.active_share() < 0.2);
     // Quantized: the zero-skipping pass against the same width's dense layer.
     for (int bits : {8, 4}) {
