@@ -209,11 +209,11 @@ def residuals(model, tokens, layer):
     return torch.cat(mids), torch.cat(outs)
 
 
-def fit_layer(teacher, student, layer, tokens, steps, lr, l1, target_zeros, batch, gen, log_every):
+def fit_layer(teacher, student, layer, tokens, steps, lr, weight, target_zeros, batch, gen, log_every):
     """Phase 1 for one layer: fits the student's FFN so that, on the student's own residual
     stream (which earlier converted layers have moved), the layer ends where the teacher's
-    does; so each layer also repairs the drift of those before it. The L1 weight starts at
-    l1 and follows a controller towards the target share of exact zeros (up while the batch
+    does; so each layer also repairs the drift of those before it. The sparsity penalty's weight
+    starts at `weight` (0: no penalty) and follows a controller towards the target share of exact zeros (up while the batch
     has fewer, down while it has more); returns its final value."""
     mid, _ = residuals(student, tokens, layer)
     _, want = residuals(teacher, tokens, layer)
@@ -231,7 +231,7 @@ def fit_layer(teacher, student, layer, tokens, steps, lr, l1, target_zeros, batc
         h = student.ffn_hidden(x[idx], layer, gates)
         y = h @ student.p["w2"][layer].T
         err = (y - target[idx]).pow(2).mean() / scale
-        loss = err + sparsity_penalty([(g[None], u[None]) for g, u in gates], [l1], student.act, 1 - target_zeros)
+        loss = err + sparsity_penalty(gates, [weight], student.act, 1 - target_zeros)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         for prm in params:  # only this layer's slice moves
@@ -240,11 +240,11 @@ def fit_layer(teacher, student, layer, tokens, steps, lr, l1, target_zeros, batc
             prm.grad.mul_(mask)
         opt.step()
         zeros = (h == 0).float().mean().item()
-        l1 *= math.exp(0.5 * (target_zeros - zeros))  # about x1.005 per point of sparsity missing
+        weight *= math.exp(0.5 * (target_zeros - zeros))  # about x1.005 per point of sparsity missing
         if step % log_every == 0 or step == steps:
-            print(f"  layer {layer} step {step:4d}  rel. error {err.item():.4f}  zeros {zeros:.3f}  L1 weight {l1:.3f}",
+            print(f"  layer {layer} step {step:4d}  rel. error {err.item():.4f}  zeros {zeros:.3f}  penalty weight {weight:.3f}",
                   flush=True)
-    return l1
+    return weight
 
 
 def split_neurons(cfg, w, teacher):
@@ -283,10 +283,13 @@ def sparsity_penalty(gates, weights, variant, keep):
     would shrink them too. For dReLU a neuron fires when gate and up are both positive, so
     the smaller of the two (in units of its spread) stands for it."""
     terms = []
+    def spread(t):  # per neuron (last dimension), over every position
+        return t.detach().pow(2).reshape(-1, t.shape[-1]).mean(0).sqrt() + 1e-6
+
     for w, (g, u) in zip(weights, gates):
-        z = g / (g.detach().pow(2).mean((0, 1)).sqrt() + 1e-6)
+        z = g / spread(g)
         if variant == "drelu":
-            z = torch.minimum(z, u / (u.detach().pow(2).mean((0, 1)).sqrt() + 1e-6))
+            z = torch.minimum(z, u / spread(u))
         k = max(1, round(keep * z.shape[-1]))
         cut = z.detach().topk(k, dim=-1).values[..., -1:]
         terms.append(w * (F.relu(z) * (z < cut)).mean())
@@ -351,7 +354,8 @@ def main():
     ap.add_argument("--layer-steps", type=int, default=0, help="phase 1 steps per layer (0: no phase 1)")
     ap.add_argument("--layer-lr", type=float, default=3e-3)
     ap.add_argument("--layer-sequences", type=int, default=128, help="phase 1: sequences of the bank it fits on")
-    ap.add_argument("--layer-l1", type=float, default=0.0, help="phase 1: initial L1 weight (0: none)")
+    ap.add_argument("--layer-penalty", type=float, default=0.0,
+                    help="phase 1: initial weight of the sparsity penalty (0: none)")
     ap.add_argument("--layer-zeros", type=float, default=0.85, help="phase 1: share of exact zeros it aims at")
     ap.add_argument("--sequences", type=int, default=1536, help="sequences in the bank sampled from the original")
     ap.add_argument("--greedy-share", type=float, default=0.4, help="share of the bank continued greedily")
@@ -360,11 +364,14 @@ def main():
     ap.add_argument("--batch", type=int, default=8, help="sequences per step")
     ap.add_argument("--length", type=int, default=128, help="tokens per sampled sequence")
     ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--l1", type=float, default=0.01, help="initial L1 weight on each layer's FFN activations")
-    ap.add_argument("--gain", type=float, default=1.0, help="controller: log L1 weight moves by gain x missing share")
-    ap.add_argument("--target-zeros", type=float, default=0.85, help="share of exact zeros the L1 weight aims at")
+    ap.add_argument("--penalty", type=float, default=0.01,
+                    help="initial weight of each layer's sparsity penalty (0: none)")
+    ap.add_argument("--gain", type=float, default=1.0,
+                    help="controller: the log of a penalty weight moves by gain x missing share")
+    ap.add_argument("--target-zeros", type=float, default=0.85, help="share of exact zeros the penalty aims at")
     ap.add_argument("--ramp", type=float, default=0.5, help="share of the steps over which the target rises")
-    ap.add_argument("--shared-l1", action="store_true", help="one L1 weight for all layers, held to the mean zeros")
+    ap.add_argument("--shared-penalty", action="store_true",
+                    help="one penalty weight for all layers, held to the mean zeros")
     ap.add_argument("--top1-weight", type=float, default=0.0, help="weight of cross-entropy on the original's top-1")
     ap.add_argument("--eval-every", type=int, default=250)
     ap.add_argument("--seed", type=int, default=1234)
@@ -420,7 +427,7 @@ def main():
     if args.layer_steps > 0:
         print(f"phase 1: layer by layer, {args.layer_steps} steps each")
         for layer in range(cfg.layers):
-            fit_layer(teacher, student, layer, bank[:args.layer_sequences], args.layer_steps, args.layer_lr, args.layer_l1, args.layer_zeros, 1024,
+            fit_layer(teacher, student, layer, bank[:args.layer_sequences], args.layer_steps, args.layer_lr, args.layer_penalty, args.layer_zeros, 1024,
                       gen, max(1, args.layer_steps // 4))
         report("after phase 1")
 
@@ -430,7 +437,7 @@ def main():
         hidden = []
         student(bank[:args.batch * 4], collect=hidden)
         first = float(np.mean([(h == 0).float().mean().item() for h in hidden]))
-    l1_weights = [args.l1] * cfg.layers
+    penalty_weights = [args.penalty] * cfg.layers
     opt = torch.optim.AdamW(student.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=0.0)
     warmup = max(1, args.steps // 30)
     ramp_steps = max(1, int(args.ramp * args.steps))
@@ -444,24 +451,25 @@ def main():
         logits = student(bank[idx], collect=hidden, gates=gates)
         want = bank_lp[idx].float()
         kl = kl_rows(want, logits).mean()
-        l1 = sparsity_penalty(gates, l1_weights, act, 1 - target_zeros)
-        loss = kl + l1
+        penalty = sparsity_penalty(gates, penalty_weights, act, 1 - target_zeros)
+        loss = kl + penalty
         if args.top1_weight > 0:  # the original's first choice, as a hard label: top-1 agreement is a bar
             loss = loss + args.top1_weight * F.cross_entropy(logits.flatten(0, 1), want.argmax(-1).flatten())
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
         opt.step()
-        with torch.no_grad():  # per layer: L1 weight up while the batch has too few zeros, down while too many
+        with torch.no_grad():  # per layer: penalty weight up while the batch has too few zeros, down while too many
             zeros = [(h == 0).float().mean().item() for h in hidden]
-            if args.shared_l1:  # one weight, held to the mean: layers where zeros come cheap take more of them
+            if args.shared_penalty:  # one weight, held to the mean: layers where zeros come cheap take more of them
                 zeros_seen = [float(np.mean(zeros))] * len(zeros)
             else:
                 zeros_seen = zeros
-            l1_weights = [min(10.0, max(min(args.l1, 1e-5), w * math.exp(args.gain * (target_zeros - z))))
-                          for w, z in zip(l1_weights, zeros_seen)]
+            floor = min(args.penalty, 1e-5)  # a weight that starts at 0 stays 0
+            penalty_weights = [min(10.0, max(floor, w * math.exp(args.gain * (target_zeros - z))))
+                               for w, z in zip(penalty_weights, zeros_seen)]
         if step % 25 == 0 or step == 1:
-            print(f"step {step:5d}  lr {lr:.2e}  KL {kl.item():.4f}  L1 {l1.item():.4f}  zeros {np.mean(zeros):.3f} ["
+            print(f"step {step:5d}  lr {lr:.2e}  KL {kl.item():.4f}  penalty {penalty.item():.4f}  zeros {np.mean(zeros):.3f} ["
                   + " ".join(f"{z:.2f}" for z in zeros) + "]"
                   f" (target {target_zeros:.3f})  {clock()}", flush=True)
         if step % args.eval_every == 0 and step < args.steps:
